@@ -1,0 +1,446 @@
+"""Event-driven backtest kernel for long positions with a stop-loss / take-profit bracket.
+
+A strategy hands the kernel two sorted arrays of candle indices: ``entry_signals`` (a buy signal at
+the close of that candle) and ``exit_signals`` (a sell signal at the close). The kernel plays the
+position rules; it never walks candle by candle.
+
+Rules (one position at a time, long only):
+- Flat and an entry signal at the close of candle ``i`` (``i <= n - 2``): buy at ``open[i + 1]``.
+  Quantity is ``stake / entry_price``; the entry candle is ``i + 1``.
+- Long and an exit signal at the close of candle ``i`` (``i <= n - 2``): sell at ``open[i + 1]``.
+  This pending exit happens at the open, before the intrabar checks of candle ``i + 1``.
+- Long, on every candle from the entry candle on: stop-loss if ``low <= stop`` (filled at
+  ``min(open, stop)``), otherwise take-profit if ``high >= target`` (filled at ``max(open, target)``);
+  the stop is assumed to come first when both are touched. ``stop = entry * (1 - stop_loss)``,
+  ``target = entry * (1 + take_profit)``; ``None`` disables either.
+- After a stop/target exit in candle ``j`` the position is flat at the close of ``j``, so an entry
+  signal at ``j`` is taken. Signals of the wrong side for the current state are ignored.
+- A position still open after the last candle is closed at the last close (reason ``end``).
+- Fees: ``fee`` times the notional on each side, charged on top:
+  ``fees = fee * qty * entry + fee * qty * exit`` and ``pnl = qty * (exit - entry) - fees``.
+
+Two interchangeable methods produce identical trades:
+- ``"batch"`` (default): every candidate entry is resolved at once (its first stop/target touch is
+  found by one vectorised scan over the concatenated candidate windows, its exit signal by
+  ``searchsorted``), then a short pointer walk over the candidates picks the trades actually taken.
+  Valid because a candidate's outcome depends only on its entry candle (fixed stake and bracket).
+- ``"events"``: a plain event loop, a few numpy calls per trade: jump to the next entry signal, then
+  to the first candle touching the stop or target (chunked search with doubling chunks) or to the
+  next exit signal, whichever is first. This is the general core for strategies whose sizing or
+  levels depend on state (equity, risk gate); it is also the reference for the batch method.
+
+Pure: numpy only, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "EXIT_REASONS",
+    "REASON_END",
+    "REASON_LIQUIDATION",
+    "REASON_SIGNAL",
+    "REASON_STOP_LOSS",
+    "REASON_TAKE_PROFIT",
+    "REASON_TRAILING",
+    "BracketParams",
+    "Trade",
+    "TradeLog",
+    "equity_curve",
+    "first_touch",
+    "first_touch_batch",
+    "simulate_long_brackets",
+]
+
+EXIT_REASONS: tuple[str, ...] = (
+    "signal",
+    "stop_loss",
+    "take_profit",
+    "trailing",
+    "liquidation",
+    "end",
+)
+REASON_SIGNAL, REASON_STOP_LOSS, REASON_TAKE_PROFIT, REASON_TRAILING, REASON_LIQUIDATION = range(5)
+REASON_END = 5
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+_BATCH_BUDGET = 1 << 21  # candle slots scanned per vectorised batch (bounds memory to ~100 MB)
+
+
+@dataclass(frozen=True, slots=True)
+class BracketParams:
+    """Fixed-stake long position with an optional stop-loss and take-profit (fractions)."""
+
+    stake: float = 1_000.0
+    fee: float = 0.0004
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.stake > 0.0:
+            raise ValueError(f"stake must be positive, got {self.stake!r}")
+        if not self.fee >= 0.0:
+            raise ValueError(f"fee must be >= 0, got {self.fee!r}")
+        if self.stop_loss is not None and not 0.0 < self.stop_loss < 1.0:
+            raise ValueError(f"stop_loss must be in (0, 1), got {self.stop_loss!r}")
+        if self.take_profit is not None and not self.take_profit > 0.0:
+            raise ValueError(f"take_profit must be positive, got {self.take_profit!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One closed round trip; times are ms UTC (open time of the entry / exit candle)."""
+
+    symbol: str
+    entry_time: int
+    exit_time: int
+    entry_price: float
+    exit_price: float
+    quantity: float
+    exit_reason: str
+    pnl: float
+    fees: float
+    entry_index: int
+    exit_index: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TradeLog:
+    """Trades as parallel arrays; ``reason`` indexes ``EXIT_REASONS``.
+
+    ``entry_index`` is the entry candle; ``exit_index`` the candle in which the exit happened
+    (the candle after the signal for signal exits, the last candle for ``end``).
+    """
+
+    entry_index: IntArray
+    exit_index: IntArray
+    entry_price: FloatArray
+    exit_price: FloatArray
+    quantity: FloatArray
+    reason: NDArray[np.int8]
+    pnl: FloatArray
+    fees: FloatArray
+    entry_fee: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.entry_index.size)
+
+    @classmethod
+    def empty(cls) -> TradeLog:
+        i, f = np.empty(0, np.int64), np.empty(0, np.float64)
+        return cls(i, i, f, f, f, np.empty(0, np.int8), f, f, f)
+
+    def to_trades(
+        self, symbol: str, open_time: NDArray[np.int64], interval_ms: int = 0
+    ) -> list[Trade]:
+        """Convert to records; an ``end`` exit is stamped at the close time of the last candle."""
+        exit_time = open_time[self.exit_index].copy()
+        exit_time[self.reason == REASON_END] += interval_ms
+        return [
+            Trade(
+                symbol=symbol,
+                entry_time=int(et),
+                exit_time=int(xt),
+                entry_price=float(ep),
+                exit_price=float(xp),
+                quantity=float(q),
+                exit_reason=EXIT_REASONS[r],
+                pnl=float(p),
+                fees=float(fe),
+                entry_index=int(ei),
+                exit_index=int(xi),
+            )
+            for et, xt, ep, xp, q, r, p, fe, ei, xi in zip(
+                open_time[self.entry_index].tolist(),
+                exit_time.tolist(),
+                self.entry_price.tolist(),
+                self.exit_price.tolist(),
+                self.quantity.tolist(),
+                self.reason.tolist(),
+                self.pnl.tolist(),
+                self.fees.tolist(),
+                self.entry_index.tolist(),
+                self.exit_index.tolist(),
+                strict=True,
+            )
+        ]
+
+
+# --- searches --------------------------------------------------------------------------------
+
+
+def first_touch(
+    high: FloatArray, low: FloatArray, start: int, end: int, stop: float, target: float
+) -> int:
+    """Return the first index in ``[start, end]`` with ``low <= stop`` or ``high >= target``, or -1.
+
+    Scans chunks that double in size (64, 128, ... 65536 candles), so a touch close to ``start``
+    costs one small numpy call and a long quiet stretch costs O(log) calls.
+    """
+    size = 64
+    a = start
+    while a <= end:
+        b = min(end + 1, a + size)
+        touched = (low[a:b] <= stop) | (high[a:b] >= target)
+        i = int(touched.argmax())
+        if touched[i]:
+            return a + i
+        a = b
+        size = min(size * 2, 1 << 16)
+    return -1
+
+
+def first_touch_batch(
+    high: FloatArray,
+    low: FloatArray,
+    starts: IntArray,
+    ends: IntArray,
+    stops: FloatArray,
+    targets: FloatArray,
+) -> IntArray:
+    """Vectorised ``first_touch`` for many windows ``[starts[k], ends[k]]`` at once (-1: none).
+
+    The windows are laid end to end in one index array (in batches of bounded size), the touch
+    mask is computed in one pass and each window's first touch is found with ``searchsorted``.
+    """
+    k_total = starts.size
+    result = np.full(k_total, -1, dtype=np.int64)
+    if k_total == 0:
+        return result
+    check_stop = bool(np.isfinite(stops).any())
+    check_target = bool(np.isfinite(targets).any())
+    if not (check_stop or check_target):
+        return result
+    lengths = ends - starts + 1
+    cum = np.cumsum(lengths)
+    b0 = 0
+    while b0 < k_total:
+        base = int(cum[b0 - 1]) if b0 else 0
+        b1 = max(int(np.searchsorted(cum, base + _BATCH_BUDGET, side="right")), b0 + 1)
+        seg_len = lengths[b0:b1]
+        seg_off = cum[b0:b1] - seg_len - base
+        total = int(seg_len.sum())
+        idx = np.arange(total, dtype=np.int64)
+        idx += np.repeat(starts[b0:b1] - seg_off, seg_len)
+        if check_stop:
+            touched = low[idx] <= np.repeat(stops[b0:b1], seg_len)
+            if check_target:
+                touched |= high[idx] >= np.repeat(targets[b0:b1], seg_len)
+        else:
+            touched = high[idx] >= np.repeat(targets[b0:b1], seg_len)
+        hits = np.flatnonzero(touched)
+        if hits.size:
+            pos = np.searchsorted(hits, seg_off)
+            first = hits[np.minimum(pos, hits.size - 1)]
+            found = (pos < hits.size) & (first < seg_off + seg_len)
+            result[b0:b1][found] = idx[first[found]]
+        b0 = b1
+    return result
+
+
+# --- simulation ------------------------------------------------------------------------------
+
+
+def _levels(entry: FloatArray, params: BracketParams) -> tuple[FloatArray, FloatArray]:
+    if params.stop_loss is None:
+        stop = np.full(entry.shape, -np.inf)
+    else:
+        stop = entry * (1.0 - params.stop_loss)
+    if params.take_profit is None:
+        target = np.full(entry.shape, np.inf)
+    else:
+        target = entry * (1.0 + params.take_profit)
+    return stop, target
+
+
+def _as_index_array(values: ArrayLike, n: int) -> IntArray:
+    idx = np.asarray(values, dtype=np.int64).ravel()
+    if idx.size and (np.any(np.diff(idx) <= 0) or idx[0] < 0 or idx[-1] >= n):
+        raise ValueError("signal indices must be strictly increasing and within the series")
+    return idx[idx <= n - 2]
+
+
+def simulate_long_brackets(
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    *,
+    entry_signals: ArrayLike,
+    exit_signals: ArrayLike,
+    params: BracketParams,
+    method: Literal["batch", "events"] = "batch",
+) -> TradeLog:
+    """Play the long-bracket rules over the candles and return the trades (see module doc)."""
+    n = int(open_.size)
+    if not (high.size == low.size == close.size == n):
+        raise ValueError("open, high, low and close must have the same length")
+    entries = _as_index_array(entry_signals, n)
+    exits = _as_index_array(exit_signals, n)
+    if n == 0 or entries.size == 0:
+        return TradeLog.empty()
+    if method == "batch":
+        chosen, exit_idx, exit_price, reason = _resolve_batch(
+            open_, high, low, close, entries, exits, params
+        )
+    elif method == "events":
+        chosen, exit_idx, exit_price, reason = _resolve_events(
+            open_, high, low, close, entries, exits, params
+        )
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    entry_idx = entries[chosen] + 1
+    entry_price = open_[entry_idx]
+    quantity = params.stake / entry_price
+    entry_fee = params.fee * (quantity * entry_price)
+    fees = entry_fee + params.fee * (quantity * exit_price)
+    pnl = quantity * (exit_price - entry_price) - fees
+    return TradeLog(
+        entry_index=entry_idx,
+        exit_index=exit_idx,
+        entry_price=entry_price,
+        exit_price=exit_price,
+        quantity=quantity,
+        reason=reason,
+        pnl=pnl,
+        fees=fees,
+        entry_fee=entry_fee,
+    )
+
+
+def _resolve_batch(
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    entries: IntArray,
+    exits: IntArray,
+    params: BracketParams,
+) -> tuple[IntArray, IntArray, FloatArray, NDArray[np.int8]]:
+    n = open_.size
+    start = entries + 1
+    entry_price = open_[start]
+    stop, target = _levels(entry_price, params)
+    # Next exit signal at or after the entry candle; without one the window runs to the end.
+    pos = np.searchsorted(exits, start, side="left")
+    has_exit = pos < exits.size
+    padded = np.append(exits, n - 1)  # window end when no exit signal follows
+    exit_signal = padded[pos]
+    touch = first_touch_batch(high, low, start, exit_signal, stop, target)
+    hit = touch >= 0
+    safe_touch = np.where(hit, touch, 0)
+    is_stop = hit & (low[safe_touch] <= stop)
+    next_pos = np.where(hit, touch, np.where(has_exit, exit_signal + 1, n))
+    next_candidate = np.searchsorted(entries, next_pos, side="left").tolist()
+    # Pointer walk: the trades actually taken (a candidate taken leads to the first candidate
+    # whose signal comes when the position is flat again).
+    chosen_list: list[int] = []
+    k, k_total = 0, entries.size
+    while k < k_total:
+        chosen_list.append(k)
+        k = next_candidate[k]
+    chosen = np.asarray(chosen_list, dtype=np.int64)
+    c_hit, c_stop, c_touch = hit[chosen], is_stop[chosen], touch[chosen]
+    c_has_exit, c_signal = has_exit[chosen], exit_signal[chosen]
+    exit_idx = np.where(c_hit, c_touch, np.where(c_has_exit, c_signal + 1, n - 1))
+    safe = np.where(c_hit, c_touch, 0)
+    stop_fill = np.minimum(open_[safe], stop[chosen])
+    target_fill = np.maximum(open_[safe], target[chosen])
+    exit_price = np.where(
+        c_hit,
+        np.where(c_stop, stop_fill, target_fill),
+        np.where(c_has_exit, open_[np.minimum(exit_idx, n - 1)], close[n - 1]),
+    )
+    reason = np.where(
+        c_hit,
+        np.where(c_stop, REASON_STOP_LOSS, REASON_TAKE_PROFIT),
+        np.where(c_has_exit, REASON_SIGNAL, REASON_END),
+    ).astype(np.int8)
+    return chosen, exit_idx.astype(np.int64), exit_price, reason
+
+
+def _resolve_events(
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    entries: IntArray,
+    exits: IntArray,
+    params: BracketParams,
+) -> tuple[IntArray, IntArray, FloatArray, NDArray[np.int8]]:
+    n = int(open_.size)
+    chosen: list[int] = []
+    exit_idx: list[int] = []
+    exit_price: list[float] = []
+    reason: list[int] = []
+    k = 0
+    while k < entries.size:
+        start = int(entries[k]) + 1
+        entry_price = open_[start : start + 1]
+        stop_arr, target_arr = _levels(entry_price, params)
+        stop, target = float(stop_arr[0]), float(target_arr[0])
+        p = int(np.searchsorted(exits, start, side="left"))
+        signal = int(exits[p]) if p < exits.size else -1
+        window_end = signal if signal >= 0 else n - 1
+        touch = first_touch(high, low, start, window_end, stop, target)
+        chosen.append(k)
+        if touch >= 0:
+            exit_idx.append(touch)
+            if low[touch] <= stop:
+                exit_price.append(min(float(open_[touch]), stop))
+                reason.append(REASON_STOP_LOSS)
+            else:
+                exit_price.append(max(float(open_[touch]), target))
+                reason.append(REASON_TAKE_PROFIT)
+            next_pos = touch
+        elif signal >= 0:
+            exit_idx.append(signal + 1)
+            exit_price.append(float(open_[signal + 1]))
+            reason.append(REASON_SIGNAL)
+            next_pos = signal + 1
+        else:
+            exit_idx.append(n - 1)
+            exit_price.append(float(close[n - 1]))
+            reason.append(REASON_END)
+            break
+        k = int(np.searchsorted(entries, next_pos, side="left"))
+    return (
+        np.asarray(chosen, dtype=np.int64),
+        np.asarray(exit_idx, dtype=np.int64),
+        np.asarray(exit_price, dtype=np.float64),
+        np.asarray(reason, dtype=np.int8),
+    )
+
+
+# --- accounting ------------------------------------------------------------------------------
+
+
+def equity_curve(trades: TradeLog, close: FloatArray, initial_capital: float) -> FloatArray:
+    """Mark-to-market equity at each candle's close.
+
+    ``equity[t] = initial_capital + sum(pnl of trades exited in candles <= t)
+    + (qty * (close[t] - entry) - entry_fee)`` for a position held over the close of ``t``
+    (candles ``entry_index <= t < exit_index``).
+    """
+    n = int(close.size)
+    realized = np.bincount(trades.exit_index, weights=trades.pnl, minlength=n)[:n]
+    equity = np.cumsum(realized)
+    equity += initial_capital
+    if len(trades):
+        marker = np.bincount(trades.entry_index, minlength=n) - np.bincount(
+            trades.exit_index, minlength=n
+        )
+        held = np.cumsum(marker[:n]) > 0
+        t = np.flatnonzero(held)
+        tid = np.searchsorted(trades.entry_index, t, side="right") - 1
+        q = trades.quantity[tid]
+        equity[t] += q * (close[t] - trades.entry_price[tid]) - trades.entry_fee[tid]
+    return equity
+

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.bots.models import Bot
+from apps.bots.services import BotStateError, bot_pause, bot_resume
+from apps.risk.models import RiskSettings
+
+
+class RiskSettingsInline(admin.StackedInline):
+    model = RiskSettings
+    can_delete = False
+    extra = 1
+    max_num = 1
+
+
+@admin.register(Bot)
+class BotAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "strategy", "mode", "symbol_list", "account", "trading_mode", "leverage",
+        "enabled", "state", "state_reason", "open_trades",
+    ]
+    list_filter = ["state", "enabled", "trading_mode", "strategy__mode", "account__environment"]
+    search_fields = ["name", "strategy__name", "state_reason"]
+    list_select_related = ["strategy", "account"]
+    readonly_fields = ["state", "state_reason", "state_changed_at", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "account", "strategy", "symbols", "enabled"]}),
+        ("Execution", {"fields": ["trading_mode", "leverage", "margin_type", "position_mode"]}),
+        (
+            "State (use the Pause / Resume actions)",
+            {"fields": ["state", "state_reason", "state_changed_at", "created_at", "updated_at"]},
+        ),
+    ]
+    inlines = [RiskSettingsInline]
+    actions = ["pause_bots", "resume_bots"]
+
+    @admin.display(description="Mode", ordering="strategy__mode")
+    def mode(self, obj: Bot) -> str:
+        return obj.strategy.mode
+
+    @admin.display(description="Symbols")
+    def symbol_list(self, obj: Bot) -> str:
+        return ", ".join(obj.symbols or [])
+
+    @admin.display(description="Open trades")
+    def open_trades(self, obj: Bot) -> int:
+        return obj.trades.filter(status="OPEN").count()
+
+    @admin.action(description="Pause selected bots (no new orders)")
+    def pause_bots(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
+        for bot in queryset:
+            bot_pause(bot=bot, reason=f"paused by {request.user}")
+        self.message_user(request, f"Paused {queryset.count()} bot(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume selected bots")
+    def resume_bots(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
+        resumed = 0
+        for bot in queryset:
+            try:
+                bot_resume(bot=bot)
+                resumed += 1
+            except BotStateError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        if resumed:
+            self.message_user(request, f"Resumed {resumed} bot(s).", messages.SUCCESS)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        RiskSettings.objects.get_or_create(bot=form.instance)

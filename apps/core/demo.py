@@ -1,0 +1,98 @@
+"""The demo set-up loaded on first start: a paper account, instruments, strategies and bots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from apps.bots.models import Bot
+from apps.exchange.models import ExchangeAccount
+from apps.exchange.reference_data import MAX_LEVERAGE, exchange_info_symbols
+from apps.exchange.services import instruments_sync
+from apps.risk.models import RiskSettings
+from apps.strategies.domain.params import validate_parameters
+from apps.strategies.models import Strategy
+
+DEMO_ACCOUNT = "paper-demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoBot:
+    name: str
+    strategy: str
+    kind: str
+    mode: str
+    timeframe: str
+    symbols: tuple[str, ...]
+    leverage: int
+    description: str
+
+
+DEMO_BOTS: tuple[DemoBot, ...] = (
+    DemoBot(
+        "demo-scalp", "scalp-bollinger-5m", "bollinger_scalp", "SCALP", "5m",
+        ("BTCUSDT", "ETHUSDT", "SOLUSDT"), 3,
+        "Bollinger/RSI mean reversion on 5-minute candles.",
+    ),
+    DemoBot(
+        "demo-swing", "swing-trend-1h", "trend_swing", "SWING", "1h",
+        ("BTCUSDT", "ETHUSDT", "XRPUSDT", "ADAUSDT"), 2,
+        "EMA trend filter with breakout entries on 1-hour candles.",
+    ),
+    DemoBot(
+        "demo-signal", "tradingview-signals", "signal", "SWING", "1h",
+        ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"), 2,
+        "Acts on TradingView-style webhook signals.",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    instruments: int
+    strategies_created: int
+    bots_created: int
+
+
+def demo_load() -> DemoSummary:
+    """Create the demo records; existing ones are left as the user changed them (idempotent)."""
+    with transaction.atomic():
+        instruments = instruments_sync(symbols=exchange_info_symbols(), max_leverage=MAX_LEVERAGE)
+        account, _ = ExchangeAccount.objects.get_or_create(
+            name=DEMO_ACCOUNT,
+            defaults={
+                "environment": ExchangeAccount.Environment.PAPER,
+                "notes": "Paper account of the demo bots: simulated fills, no keys.",
+            },
+        )
+        strategies_created = bots_created = 0
+        for spec in DEMO_BOTS:
+            strategy, created = Strategy.objects.get_or_create(
+                name=spec.strategy,
+                defaults={
+                    "kind": spec.kind,
+                    "mode": spec.mode,
+                    "timeframe": spec.timeframe,
+                    "parameters": validate_parameters(spec.kind, {}),
+                    "description": spec.description,
+                },
+            )
+            strategies_created += created
+            bot, created = Bot.objects.get_or_create(
+                name=spec.name,
+                defaults={
+                    "account": account,
+                    "strategy": strategy,
+                    "symbols": list(spec.symbols),
+                    "leverage": spec.leverage,
+                    "trading_mode": Bot.TradingMode.PAPER,
+                    "state": Bot.State.PAUSED,
+                    "state_reason": "demo bot: resume it in the admin to start trading",
+                },
+            )
+            if created:
+                bot.full_clean()
+            bots_created += created
+            RiskSettings.objects.get_or_create(bot=bot)
+    return DemoSummary(len(instruments), strategies_created, bots_created)

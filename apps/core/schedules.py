@@ -1,0 +1,24 @@
+"""The platform's periodic tasks; ``manage.py setup_periodic_tasks`` writes them to the database
+scheduler (django-celery-beat), where they can be edited in the admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicSpec:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+
+
+PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
+    PeriodicSpec(
+        name="dashboard heartbeat",
+        task="core.heartbeat",
+        every_seconds=10,
+        description="Pushes a heartbeat with live counts to connected dashboards.",
+    ),
+)

@@ -1,0 +1,38 @@
+"""Publishing events to connected dashboards over the channel layer.
+
+Events describing database changes are published only after the transaction commits, so a
+browser never sees a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+LIVE_GROUP = "live"
+
+
+def _send(kind: str, data: dict[str, Any], group: str) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {
+        "type": "platform.event",
+        "event": {"kind": kind, "sent_at": timezone.now().isoformat(), "data": data},
+    }
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # a dashboard being unreachable must never break trading
+        logger.exception("could not publish %s event to %s", kind, group)
+
+
+def publish_event(kind: str, data: dict[str, Any], *, group: str = LIVE_GROUP) -> None:
+    """Send an event to the dashboards once the current transaction (if any) commits."""
+    transaction.on_commit(lambda: _send(kind, data, group))

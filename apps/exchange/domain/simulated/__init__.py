@@ -1,0 +1,6 @@
+"""The simulated exchange: paper trading and backtests behind the Exchange protocol."""
+
+from .book import DepthModel, candle_path, walk_book
+from .exchange import FeeSchedule, SimulatedExchange
+
+__all__ = ["DepthModel", "FeeSchedule", "SimulatedExchange", "candle_path", "walk_book"]

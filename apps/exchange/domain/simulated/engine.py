@@ -1,0 +1,173 @@
+"""Candle processing of the simulator: funding, the in-candle path, triggers and liquidation.
+
+A base of `SimulatedExchange` (kept apart so each module holds one concept), built on the
+state and bookkeeping of `OrderDesk`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from ..errors import InsufficientMarginError
+from ..events import FundingFeeCharged, PositionLiquidated
+from ..types import (
+    Candle,
+    MarginType,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from .book import candle_path, walk_book
+from .desk import OrderDesk
+from .orders import SimOrder, leg_hit
+
+
+class CandleEngine(OrderDesk):
+    def on_candle(self, symbol: str, candle: Candle) -> None:
+        """Feed one closed candle: settle funding due, then run its path over open orders.
+
+        Raise ValueError if the candle is not later than the previous one of the symbol.
+        """
+        self._instrument(symbol)
+        history = self._candles[symbol]
+        if history and candle.open_time <= history[-1].open_time:
+            raise ValueError(
+                f"{symbol}: candle {candle.open_time.isoformat()} is not after "
+                f"{history[-1].open_time.isoformat()}"
+            )
+        previous_open = history[-1].open_time if history else None
+        prev_price = self._last.get(symbol)
+        history.append(candle)
+        self._books.pop(symbol, None)
+        self._settle_funding(symbol, previous_open, candle)
+        o, x1, x2, c = candle_path(candle)
+        legs: list[tuple[Decimal, Decimal, bool]] = []
+        if prev_price is not None and prev_price != o:
+            legs.append((prev_price, o, True))
+        legs += [(o, x1, False), (x1, x2, False), (x2, c, False)]
+        for a, b, gap in legs:
+            self._last[symbol] = a
+            self._run_leg(symbol, candle, a, b, gap)
+        self._last[symbol] = c
+        self._books.pop(symbol, None)
+
+    # --- funding ---------------------------------------------------------------------------
+    def _settle_funding(self, symbol: str, previous_open: datetime | None, candle: Candle) -> None:
+        pos = self.ledger.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return
+        for when, rate in self._funding.get(symbol, ()):
+            if when > candle.open_time:
+                break
+            if previous_open is not None and when <= previous_open:
+                continue
+            if previous_open is None and when < candle.open_time:
+                continue
+            amount = -pos.qty * candle.open * rate
+            self.ledger.wallet += amount
+            if pos.margin_type is MarginType.ISOLATED:
+                pos.isolated_margin += amount
+            self._emit(FundingFeeCharged(symbol, rate, candle.open, pos.qty, amount, when))
+
+    # --- the path -------------------------------------------------------------------------
+    def _run_leg(self, symbol: str, candle: Candle, a: Decimal, b: Decimal, gap: bool) -> None:
+        done: set[int] = set()
+        while True:
+            best: tuple[Decimal, int, SimOrder | None, Decimal] | None = None
+            for order in self._open(symbol):
+                if order.seq in done:
+                    continue
+                level = order.level()
+                if level is None:
+                    continue
+                strict = order.type is OrderType.LIMIT and not self.fill_on_touch
+                hit = leg_hit(level, order.falls_to(), a, b, gap=gap, strict=strict)
+                if hit is None:
+                    continue
+                price, distance = hit
+                if order.type is OrderType.LIMIT:
+                    price = level
+                if best is None or (distance, order.seq) < (best[0], best[1]):
+                    best = (distance, order.seq, order, price)
+            liq = self._liquidation_hit(symbol, a, b, gap)
+            if liq is not None and (best is None or liq[1] <= best[0]):
+                self._liquidate(symbol, candle, liq[0])
+                continue
+            if best is None:
+                break
+            _, seq, order, price = best
+            done.add(seq)
+            assert order is not None
+            self._trigger(order, candle, price)
+        for order in self._open(symbol):
+            order.track(a, b)
+
+    def _liquidation_hit(
+        self, symbol: str, a: Decimal, b: Decimal, gap: bool
+    ) -> tuple[Decimal, Decimal] | None:
+        pos = self.ledger.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return None
+        marks = {**self._last, symbol: a}
+        level = self.ledger.liquidation_price(symbol, marks)
+        if level is None:
+            return None
+        return leg_hit(level, pos.qty > 0, a, b, gap=gap)
+
+    def _trigger(self, order: SimOrder, candle: Candle, price: Decimal) -> None:
+        if order.type is OrderType.LIMIT:
+            qty = self._executable_qty(order)
+            if qty <= 0:
+                self._finish(order, OrderStatus.EXPIRED)
+                return
+            self._execute(order, price, qty, maker=True)
+            if order.status.is_open and order.request.reduce_only:
+                self._finish(order, OrderStatus.EXPIRED)  # cut to the position: rest is void
+            return
+        # A conditional order becomes a market order at the trigger.
+        info = self._instruments[order.symbol]
+        order.order_id = next(self._order_ids)
+        qty = self._executable_qty(order)
+        if qty <= 0:
+            self._finish(order, OrderStatus.EXPIRED)
+            return
+        book = self.depth.synthesize(
+            info, price, candle.volume, seed=self.seed, time=candle.open_time
+        )
+        chunks, _ = walk_book(book.levels(order.side), order.side, qty)
+        try:
+            self._check_margin(
+                order.symbol, order.side, chunks, reduce_only=order.request.reduce_only
+            )
+        except InsufficientMarginError:
+            self._finish(order, OrderStatus.EXPIRED)
+            return
+        for chunk in chunks:
+            self._execute(order, chunk.price, chunk.qty, maker=False)
+        if order.status.is_open:
+            self._finish(order, OrderStatus.EXPIRED)
+
+    def _liquidate(self, symbol: str, candle: Candle, price: Decimal) -> None:
+        pos = self.ledger.position(symbol)
+        qty = abs(pos.qty)
+        side = Side.SELL if pos.qty > 0 else Side.BUY
+        for order in self._open(symbol):
+            self._finish(order, OrderStatus.CANCELED)
+        fee = self.ledger.clearance_fee(symbol, price)
+        now = self._clock()
+        record = SimOrder(
+            OrderRequest(symbol, side, OrderType.MARKET, quantity=qty, reduce_only=True),
+            f"autoclose-{next(self._seq)}",
+            seq=0,
+            created_at=now,
+            updated_at=now,
+            order_id=next(self._order_ids),
+        )
+        self._orders[record.client_order_id] = record
+        realized = self.ledger.apply_fill(symbol, side, qty, price)
+        self.ledger.wallet -= fee
+        quote = self._instruments[symbol].quote_asset
+        self._record_fill(record, price, qty, fee, realized, False, quote, now)
+        self._emit(PositionLiquidated(symbol, qty * -side.sign, price, fee - realized, now))

@@ -1,0 +1,234 @@
+"""One USDT-M futures account: wallet, positions, leverage, margin type, fees, funding, trades.
+
+Margin model (documented simplifications): cross margin for everything (an ISOLATED setting is
+stored and reported but margined as cross); initial margin = notional / leverage at the mark
+price; maintenance margin rate 0.4 %; the liquidation price is the single-position cross
+estimate; nothing is ever liquidated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .symbols import SPECS
+
+ZERO = Decimal(0)
+MAINT_RATE = Decimal("0.004")
+
+
+def fmt(value: Decimal, places: int = 8) -> str:
+    return f"{value.quantize(Decimal(1).scaleb(-places)):f}"
+
+
+@dataclass
+class Position:
+    symbol: str
+    side: str  # BOTH | LONG | SHORT
+    amt: Decimal = ZERO
+    entry: Decimal = ZERO
+    update_time: int = 0
+
+    def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
+        """Apply a fill of ``signed_qty`` at ``price``; return the realized PnL."""
+        amt = self.amt
+        if amt == 0 or (amt > 0) == (signed_qty > 0):
+            total = abs(amt) + abs(signed_qty)
+            self.entry = (abs(amt) * self.entry + abs(signed_qty) * price) / total
+            self.amt = amt + signed_qty
+            return ZERO
+        closing = min(abs(amt), abs(signed_qty))
+        realized = closing * (price - self.entry) * (1 if amt > 0 else -1)
+        self.amt = amt + signed_qty
+        if self.amt == 0:
+            self.entry = ZERO
+        elif (self.amt > 0) != (amt > 0):
+            self.entry = price
+        return realized
+
+
+@dataclass
+class Trade:
+    id: int
+    order_id: int
+    symbol: str
+    side: str
+    position_side: str
+    price: Decimal
+    qty: Decimal
+    realized_pnl: Decimal
+    commission: Decimal
+    maker: bool
+    time: int
+
+    def as_json(self) -> dict[str, Any]:
+        spec = SPECS[self.symbol]
+        return {
+            "buyer": self.side == "BUY",
+            "commission": fmt(self.commission),
+            "commissionAsset": "USDT",
+            "id": self.id,
+            "maker": self.maker,
+            "orderId": self.order_id,
+            "price": spec.fmt_price(self.price),
+            "qty": spec.fmt_qty(self.qty),
+            "quoteQty": fmt(self.price * self.qty, spec.price_precision + spec.quantity_precision),
+            "realizedPnl": fmt(self.realized_pnl),
+            "side": self.side,
+            "positionSide": self.position_side,
+            "symbol": self.symbol,
+            "time": self.time,
+        }
+
+
+@dataclass
+class Account:
+    wallet: Decimal = Decimal(10_000)
+    maker_fee: Decimal = Decimal("0.0002")
+    taker_fee: Decimal = Decimal("0.0005")
+    dual_side: bool = False
+    leverage: dict[str, int] = field(default_factory=dict)
+    margin_type: dict[str, str] = field(default_factory=dict)
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+    update_time: int = 0
+    _trade_id: int = 1000
+
+    def lev(self, symbol: str) -> int:
+        return self.leverage.get(symbol, 20)
+
+    def position(self, symbol: str, side: str) -> Position:
+        key = (symbol, side)
+        if key not in self.positions:
+            self.positions[key] = Position(symbol, side)
+        return self.positions[key]
+
+    def fill(
+        self,
+        *,
+        order_id: int,
+        symbol: str,
+        side: str,
+        position_side: str,
+        price: Decimal,
+        qty: Decimal,
+        maker: bool,
+        now: int,
+    ) -> Trade:
+        """Book one fill: move the position, charge the fee, realize PnL, record the trade."""
+        pos = self.position(symbol, position_side)
+        realized = pos.apply(qty if side == "BUY" else -qty, price)
+        fee = price * qty * (self.maker_fee if maker else self.taker_fee)
+        self.wallet += realized - fee
+        pos.update_time = self.update_time = now
+        self._trade_id += 1
+        trade = Trade(
+            self._trade_id,
+            order_id,
+            symbol,
+            side,
+            position_side,
+            price,
+            qty,
+            realized,
+            fee,
+            maker,
+            now,
+        )
+        self.trades.append(trade)
+        return trade
+
+    def apply_funding(self, symbol: str, mark: Decimal, rate: Decimal, now: int) -> Decimal:
+        """Pay or receive funding on ``symbol``'s positions; return the wallet change."""
+        change = ZERO
+        for (sym, _), pos in self.positions.items():
+            if sym == symbol and pos.amt != 0:
+                change -= pos.amt * mark * rate
+        if change:
+            self.wallet += change
+            self.update_time = now
+        return change
+
+    # -- derived figures ---------------------------------------------------------------------
+    def unrealized(self, marks: dict[str, Decimal]) -> Decimal:
+        return sum(
+            (p.amt * (marks[p.symbol] - p.entry) for p in self.positions.values() if p.amt),
+            ZERO,
+        )
+
+    def position_margin(self, marks: dict[str, Decimal]) -> Decimal:
+        return sum(
+            (abs(p.amt) * marks[p.symbol] / self.lev(p.symbol) for p in self.positions.values()),
+            ZERO,
+        )
+
+    def maint_margin(self, marks: dict[str, Decimal]) -> Decimal:
+        return sum(
+            (abs(p.amt) * marks[p.symbol] * MAINT_RATE for p in self.positions.values()), ZERO
+        )
+
+    def available(self, marks: dict[str, Decimal], order_margin: Decimal) -> Decimal:
+        return self.wallet + self.unrealized(marks) - self.position_margin(marks) - order_margin
+
+    def liquidation_price(self, pos: Position) -> Decimal:
+        if pos.amt == 0:
+            return ZERO
+        denom = pos.amt - abs(pos.amt) * MAINT_RATE
+        price = (pos.amt * pos.entry - self.wallet) / denom
+        return max(price, ZERO)
+
+    def position_json(self, pos: Position, mark: Decimal, version: int) -> dict[str, Any]:
+        spec = SPECS[pos.symbol]
+        notional = pos.amt * mark
+        upnl = pos.amt * (mark - pos.entry)
+        im = abs(notional) / self.lev(pos.symbol)
+        row: dict[str, Any] = {
+            "symbol": pos.symbol,
+            "positionSide": pos.side,
+            "positionAmt": spec.fmt_qty(pos.amt),
+            "entryPrice": fmt(pos.entry),
+            "breakEvenPrice": fmt(pos.entry),
+            "markPrice": fmt(mark),
+            "unRealizedProfit": fmt(upnl),
+            "liquidationPrice": fmt(self.liquidation_price(pos)),
+            "notional": fmt(notional),
+            "isolatedMargin": "0",
+            "isolatedWallet": "0",
+            "updateTime": pos.update_time,
+        }
+        if version == 2:
+            row.update(
+                marginType=self.margin_type.get(pos.symbol, "cross"),
+                isAutoAddMargin="false",
+                leverage=str(self.lev(pos.symbol)),
+                maxNotionalValue="10000000",
+            )
+        else:
+            row.update(
+                marginAsset="USDT",
+                initialMargin=fmt(im),
+                maintMargin=fmt(abs(notional) * MAINT_RATE),
+                positionInitialMargin=fmt(im),
+                openOrderInitialMargin="0",
+                adl=0,
+                bidNotional="0",
+                askNotional="0",
+            )
+        return row
+
+    def position_event(self, pos: Position, mark: Decimal) -> dict[str, Any]:
+        return {
+            "s": pos.symbol,
+            "pa": SPECS[pos.symbol].fmt_qty(pos.amt),
+            "ep": fmt(pos.entry),
+            "bep": fmt(pos.entry),
+            "cr": "0",
+            "up": fmt(pos.amt * (mark - pos.entry)),
+            "mt": self.margin_type.get(pos.symbol, "cross"),
+            "iw": "0",
+            "ps": pos.side,
+        }
+
+    def balance_event(self, change: Decimal) -> dict[str, Any]:
+        return {"a": "USDT", "wb": fmt(self.wallet), "cw": fmt(self.wallet), "bc": fmt(change)}

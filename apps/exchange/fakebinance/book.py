@@ -1,0 +1,98 @@
+"""A synthetic, deterministic order book around the current price.
+
+Depth model (per symbol, rebuilt whenever the price is set):
+- best bid = price rounded down to the tick, best ask = best bid + one tick (one-tick spread);
+- ``levels`` levels per side; level k sits ``k * gap`` ticks beyond the best price, where
+  ``gap = max(1, round(price * 0.00002 / tick))`` (about 0.2 bp, so BTC at 114k has levels
+  every 2.3 USDT, ADA at 0.58 every tick);
+- level k holds ``notional_k / price`` base units, rounded down to the step (at least one step),
+  with ``notional_k = level_notional * (1 + 0.15 k) * u`` and ``u`` uniform in [0.5, 1.5) drawn
+  from ``random.Random(f"{seed}:{symbol}:{version}")``, so the same seed and the same sequence of
+  prices give the same book.
+Taker fills consume level quantities; the consumed liquidity comes back when the price is next set.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .symbols import SymbolSpec
+
+LEVEL_NOTIONAL = Decimal(40_000)
+DEFAULT_LEVELS = 100
+
+
+@dataclass
+class SyntheticBook:
+    spec: SymbolSpec
+    seed: int
+    levels: int = DEFAULT_LEVELS
+    level_notional: Decimal = LEVEL_NOTIONAL
+    bids: list[list[Decimal]] = field(default_factory=list)  # [[price, qty]] best first
+    asks: list[list[Decimal]] = field(default_factory=list)
+    version: int = 0
+    update_id: int = 1
+
+    def rebuild(self, price: Decimal) -> None:
+        """Lay out both sides around ``price``."""
+        spec = self.spec
+        self.version += 1
+        self.update_id += 1
+        rng = random.Random(f"{self.seed}:{spec.symbol}:{self.version}")
+        best_bid = max(spec.round_price_down(price), spec.tick_size)
+        best_ask = best_bid + spec.tick_size
+        gap = max(1, int((price * Decimal("0.00002") / spec.tick_size).to_integral_value()))
+        self.bids, self.asks = [], []
+        for k in range(self.levels):
+            offset = spec.tick_size * gap * k
+            for side, px in ((self.bids, best_bid - offset), (self.asks, best_ask + offset)):
+                if px <= 0:
+                    continue
+                notional = self.level_notional * (1 + Decimal("0.15") * k)
+                notional *= Decimal(str(round(0.5 + rng.random(), 4)))
+                qty = max(spec.round_qty_down(notional / px), spec.step_size)
+                side.append([px, qty])
+
+    def best_bid(self) -> Decimal:
+        return self.bids[0][0] if self.bids else Decimal(0)
+
+    def best_ask(self) -> Decimal:
+        return self.asks[0][0] if self.asks else Decimal(0)
+
+    def take(self, side: str, qty: Decimal, limit: Decimal | None) -> list[tuple[Decimal, Decimal]]:
+        """Consume liquidity for a taker ``side`` order; return [(price, qty)] fills."""
+        book = self.asks if side == "BUY" else self.bids
+        fills: list[tuple[Decimal, Decimal]] = []
+        remaining = qty
+        while remaining > 0 and book:
+            px, avail = book[0]
+            if limit is not None and (px > limit if side == "BUY" else px < limit):
+                break
+            q = min(avail, remaining)
+            fills.append((px, q))
+            remaining -= q
+            if q == avail:
+                book.pop(0)
+            else:
+                book[0][1] = avail - q
+        if fills:
+            self.update_id += 1
+        return fills
+
+    def available(self, side: str, limit: Decimal | None) -> Decimal:
+        """Return the quantity a taker ``side`` order could fill up to ``limit``."""
+        book = self.asks if side == "BUY" else self.bids
+        total = Decimal(0)
+        for px, q in book:
+            if limit is not None and (px > limit if side == "BUY" else px < limit):
+                break
+            total += q
+        return total
+
+    def snapshot(self, limit: int) -> tuple[list[list[str]], list[list[str]]]:
+        spec = self.spec
+        bids = [[spec.fmt_price(p), spec.fmt_qty(q)] for p, q in self.bids[:limit]]
+        asks = [[spec.fmt_price(p), spec.fmt_qty(q)] for p, q in self.asks[:limit]]
+        return bids, asks

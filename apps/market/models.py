@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class Kline(models.Model):
+    """One closed candle of a symbol and interval (times in ms UTC, as Binance sends them)."""
+
+    symbol = models.CharField(max_length=32)
+    interval = models.CharField(max_length=8)
+    open_time = models.BigIntegerField(help_text="Candle open time, ms since the epoch (UTC).")
+    open = models.DecimalField(max_digits=24, decimal_places=10)
+    high = models.DecimalField(max_digits=24, decimal_places=10)
+    low = models.DecimalField(max_digits=24, decimal_places=10)
+    close = models.DecimalField(max_digits=24, decimal_places=10)
+    volume = models.DecimalField(max_digits=30, decimal_places=10)
+
+    class Meta:
+        ordering = ["symbol", "interval", "open_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["symbol", "interval", "open_time"], name="kline_symbol_interval_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.interval} @{self.open_time}"

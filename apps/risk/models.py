@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.bots.models import Bot
+from apps.risk.validation import (
+    DEFAULT_BREAKER_TIERS,
+    DEFAULT_VOLATILITY_BANDS,
+    RiskSettingsError,
+    validate_breaker_tiers,
+    validate_volatility_bands,
+)
+
+
+def _default_tiers() -> list[dict[str, str]]:
+    return copy.deepcopy(DEFAULT_BREAKER_TIERS)
+
+
+def _default_bands() -> list[dict[str, str]]:
+    return copy.deepcopy(DEFAULT_VOLATILITY_BANDS)
+
+
+class RiskSettings(models.Model):
+    """Per-bot risk limits: circuit-breaker tiers, exposure, sizing, correlation, volatility."""
+
+    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, related_name="risk")
+    breaker_tiers = models.JSONField(
+        default=_default_tiers,
+        help_text='List of {"name", "window_minutes", "loss_limit" (USDT), "action": '
+        'warn | reduce_size | halt | flatten, "size_multiplier" (reduce_size only)}.',
+    )
+    max_open_positions = models.PositiveSmallIntegerField(default=3)
+    max_exposure = models.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        default=Decimal("5000"),
+        help_text="Largest total notional of open positions, in USDT.",
+    )
+    risk_per_trade = models.DecimalField(
+        max_digits=6,
+        decimal_places=5,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(Decimal("0.0001")), MaxValueValidator(Decimal("0.2"))],
+        help_text="Share of equity lost if the stop is hit (0.01 = 1 %).",
+    )
+    daily_loss_limit = models.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        default=Decimal("800"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Realised loss in a UTC day (USDT) after which new entries stop.",
+    )
+    correlation_threshold = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.8"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Block an entry whose correlation with an open same-direction position is "
+        "above this.",
+    )
+    correlation_lookback = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(10), MaxValueValidator(5000)],
+        help_text="Candles of returns used for the correlation matrix.",
+    )
+    volatility_bands = models.JSONField(
+        default=_default_bands,
+        help_text='List of {"max_score": 0-100, "size_multiplier": 0-1}; the last band must '
+        "reach 100.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "risk settings"
+        verbose_name_plural = "risk settings"
+
+    def __str__(self) -> str:
+        return f"risk settings of {self.bot}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        try:
+            self.breaker_tiers = validate_breaker_tiers(self.breaker_tiers)
+        except RiskSettingsError as exc:
+            errors["breaker_tiers"] = str(exc)
+        try:
+            self.volatility_bands = validate_volatility_bands(self.volatility_bands)
+        except RiskSettingsError as exc:
+            errors["volatility_bands"] = str(exc)
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,12 @@
+"""The embedded default and local development: SQLite, no Redis, in-process worker and beat."""
+
+from __future__ import annotations
+
+from tradingplatform.settings.base import *  # noqa: F403
+from tradingplatform.settings.base import SECRET_KEY as _SECRET_KEY
+
+DEBUG = True
+# `make run` writes a random key into .env on first start; this fallback only serves a bare
+# `manage.py` call on a fresh checkout and is never used in production (prod.py has no default).
+SECRET_KEY = _SECRET_KEY or "dev-only-insecure-key-change-me-0123456789abcdefghijklmnop"
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405  (SQLite file, static files)

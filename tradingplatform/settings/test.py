@@ -1,0 +1,37 @@
+"""Settings for the test suite: real PostgreSQL when it answers, else SQLite (reported)."""
+
+from __future__ import annotations
+
+from tradingplatform.env import env
+from tradingplatform.services_probe import postgres_reachable, redis_reachable
+from tradingplatform.settings.base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-not-secret"
+FIELD_ENCRYPTION_KEYS = ["Pv2yJ5M1o0x3Zf6j3Pq2aHn0QqB1Zo8c2sYq9fXzH4k="]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+TEST_DATABASE_URL = env.str(
+    "TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/postgres"
+)
+TEST_REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/14")
+
+POSTGRES_AVAILABLE, POSTGRES_REASON = postgres_reachable(TEST_DATABASE_URL)
+REDIS_AVAILABLE, REDIS_REASON = redis_reachable(TEST_REDIS_URL)
+
+if POSTGRES_AVAILABLE:
+    DATABASES = {"default": env.db_url_config(TEST_DATABASE_URL)}
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+# The suite runs on the embedded choices; tests that need Redis switch to it explicitly.
+REDIS_URL = ""
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = "cache+memory://"
+CELERY_EMBEDDED = True
