@@ -84,13 +84,13 @@ def demo(db: None) -> None:
 
 
 @pytest.fixture
-def superuser(db: None):  # noqa: ANN201
+def superuser(db: None):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.create_superuser("root", "root@example.com", "pw-123456")
 
 
 @pytest.fixture
-def admin_client_logged(client, superuser):  # noqa: ANN001, ANN201
+def admin_client_logged(client, superuser):
     client.force_login(superuser)
     return client

@@ -64,9 +64,7 @@ def test_compose_with_env_file_names_only_variables_the_settings_read() -> None:
         for line in text.splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     }
-    settings_text = "".join(
-        p.read_text() for p in (REPO / "tradingplatform").rglob("*.py")
-    )
+    settings_text = "".join(p.read_text() for p in (REPO / "tradingplatform").rglob("*.py"))
     for name in names:
         assert f'"{name}"' in settings_text, f"{name} in .env.example is read nowhere"
     assert {"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL"} <= names

@@ -21,8 +21,17 @@ class RiskSettingsInline(admin.StackedInline):
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "strategy", "mode", "symbol_list", "account", "trading_mode", "leverage",
-        "enabled", "state", "state_reason", "open_trades",
+        "name",
+        "strategy",
+        "mode",
+        "symbol_list",
+        "account",
+        "trading_mode",
+        "leverage",
+        "enabled",
+        "state",
+        "state_reason",
+        "open_trades",
     ]
     list_filter = ["state", "enabled", "trading_mode", "strategy__mode", "account__environment"]
     search_fields = ["name", "strategy__name", "state_reason"]

@@ -59,8 +59,10 @@ class Bot(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         symbols = self.symbols
-        if not isinstance(symbols, list) or not symbols or not all(
-            isinstance(s, str) for s in symbols
+        if (
+            not isinstance(symbols, list)
+            or not symbols
+            or not all(isinstance(s, str) for s in symbols)
         ):
             errors["symbols"] = 'symbols must be a non-empty JSON list of names, e.g. ["BTCUSDT"]'
         else:

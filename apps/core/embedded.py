@@ -1,4 +1,4 @@
-"""The embedded Celery worker and beat: threads inside the web process, over kombu's memory transport.
+"""The embedded Celery worker and beat: threads in the web process over the memory transport.
 
 Used only when no broker is configured (``CELERY_BROKER_URL`` is ``memory://``). The worker and
 beat are the real Celery worker and beat (same tasks, same schedules from django-celery-beat),

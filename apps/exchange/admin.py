@@ -46,9 +46,12 @@ class ExchangeAccountForm(forms.ModelForm):
             self.instance.pk and self.instance.has_credentials
         ):
             raise forms.ValidationError("Enter both the API key and the API secret.")
-        if env in ("testnet", "live") and not has_new and not (
-            self.instance.pk and self.instance.has_credentials
-        ) and not data.get("clear_credentials"):
+        if (
+            env in ("testnet", "live")
+            and not has_new
+            and not (self.instance.pk and self.instance.has_credentials)
+            and not data.get("clear_credentials")
+        ):
             raise forms.ValidationError(f"A {env} account needs an API key and secret.")
         return data
 
@@ -92,8 +95,16 @@ class ExchangeAccountAdmin(admin.ModelAdmin):
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
     list_display = [
-        "symbol", "base_asset", "quote_asset", "tick_size", "step_size", "min_qty",
-        "min_notional", "max_leverage", "status", "refreshed_at",
+        "symbol",
+        "base_asset",
+        "quote_asset",
+        "tick_size",
+        "step_size",
+        "min_qty",
+        "min_notional",
+        "max_leverage",
+        "status",
+        "refreshed_at",
     ]
     list_filter = ["venue", "status", "quote_asset"]
     search_fields = ["symbol", "base_asset"]

@@ -25,7 +25,9 @@ def instrument_values(entry: Mapping[str, Any], *, max_leverage: int | None) -> 
     filters = _filters(entry)
     try:
         price, lot, notional = (
-            filters["PRICE_FILTER"], filters["LOT_SIZE"], filters["MIN_NOTIONAL"],
+            filters["PRICE_FILTER"],
+            filters["LOT_SIZE"],
+            filters["MIN_NOTIONAL"],
         )
         values = {
             "base_asset": entry["baseAsset"],

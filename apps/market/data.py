@@ -149,7 +149,7 @@ def _is_number(text: str) -> bool:
 
 def _split_header(path: Path, text: str, expected: tuple[str, ...]) -> tuple[bool, int]:
     """Return ``(has_header, n_columns)`` from the first non-blank line."""
-    first = next((line for line in text.splitlines() if line.strip()), None)
+    first = next((line for line in io.StringIO(text) if line.strip()), None)
     if first is None:
         raise MarketDataError(f"{path}: file is empty")
     fields = [f.strip() for f in first.split(",")]
@@ -184,7 +184,9 @@ def _scan_kline_rows(path: Path, text: str, has_header: bool, n_columns: int) ->
             try:
                 value = float(field)
             except ValueError:
-                raise MarketDataError(f"{where}: {name} {field.strip()!r} is not a number") from None
+                raise MarketDataError(
+                    f"{where}: {name} {field.strip()!r} is not a number"
+                ) from None
             if not math.isfinite(value):
                 raise MarketDataError(f"{where}: {name} is not finite")
             values.append(value)
@@ -200,6 +202,8 @@ def _scan_kline_rows(path: Path, text: str, has_header: bool, n_columns: int) ->
         if previous_time is not None and open_time <= previous_time:
             raise MarketDataError(f"{where}: open_time {open_time} is not after the previous row")
         previous_time = open_time
+    if previous_time is None:
+        raise MarketDataError(f"{path}: no data rows")
 
 
 def _rows_valid(frame: pd.DataFrame) -> bool:
@@ -241,12 +245,23 @@ def load_klines(
             header=None,
             skiprows=1 if has_header else 0,
             usecols=range(6),
-            dtype={0: np.int64, 1: np.float64, 2: np.float64, 3: np.float64, 4: np.float64,
-                   5: np.float64},
+            dtype={
+                0: np.int64,
+                1: np.float64,
+                2: np.float64,
+                3: np.float64,
+                4: np.float64,
+                5: np.float64,
+            },
             engine="c",
         )
     except (ValueError, pd.errors.ParserError, OverflowError):
         frame = None
+    if frame is not None:
+        # pandas ignores surplus columns when usecols is given: count the separators instead.
+        rows = len(frame) + (1 if has_header else 0)
+        if text.count(",") != rows * (n_columns - 1):
+            frame = None
     if frame is not None:
         open_time = frame[0].to_numpy(dtype=np.int64)
         open_time = np.where(open_time >= _US_THRESHOLD, open_time // 1000, open_time)

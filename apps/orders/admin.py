@@ -36,8 +36,19 @@ class OrderAdmin(admin.ModelAdmin):
     """Orders are written by the trading engine; the admin shows them read-only."""
 
     list_display = [
-        "client_order_id", "bot", "symbol", "purpose", "side", "type", "quantity",
-        "filled_quantity", "price", "average_price", "slippage_bps", "status", "created_at",
+        "client_order_id",
+        "bot",
+        "symbol",
+        "purpose",
+        "side",
+        "type",
+        "quantity",
+        "filled_quantity",
+        "price",
+        "average_price",
+        "slippage_bps",
+        "status",
+        "created_at",
     ]
     list_filter = ["status", "purpose", "type", "side", "bot"]
     search_fields = ["client_order_id", "exchange_order_id", "algo_id", "symbol"]
@@ -61,8 +72,16 @@ class OrderAdmin(admin.ModelAdmin):
 @admin.register(Fill)
 class FillAdmin(admin.ModelAdmin):
     list_display = [
-        "order", "trade", "price", "quantity", "notional", "fee", "fee_asset", "is_maker",
-        "realized_pnl", "filled_at",
+        "order",
+        "trade",
+        "price",
+        "quantity",
+        "notional",
+        "fee",
+        "fee_asset",
+        "is_maker",
+        "realized_pnl",
+        "filled_at",
     ]
     list_filter = ["is_maker", "fee_asset", "order__bot"]
     search_fields = ["order__client_order_id", "exchange_trade_id", "order__symbol"]

@@ -19,8 +19,9 @@ class Order(models.Model):
     ``OrderEvent``.
     """
 
-    Status = models.TextChoices("Status", [(s.value, s.value.replace("_", " ").title())
-                                           for s in OrderStatus])
+    Status = models.TextChoices(
+        "Status", [(s.value, s.value.replace("_", " ").title()) for s in OrderStatus]
+    )
 
     class Type(models.TextChoices):
         MARKET = "MARKET", "Market"
@@ -105,6 +106,22 @@ class Order(models.Model):
     def __str__(self) -> str:
         return f"{self.client_order_id} {self.side} {self.type} {self.symbol}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        stored = getattr(self, "_stored_status", None)
+        if stored is None and self.pk is None:
+            if self.status != OrderStatus.PENDING_NEW:
+                # A new row may start in any state reached from PENDING_NEW (e.g. imported).
+                check_transition(OrderStatus.PENDING_NEW, self.status)
+        elif (
+            stored is not None
+            and stored != self.status
+            and not getattr(self, "_transition_ok", False)
+        ):
+            check_transition(stored, self.status)
+            raise ValueError("change an order's status with Order.transition_to()")
+        super().save(*args, **kwargs)
+        self._stored_status = self.status
+
     @classmethod
     def from_db(cls, db: Any, field_names: Any, values: Any) -> Order:
         instance = super().from_db(db, field_names, values)
@@ -123,23 +140,12 @@ class Order(models.Model):
         finally:
             self._transition_ok = False
         return OrderEvent.objects.create(
-            order=self, from_status=previous, to_status=status, at=self.status_changed_at,
+            order=self,
+            from_status=previous,
+            to_status=status,
+            at=self.status_changed_at,
             detail=detail[:255],
         )
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        stored = getattr(self, "_stored_status", None)
-        if stored is None and self.pk is None:
-            if self.status != OrderStatus.PENDING_NEW:
-                # A new row may start in any state reached from PENDING_NEW (e.g. imported).
-                check_transition(OrderStatus.PENDING_NEW, self.status)
-        elif stored is not None and stored != self.status and not getattr(
-            self, "_transition_ok", False
-        ):
-            check_transition(stored, self.status)
-            raise ValueError("change an order's status with Order.transition_to()")
-        super().save(*args, **kwargs)
-        self._stored_status = self.status
 
 
 class OrderEvent(models.Model):

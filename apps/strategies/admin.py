@@ -14,8 +14,15 @@ class StrategyAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     readonly_fields = ["parameter_reference", "created_at", "updated_at"]
     fields = [
-        "name", "kind", "mode", "timeframe", "parameters", "parameter_reference", "description",
-        "created_at", "updated_at",
+        "name",
+        "kind",
+        "mode",
+        "timeframe",
+        "parameters",
+        "parameter_reference",
+        "description",
+        "created_at",
+        "updated_at",
     ]
 
     @admin.display(description="Bots")

@@ -16,8 +16,16 @@ class TradeOrderInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
     fields = [
-        "client_order_id", "purpose", "side", "type", "quantity", "filled_quantity", "price",
-        "average_price", "slippage_bps", "status",
+        "client_order_id",
+        "purpose",
+        "side",
+        "type",
+        "quantity",
+        "filled_quantity",
+        "price",
+        "average_price",
+        "slippage_bps",
+        "status",
     ]
     readonly_fields = fields
 
@@ -40,8 +48,20 @@ class TradeFillInline(admin.TabularInline):
 @admin.register(Trade)
 class TradeAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "bot", "symbol", "side", "mode", "quantity", "entry_price", "exit_price", "roi",
-        "net_pnl_display", "status", "exit_reason", "entry_time", "exit_time",
+        "id",
+        "bot",
+        "symbol",
+        "side",
+        "mode",
+        "quantity",
+        "entry_price",
+        "exit_price",
+        "roi",
+        "net_pnl_display",
+        "status",
+        "exit_reason",
+        "entry_time",
+        "exit_time",
     ]
     list_filter = ["status", "mode", "side", "exit_reason", "bot"]
     search_fields = ["symbol", "bot__name"]
@@ -69,8 +89,18 @@ class TradeAdmin(admin.ModelAdmin):
 @admin.register(Position)
 class PositionAdmin(admin.ModelAdmin):
     list_display = [
-        "bot", "symbol", "side", "quantity", "entry_price", "mark_price", "unrealized_pnl",
-        "notional_display", "leverage", "liquidation_price", "stop_price", "updated_at",
+        "bot",
+        "symbol",
+        "side",
+        "quantity",
+        "entry_price",
+        "mark_price",
+        "unrealized_pnl",
+        "notional_display",
+        "leverage",
+        "liquidation_price",
+        "stop_price",
+        "updated_at",
     ]
     list_filter = ["side", "bot"]
     search_fields = ["symbol", "bot__name"]
@@ -90,8 +120,16 @@ class PositionAdmin(admin.ModelAdmin):
 @admin.register(Signal)
 class SignalAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "received_at", "source", "bot", "symbol", "action", "alert_id", "outcome",
-        "blocked_by", "order",
+        "id",
+        "received_at",
+        "source",
+        "bot",
+        "symbol",
+        "action",
+        "alert_id",
+        "outcome",
+        "blocked_by",
+        "order",
     ]
     list_filter = ["source", "outcome", "action", "bot"]
     search_fields = ["symbol", "alert_id", "detail", "bot__name"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,8 @@ from apps.backtest.domain.engine import backtest_ema_cross
 from apps.backtest.domain.kernel import EXIT_REASONS
 from apps.backtest.domain.synthetic import synthetic_candles
 
+# The shared market data sits next to the project root (see tests/conftest.py).
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "futures"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/futures")
 
 
 # --- the reference: one candle at a time, literally following the definition ---------------
@@ -59,8 +59,16 @@ def reference_ema_cross(o, h, lo, c, p: EmaCrossParams) -> list[RefTrade]:
         entry_index, entry_price, qty = position
         fees = p.fee * (qty * entry_price) + p.fee * (qty * price)
         trades.append(
-            RefTrade(entry_index, i, entry_price, price, qty, reason,
-                     qty * (price - entry_price) - fees, fees)
+            RefTrade(
+                entry_index,
+                i,
+                entry_price,
+                price,
+                qty,
+                reason,
+                qty * (price - entry_price) - fees,
+                fees,
+            )
         )
 
     for i in range(n):
@@ -96,21 +104,42 @@ def assert_same_trades(o, h, lo, c, params: EmaCrossParams) -> int:
     expected = reference_ema_cross(o, h, lo, c, params)
     for method in ("batch", "events"):
         log = ema_cross_trades(
-            np.asarray(o, float), np.asarray(h, float), np.asarray(lo, float),
-            np.asarray(c, float), params, method=method,
+            np.asarray(o, float),
+            np.asarray(h, float),
+            np.asarray(lo, float),
+            np.asarray(c, float),
+            params,
+            method=method,
         )
         got = [
-            RefTrade(int(ei), int(xi), float(ep), float(xp), float(q), EXIT_REASONS[r],
-                     float(pn), float(fe))
+            RefTrade(
+                int(ei),
+                int(xi),
+                float(ep),
+                float(xp),
+                float(q),
+                EXIT_REASONS[r],
+                float(pn),
+                float(fe),
+            )
             for ei, xi, ep, xp, q, r, pn, fe in zip(
-                log.entry_index, log.exit_index, log.entry_price, log.exit_price,
-                log.quantity, log.reason, log.pnl, log.fees, strict=True,
+                log.entry_index,
+                log.exit_index,
+                log.entry_price,
+                log.exit_price,
+                log.quantity,
+                log.reason,
+                log.pnl,
+                log.fees,
+                strict=True,
             )
         ]
         assert len(got) == len(expected), (method, params)
         for g, e in zip(got, expected, strict=True):
             assert (g.entry_index, g.exit_index, g.reason) == (
-                e.entry_index, e.exit_index, e.reason,
+                e.entry_index,
+                e.exit_index,
+                e.reason,
             ), (method, params, g, e)
             assert g.entry_price == e.entry_price and g.exit_price == e.exit_price, (g, e)
             assert math.isclose(g.quantity, e.quantity, rel_tol=1e-12)
@@ -176,8 +205,9 @@ def _random_candles(rng: np.random.Generator, n: int, tick: float, gaps: bool):
     open_[0] = close[0]
     open_[1:] = close[:-1]
     if gaps:
-        open_ = np.maximum(open_ + rng.integers(-3, 4, size=n) * tick * (rng.random(n) < 0.3),
-                           5 * tick)
+        open_ = np.maximum(
+            open_ + rng.integers(-3, 4, size=n) * tick * (rng.random(n) < 0.3), 5 * tick
+        )
     high = np.maximum(open_, close) + rng.integers(0, 4, size=n) * tick
     low = np.maximum(np.minimum(open_, close) - rng.integers(0, 4, size=n) * tick, tick)
     return open_, high, low, close
@@ -203,23 +233,40 @@ def test_engine_on_random_series_matches_reference(
 ) -> None:
     rng = np.random.default_rng(seed)
     candles = _random_candles(rng, n, tick=1.0, gaps=gaps)
-    params = EmaCrossParams(fast=fast, slow=slow, warmup=warmup, stop_loss=stop_loss,
-                            take_profit=take_profit, stake=100.0, fee=fee)
+    params = EmaCrossParams(
+        fast=fast,
+        slow=slow,
+        warmup=warmup,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        stake=100.0,
+        fee=fee,
+    )
     assert_same_trades(*candles, params)
 
 
 def test_random_series_cover_the_bracket_edge_cases() -> None:
     """Many random series, and the edge cases named in the spec are actually exercised."""
     rng = np.random.default_rng(12345)
-    seen = {"gap_through_stop": 0, "stop_and_target_same_candle": 0, "stop_on_entry_candle": 0,
-            "signal_exit_while_stop_touched": 0, "gap_over_target": 0, "end": 0}
+    seen = {
+        "gap_through_stop": 0,
+        "stop_and_target_same_candle": 0,
+        "stop_on_entry_candle": 0,
+        "signal_exit_while_stop_touched": 0,
+        "gap_over_target": 0,
+        "end": 0,
+    }
     for _ in range(600):
         n = int(rng.integers(5, 80))
         o, h, lo, c = _random_candles(rng, n, tick=1.0, gaps=True)
         params = EmaCrossParams(
-            fast=int(rng.integers(1, 5)), slow=int(rng.integers(3, 10)),
-            warmup=int(rng.integers(0, 5)), stop_loss=float(rng.choice([0.01, 0.02, 0.03])),
-            take_profit=float(rng.choice([0.01, 0.02, 0.04])), stake=100.0, fee=0.0004,
+            fast=int(rng.integers(1, 5)),
+            slow=int(rng.integers(3, 10)),
+            warmup=int(rng.integers(0, 5)),
+            stop_loss=float(rng.choice([0.01, 0.02, 0.03])),
+            take_profit=float(rng.choice([0.01, 0.02, 0.04])),
+            stake=100.0,
+            fee=0.0004,
         )
         assert_same_trades(o, h, lo, c, params)
         for t in reference_ema_cross(o, h, lo, c, params):
@@ -251,3 +298,48 @@ def test_backtest_result_equity_ends_at_capital_plus_pnl() -> None:
     assert records[0].entry_time == int(c.open_time[records[0].entry_index])
     assert {r.exit_reason for r in records} <= set(EXIT_REASONS)
     assert result.metrics.n_trades == len(records)
+    money = records[0].money_fields()
+    assert money["entry_price"] == Decimal(repr(records[0].entry_price))
+    assert float(money["pnl"]) == records[0].pnl
+
+
+def test_engine_with_short_batch_horizon_matches_reference(monkeypatch) -> None:
+    from apps.backtest.domain import kernel
+
+    monkeypatch.setattr(kernel, "_MIN_HORIZON", 2)
+    c = synthetic_candles(30_000, seed=11)
+    for params in PARAM_SETS:
+        assert_same_trades(c.open, c.high, c.low, c.close, params)
+
+
+def test_equity_curve_equals_per_candle_mark_to_market() -> None:
+    c = synthetic_candles(5_000, seed=5)
+    params = EmaCrossParams(fast=5, slow=13, fee=0.001)
+    result = backtest_ema_cross(c, params, initial_capital=5_000.0)
+    realized, expected = 0.0, []
+    trades = reference_ema_cross(c.open, c.high, c.low, c.close, params)
+    for t in range(len(c)):
+        realized += sum(tr.pnl for tr in trades if tr.exit_index == t)
+        open_value = sum(
+            tr.quantity * (c.close[t] - tr.entry_price) - params.fee * tr.quantity * tr.entry_price
+            for tr in trades
+            if tr.entry_index <= t < tr.exit_index
+        )
+        expected.append(5_000.0 + realized + open_value)
+    np.testing.assert_allclose(result.equity, expected, rtol=1e-12)
+
+
+def test_engine_trades_identical_with_and_without_numba() -> None:
+    from apps.market.domain import indicators
+
+    if not indicators.numba_available():
+        pytest.skip("numba not installed")
+    c = synthetic_candles(100_000, seed=9)
+    with_numba = ema_cross_trades(c.open, c.high, c.low, c.close, PARAM_SETS[0])
+    indicators.set_numba_enabled(False)
+    try:
+        without = ema_cross_trades(c.open, c.high, c.low, c.close, PARAM_SETS[0])
+    finally:
+        indicators.set_numba_enabled(True)
+    for field in with_numba.__dataclass_fields__:
+        assert np.array_equal(getattr(with_numba, field), getattr(without, field)), field

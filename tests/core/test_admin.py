@@ -95,8 +95,12 @@ def test_exchange_account_admin_with_new_keys_stores_them_encrypted(admin_client
 def test_exchange_account_admin_with_live_env_and_no_keys_refuses(admin_client_logged) -> None:
     response = admin_client_logged.post(
         reverse("admin:exchange_exchangeaccount_add"),
-        {"name": "live-1", "venue": "binance_usdm", "environment": "live",
-         "paper_starting_balance": "0"},
+        {
+            "name": "live-1",
+            "venue": "binance_usdm",
+            "environment": "live",
+            "paper_starting_balance": "0",
+        },
     )
     assert response.status_code == 200
     assert "needs an API key and secret" in response.content.decode()

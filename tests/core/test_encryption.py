@@ -35,9 +35,11 @@ def test_account_keys_with_round_trip_are_stored_encrypted_and_read_back_plain()
 def test_decrypt_with_wrong_key_raises_clear_error() -> None:
     token = encrypt_text("hello")
     other = "uPjq3N9kXyQ0CqXcQy5v2p1Y1aP0bR7mV3xW4zT6sE8="
-    with override_settings(FIELD_ENCRYPTION_KEYS=[other]):
-        with pytest.raises(DecryptionError, match="FIELD_ENCRYPTION_KEY"):
-            decrypt_text(token)
+    with (
+        override_settings(FIELD_ENCRYPTION_KEYS=[other]),
+        pytest.raises(DecryptionError, match="FIELD_ENCRYPTION_KEY"),
+    ):
+        decrypt_text(token)
 
 
 def test_key_rotation_with_new_key_first_still_decrypts_old_tokens() -> None:

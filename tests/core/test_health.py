@@ -90,3 +90,20 @@ def test_health_with_unreachable_redis_reports_degraded(client, settings) -> Non
     assert body["checks"]["cache"]["status"] == "error"
     assert body["checks"]["broker"]["status"] == "error"
     assert body["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_ping_api_with_embedded_worker_returns_the_workers_answer(
+    admin_client_logged, embedded_worker
+) -> None:
+    response = admin_client_logged.post("/api/ping/", {"token": "abc"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["result"]["pong"] == "abc"
+
+
+@pytest.mark.django_db
+def test_ping_api_with_anonymous_user_is_refused_with_error_body(client) -> None:
+    response = client.post("/api/ping/", {"token": "abc"})
+    assert response.status_code == 403
+    body = response.json()
+    assert set(body) == {"message", "code", "extra"}

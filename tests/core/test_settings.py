@@ -26,14 +26,25 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     base.pop("DATABASE_URL", None)
     base.pop("REDIS_URL", None)
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env={**base, **env}, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, *args],
+        cwd=REPO,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL",
-                "DJANGO_ALLOWED_HOSTS"]
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "FIELD_ENCRYPTION_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DJANGO_ALLOWED_HOSTS",
+    ],
 )
 def test_prod_settings_with_missing_variable_name_it_in_one_line(missing: str) -> None:
     env = {k: v for k, v in PROD_ENV.items() if k != missing}

@@ -109,8 +109,9 @@ def _atr_plain(h, lo, c, n):
 def test_atr_equals_plain_loop_and_incremental(prices, period) -> None:
     h, lo, c = prices["high"], prices["low"], prices["close"]
     atr = ind.atr(h, lo, c, period)
-    np.testing.assert_allclose(atr, _atr_plain(h.tolist(), lo.tolist(), c.tolist(), period),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        atr, _atr_plain(h.tolist(), lo.tolist(), c.tolist(), period), rtol=1e-9
+    )
     inc = _feed(ind.AtrIncremental(period), h, lo, c)
     np.testing.assert_array_equal(atr[period - 1 :], inc[period - 1 :])
 

@@ -1,4 +1,4 @@
-"""Settings shared by every environment. Environment values come only from ``tradingplatform.env``."""
+"""Settings shared by every environment; outside values come only from ``tradingplatform.env``."""
 
 from __future__ import annotations
 
@@ -112,9 +112,7 @@ else:
 # Without a broker server the platform runs its worker and beat inside the web process over
 # kombu's in-memory transport (see docs/architecture.md, "Embedded default").
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
-CELERY_RESULT_BACKEND = env.str(
-    "CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://"
-)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -129,7 +127,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_TASK_DEFAULT_QUEUE = "default"
 
 # --- Auth, i18n, time --------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -10,9 +10,10 @@ Rules (one position at a time, long only):
 - Long and an exit signal at the close of candle ``i`` (``i <= n - 2``): sell at ``open[i + 1]``.
   This pending exit happens at the open, before the intrabar checks of candle ``i + 1``.
 - Long, on every candle from the entry candle on: stop-loss if ``low <= stop`` (filled at
-  ``min(open, stop)``), otherwise take-profit if ``high >= target`` (filled at ``max(open, target)``);
-  the stop is assumed to come first when both are touched. ``stop = entry * (1 - stop_loss)``,
-  ``target = entry * (1 + take_profit)``; ``None`` disables either.
+  ``min(open, stop)``), otherwise take-profit if ``high >= target`` (filled at
+  ``max(open, target)``); the stop is assumed to come first when both are touched.
+  ``stop = entry * (1 - stop_loss)``, ``target = entry * (1 + take_profit)``; ``None`` disables
+  either.
 - After a stop/target exit in candle ``j`` the position is flat at the close of ``j``, so an entry
   signal at ``j`` is taken. Signals of the wrong side for the current state are ignored.
 - A position still open after the last candle is closed at the last close (reason ``end``).
@@ -27,14 +28,17 @@ Two interchangeable methods produce identical trades:
 - ``"events"``: a plain event loop, a few numpy calls per trade: jump to the next entry signal, then
   to the first candle touching the stop or target (chunked search with doubling chunks) or to the
   next exit signal, whichever is first. This is the general core for strategies whose sizing or
-  levels depend on state (equity, risk gate); it is also the reference for the batch method.
+  levels depend on state (equity, risk gate; see ``sizer``); it is also the reference for the
+  batch method.
 
 Pure: numpy only, no I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -49,6 +53,7 @@ __all__ = [
     "REASON_TAKE_PROFIT",
     "REASON_TRAILING",
     "BracketParams",
+    "EntrySizer",
     "Trade",
     "TradeLog",
     "equity_curve",
@@ -71,7 +76,11 @@ REASON_END = 5
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 
+#: ``(entry_index, entry_price, realized_pnl) -> quantity``, or ``None`` to skip the entry.
+EntrySizer = Callable[[int, float, float], float | None]
+
 _BATCH_BUDGET = 1 << 21  # candle slots scanned per vectorised batch (bounds memory to ~100 MB)
+_MIN_HORIZON = 1024  # candles scanned per candidate window in the batch pass, at least
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +118,14 @@ class Trade:
     fees: float
     entry_index: int
     exit_index: int
+
+    def money_fields(self) -> dict[str, Decimal]:
+        """Return prices, quantity, pnl and fees as ``Decimal`` (shortest round-trip repr),
+        for storage or the API; the simulation itself runs on float64."""
+        return {
+            name: Decimal(repr(getattr(self, name)))
+            for name in ("entry_price", "exit_price", "quantity", "pnl", "fees")
+        }
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -277,8 +294,17 @@ def simulate_long_brackets(
     exit_signals: ArrayLike,
     params: BracketParams,
     method: Literal["batch", "events"] = "batch",
+    sizer: EntrySizer | None = None,
 ) -> TradeLog:
-    """Play the long-bracket rules over the candles and return the trades (see module doc)."""
+    """Play the long-bracket rules over the candles and return the trades (see module doc).
+
+    ``sizer`` (events method only) is called at each entry as
+    ``sizer(entry_index, entry_price, realized_pnl)`` and returns the quantity to buy, or ``None``
+    to let the signal pass (a risk gate's veto); without it the quantity is
+    ``params.stake / entry_price``. Raise ``ValueError`` on inconsistent inputs.
+    """
+    if sizer is not None and method != "events":
+        raise ValueError("a sizer needs method='events'")
     n = int(open_.size)
     if not (high.size == low.size == close.size == n):
         raise ValueError("open, high, low and close must have the same length")
@@ -286,19 +312,20 @@ def simulate_long_brackets(
     exits = _as_index_array(exit_signals, n)
     if n == 0 or entries.size == 0:
         return TradeLog.empty()
+    sized: FloatArray | None = None
     if method == "batch":
         chosen, exit_idx, exit_price, reason = _resolve_batch(
             open_, high, low, close, entries, exits, params
         )
     elif method == "events":
-        chosen, exit_idx, exit_price, reason = _resolve_events(
-            open_, high, low, close, entries, exits, params
+        chosen, exit_idx, exit_price, reason, sized = _resolve_events(
+            open_, high, low, close, entries, exits, params, sizer
         )
     else:
         raise ValueError(f"unknown method {method!r}")
     entry_idx = entries[chosen] + 1
     entry_price = open_[entry_idx]
-    quantity = params.stake / entry_price
+    quantity = params.stake / entry_price if sized is None else sized
     entry_fee = params.fee * (quantity * entry_price)
     fees = entry_fee + params.fee * (quantity * exit_price)
     pnl = quantity * (exit_price - entry_price) - fees
@@ -333,24 +360,38 @@ def _resolve_batch(
     has_exit = pos < exits.size
     padded = np.append(exits, n - 1)  # window end when no exit signal follows
     exit_signal = padded[pos]
-    touch = first_touch_batch(high, low, start, exit_signal, stop, target)
-    hit = touch >= 0
-    safe_touch = np.where(hit, touch, 0)
-    is_stop = hit & (low[safe_touch] <= stop)
-    next_pos = np.where(hit, touch, np.where(has_exit, exit_signal + 1, n))
+    # Scan each window up to a horizon; windows of candidates that end up skipped may overlap
+    # (no exit signal between entries), so an uncapped scan could cost O(n * candidates). A
+    # chosen trade still unresolved at its horizon is finished with the chunked ``first_touch``;
+    # chosen trades do not overlap, so that costs O(n) in total.
+    horizon = max(_MIN_HORIZON, 4 * n // max(entries.size, 1))
+    scan_end = np.minimum(exit_signal, start + (horizon - 1))
+    touch = first_touch_batch(high, low, start, scan_end, stop, target)
+    unresolved = ((touch < 0) & (scan_end < exit_signal)).tolist()
+    next_pos = np.where(touch >= 0, touch, np.where(has_exit, exit_signal + 1, n))
     next_candidate = np.searchsorted(entries, next_pos, side="left").tolist()
-    # Pointer walk: the trades actually taken (a candidate taken leads to the first candidate
-    # whose signal comes when the position is flat again).
+    # Pointer walk over the candidates: a trade taken leads to the first candidate whose signal
+    # comes when the position is flat again.
     chosen_list: list[int] = []
     k, k_total = 0, entries.size
     while k < k_total:
         chosen_list.append(k)
-        k = next_candidate[k]
+        if unresolved[k]:
+            j = first_touch(
+                high, low, int(scan_end[k]) + 1, int(exit_signal[k]), stop[k], target[k]
+            )
+            touch[k] = j
+            resume = int(exit_signal[k]) + 1 if has_exit[k] else n
+            k = int(np.searchsorted(entries, j if j >= 0 else resume, side="left"))
+        else:
+            k = next_candidate[k]
     chosen = np.asarray(chosen_list, dtype=np.int64)
-    c_hit, c_stop, c_touch = hit[chosen], is_stop[chosen], touch[chosen]
+    c_touch = touch[chosen]
+    c_hit = c_touch >= 0
+    safe = np.where(c_hit, c_touch, 0)
+    c_stop = c_hit & (low[safe] <= stop[chosen])
     c_has_exit, c_signal = has_exit[chosen], exit_signal[chosen]
     exit_idx = np.where(c_hit, c_touch, np.where(c_has_exit, c_signal + 1, n - 1))
-    safe = np.where(c_hit, c_touch, 0)
     stop_fill = np.minimum(open_[safe], stop[chosen])
     target_fill = np.maximum(open_[safe], target[chosen])
     exit_price = np.where(
@@ -374,16 +415,25 @@ def _resolve_events(
     entries: IntArray,
     exits: IntArray,
     params: BracketParams,
-) -> tuple[IntArray, IntArray, FloatArray, NDArray[np.int8]]:
+    sizer: EntrySizer | None,
+) -> tuple[IntArray, IntArray, FloatArray, NDArray[np.int8], FloatArray | None]:
     n = int(open_.size)
     chosen: list[int] = []
     exit_idx: list[int] = []
     exit_price: list[float] = []
     reason: list[int] = []
+    quantities: list[float] = []
+    realized = 0.0
     k = 0
     while k < entries.size:
         start = int(entries[k]) + 1
         entry_price = open_[start : start + 1]
+        if sizer is not None:
+            qty = sizer(start, float(entry_price[0]), realized)
+            if qty is None or not qty > 0.0:
+                k = int(np.searchsorted(entries, start, side="left"))
+                continue
+            quantities.append(float(qty))
         stop_arr, target_arr = _levels(entry_price, params)
         stop, target = float(stop_arr[0]), float(target_arr[0])
         p = int(np.searchsorted(exits, start, side="left"))
@@ -410,12 +460,16 @@ def _resolve_events(
             exit_price.append(float(close[n - 1]))
             reason.append(REASON_END)
             break
+        if sizer is not None:
+            q, ep, xp = quantities[-1], float(entry_price[0]), exit_price[-1]
+            realized += q * (xp - ep) - (params.fee * (q * ep) + params.fee * (q * xp))
         k = int(np.searchsorted(entries, next_pos, side="left"))
     return (
         np.asarray(chosen, dtype=np.int64),
         np.asarray(exit_idx, dtype=np.int64),
         np.asarray(exit_price, dtype=np.float64),
         np.asarray(reason, dtype=np.int8),
+        None if sizer is None else np.asarray(quantities, dtype=np.float64),
     )
 
 
@@ -433,14 +487,14 @@ def equity_curve(trades: TradeLog, close: FloatArray, initial_capital: float) ->
     realized = np.bincount(trades.exit_index, weights=trades.pnl, minlength=n)[:n]
     equity = np.cumsum(realized)
     equity += initial_capital
-    if len(trades):
-        marker = np.bincount(trades.entry_index, minlength=n) - np.bincount(
-            trades.exit_index, minlength=n
-        )
-        held = np.cumsum(marker[:n]) > 0
-        t = np.flatnonzero(held)
-        tid = np.searchsorted(trades.entry_index, t, side="right") - 1
-        q = trades.quantity[tid]
-        equity[t] += q * (close[t] - trades.entry_price[tid]) - trades.entry_fee[tid]
+    held = trades.exit_index - trades.entry_index  # closes held: entry <= t < exit
+    total = int(held.sum())
+    if total:
+        offsets = np.cumsum(held) - held
+        t = np.arange(total, dtype=np.int64)
+        t += np.repeat(trades.entry_index - offsets, held)
+        quantity = np.repeat(trades.quantity, held)
+        entry_price = np.repeat(trades.entry_price, held)
+        entry_fee = np.repeat(trades.entry_fee, held)
+        equity[t] += quantity * (close[t] - entry_price) - entry_fee
     return equity
-

@@ -73,14 +73,18 @@ def monthly_returns(
     """Return ``{"YYYY-MM": return}`` from month-end equity (UTC months of the open times)."""
     if equity.size == 0:
         return {}
-    months = open_time.astype("datetime64[ms]").astype("datetime64[M]")
-    last_of_month = np.flatnonzero(months[1:] != months[:-1])
-    ends = np.append(last_of_month, equity.size - 1)
+    first, last = (np.datetime64(int(t), "ms").astype("datetime64[M]") for t in open_time[[0, -1]])
+    months = np.arange(first, last + 1, dtype="datetime64[M]")
+    # Index of the last candle of each month (open times are ascending).
+    starts_ms = months[1:].astype("datetime64[ms]").astype(np.int64)
+    ends = np.append(np.searchsorted(open_time, starts_ms, side="left") - 1, equity.size - 1)
+    present = np.diff(np.concatenate(([-1], ends))) > 0  # months without candles are skipped
+    ends, months = ends[present], months[present]
     month_end_equity = equity[ends]
     previous = np.concatenate(([initial_capital], month_end_equity[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         values = month_end_equity / previous - 1.0
-    labels = np.datetime_as_string(months[ends], unit="M")
+    labels = np.datetime_as_string(months, unit="M")
     return dict(zip(labels.tolist(), values.tolist(), strict=True))
 
 

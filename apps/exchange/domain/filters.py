@@ -52,7 +52,8 @@ def snap_to_step(value: Decimal, step: Decimal, rounding: Rounding = Rounding.DO
         raise ValueError(f"step must be > 0, got {step}")
     units = (value / step).to_integral_value(rounding=_MODES[rounding])
     normal = step.normalize()
-    quantum = normal if normal.as_tuple().exponent < 0 else Decimal(1)
+    exponent = normal.as_tuple().exponent
+    quantum = normal if isinstance(exponent, int) and exponent < 0 else Decimal(1)
     # Carry the step's exponent so that str() gives Binance-friendly text ("0.100" not "1E-1").
     return (units * step).quantize(quantum)
 
@@ -85,19 +86,16 @@ def _is_market_like(order_type: OrderType) -> bool:
 
 def prepare_order(info: InstrumentInfo, request: OrderRequest) -> OrderRequest:
     """Return `request` with its prices and quantity snapped to the filters (not validated)."""
-    changes: dict[str, object] = {}
-    if request.quantity is not None:
-        changes["quantity"] = snap_quantity(
-            info, request.quantity, market=_is_market_like(request.type)
-        )
-    if request.price is not None:
-        changes["price"] = snap_order_price(info, request.price, request.side)
-    if request.trigger_price is not None:
-        changes["trigger_price"] = snap_price(info, request.trigger_price)
-    if request.activation_price is not None:
-        changes["activation_price"] = snap_price(info, request.activation_price)
+    r = request
+    market = _is_market_like(r.type)
+    qty = None if r.quantity is None else snap_quantity(info, r.quantity, market=market)
+    price = None if r.price is None else snap_order_price(info, r.price, r.side)
+    trigger = None if r.trigger_price is None else snap_price(info, r.trigger_price)
+    activation = None if r.activation_price is None else snap_price(info, r.activation_price)
     try:
-        return replace(request, **changes)
+        return replace(
+            r, quantity=qty, price=price, trigger_price=trigger, activation_price=activation
+        )
     except ValueError as exc:  # e.g. quantity snapped to zero
         raise QuantityFilterError(
             f"{info.symbol}: quantity {request.quantity} rounds to 0 at step {info.step_size} "

@@ -150,7 +150,7 @@ class Exchange(Protocol):
         quantity: Decimal,
         callback_rate: Decimal,
         activation_price: Decimal | None = None,
-        reduce_only: bool = True,
+        reduce_only: bool = False,
         client_order_id: str | None = None,
     ) -> OrderReport: ...
 
@@ -279,7 +279,7 @@ class OrderHelpers:
         quantity: Decimal,
         callback_rate: Decimal,
         activation_price: Decimal | None = None,
-        reduce_only: bool = True,
+        reduce_only: bool = False,
         client_order_id: str | None = None,
     ) -> OrderReport:
         return await self.place_order(

@@ -8,7 +8,8 @@ their values agree bit for bit; window statistics (SMA, Bollinger) agree to roun
 Conventions:
 - Input arrays are 1-D float64 (anything array-like is converted); outputs have the input's length.
 - Values that are not yet defined (fewer candles than the period needs) are ``nan``.
-- EMA: ``alpha = 2 / (n + 1)``, ``ema[0] = x[0]``, ``ema[i] = alpha * x[i] + (1 - alpha) * ema[i-1]``.
+- EMA: ``alpha = 2 / (n + 1)``, ``ema[0] = x[0]``,
+  ``ema[i] = alpha * x[i] + (1 - alpha) * ema[i-1]`` (exactly this float expression).
 - Wilder smoothing (RSI, ATR): seed with the simple mean of the first ``n`` values, then
   ``avg[i] = (avg[i-1] * (n - 1) + v[i]) / n``.
 
@@ -110,12 +111,17 @@ def _numba_kernels_or_none() -> dict[str, Any] | None:
     global _numba_kernels, _numba_failed
     if _numba_kernels is None and not _numba_failed:
         try:
-            import numba  # noqa: PLC0415 - optional accelerator, imported on first use
-
-            jit = numba.njit(cache=True, nogil=True, fastmath=False)
-            _numba_kernels = {"ema": jit(_ema_kernel), "wilder": jit(_wilder_kernel)}
+            import numba  # optional accelerator, imported on first use
         except ImportError:
             _numba_failed = True
+            return None
+        try:
+            jit = numba.njit(cache=True, nogil=True, fastmath=False)
+            kernels = {"ema": jit(_ema_kernel), "wilder": jit(_wilder_kernel)}
+        except RuntimeError:  # no writable cache location: compile in memory only
+            jit = numba.njit(cache=False, nogil=True, fastmath=False)
+            kernels = {"ema": jit(_ema_kernel), "wilder": jit(_wilder_kernel)}
+        _numba_kernels = kernels
     return _numba_kernels
 
 

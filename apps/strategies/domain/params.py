@@ -78,7 +78,9 @@ class StrategySchema:
                 f"unknown parameter(s) for {self.kind}: {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(known))})"
             )
-        values = {p.name: p.coerce(raw[p.name]) if p.name in raw else p.default for p in self.params}
+        values = {
+            p.name: p.coerce(raw[p.name]) if p.name in raw else p.default for p in self.params
+        }
         for check in self.checks:
             problem = check(values)
             if problem:
@@ -165,5 +167,7 @@ SCHEMAS: dict[str, StrategySchema] = {
 def validate_parameters(kind: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
     schema = SCHEMAS.get(kind)
     if schema is None:
-        raise ParameterError(f"unknown strategy kind {kind!r} (known: {', '.join(sorted(SCHEMAS))})")
+        raise ParameterError(
+            f"unknown strategy kind {kind!r} (known: {', '.join(sorted(SCHEMAS))})"
+        )
     return schema.validate(raw)

@@ -66,11 +66,11 @@ class SimClock:
 
 def candle(
     open_time: datetime,
-    o: str | int,
-    h: str | int,
-    low: str | int,
-    c: str | int,
-    volume: str | int = 1000,
+    o: str | int | Decimal,
+    h: str | int | Decimal,
+    low: str | int | Decimal,
+    c: str | int | Decimal,
+    volume: str | int | Decimal = 1000,
 ) -> Candle:
     return Candle(
         open_time,
@@ -88,24 +88,39 @@ def real_btc_candles(start: datetime, count: int) -> list[Candle]:
     if not (DATA / "BTCUSDT-1h.csv.gz").exists():
         pytest.skip(f"shared market data not found at {DATA}")
     with gzip.open(DATA / "BTCUSDT-1h.csv.gz", "rt") as fh:
-        frame = pd.read_csv(fh, dtype={"open_time": "int64"}, float_precision="round_trip")
+        frame = pd.read_csv(fh, dtype=str)  # exact decimal text, no float round trip
     start_ms = int(start.timestamp() * 1000)
-    rows = frame[frame["open_time"] >= start_ms].head(count)
+    rows = frame[frame["open_time"].astype("int64") >= start_ms].head(count)
     out = []
     for row in rows.itertuples(index=False):
-        t = datetime.fromtimestamp(row.open_time / 1000, tz=UTC)
+        t = datetime.fromtimestamp(int(row.open_time) / 1000, tz=UTC)
         out.append(
             Candle(
                 t,
-                Decimal(str(row.open)),
-                Decimal(str(row.high)),
-                Decimal(str(row.low)),
-                Decimal(str(row.close)),
-                Decimal(str(row.volume)),
+                Decimal(row.open),
+                Decimal(row.high),
+                Decimal(row.low),
+                Decimal(row.close),
+                Decimal(row.volume),
                 t + HOUR,
             )
         )
     return out
+
+
+def real_btc_funding(start: datetime, end: datetime) -> list[tuple[datetime, Decimal]]:
+    """Real BTCUSDT funding rates with start <= time <= end, from the shared data."""
+    path = DATA / "BTCUSDT-funding.csv.gz"
+    if not path.exists():
+        pytest.skip(f"shared market data not found at {DATA}")
+    with gzip.open(path, "rt") as fh:
+        frame = pd.read_csv(fh, dtype={"funding_time": "int64", "funding_rate": "str"})
+    lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    rows = frame[(frame["funding_time"] >= lo) & (frame["funding_time"] <= hi)]
+    return [
+        (datetime.fromtimestamp(t / 1000, tz=UTC), Decimal(r))
+        for t, r in zip(rows["funding_time"], rows["funding_rate"], strict=True)
+    ]
 
 
 class Feeder:
@@ -123,7 +138,12 @@ class Feeder:
         self.next_open = c.open_time + HOUR
 
     def bar(
-        self, o: str | int, h: str | int, low: str | int, c: str | int, volume: str | int = 1000
+        self,
+        o: str | int | Decimal,
+        h: str | int | Decimal,
+        low: str | int | Decimal,
+        c: str | int | Decimal,
+        volume: str | int | Decimal = 1000,
     ) -> Candle:
         bar = candle(self.next_open, o, h, low, c, volume)
         self.feed(bar)

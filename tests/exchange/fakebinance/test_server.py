@@ -29,8 +29,14 @@ async def test_exchange_info_with_all_symbols_lists_binance_filters(client: Asyn
     info = await client.futures_exchange_info()
     symbols = {s["symbol"]: s for s in info["symbols"]}
     assert set(symbols) == {
-        "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-    }  # fmt: skip
+        "BTCUSDT",
+        "ETHUSDT",
+        "SOLUSDT",
+        "BNBUSDT",
+        "XRPUSDT",
+        "ADAUSDT",
+        "DOGEUSDT",
+    }
     btc = {f["filterType"]: f for f in symbols["BTCUSDT"]["filters"]}
     assert btc["PRICE_FILTER"]["tickSize"] == "0.10"
     assert btc["LOT_SIZE"]["stepSize"] == "0.001"
@@ -46,9 +52,7 @@ async def test_klines_with_start_time_match_shipped_file(client: AsyncClient) ->
     with gzip.open(path, "rt") as fh:
         rows = [line.strip().split(",") for line in fh.readlines()[1:4]]
     start = int(rows[0][0])
-    klines = await client.futures_klines(
-        symbol="ETHUSDT", interval="1h", startTime=start, limit=3
-    )
+    klines = await client.futures_klines(symbol="ETHUSDT", interval="1h", startTime=start, limit=3)
     assert [k[0] for k in klines] == [int(r[0]) for r in rows]
     for k, r in zip(klines, rows, strict=True):
         assert [Decimal(x) for x in k[1:5]] == [Decimal(x) for x in r[1:5]]

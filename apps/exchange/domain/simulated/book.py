@@ -60,7 +60,7 @@ class DepthModel:
         time: datetime | None,
     ) -> OrderBook:
         """Return a book around `ref` following the model in the module docstring."""
-        tick = info.tick_size
+        tick = info.tick_size.normalize()  # 0.10 -> 0.1: one text form for all levels
         b1 = snap_to_step(ref, tick, Rounding.DOWN)
         a1 = snap_to_step(ref, tick, Rounding.UP)
         if a1 == b1:
@@ -69,8 +69,8 @@ class DepthModel:
         floor_qty = self.min_level_qty if self.min_level_qty is not None else info.min_qty * 10
         base = max(volume * self.depth_fraction / self.levels, floor_qty)
         stamp = datetime_to_ms(time) if time is not None else 0
-        bids = []
-        asks = []
+        bids: list[BookLevel] = []
+        asks: list[BookLevel] = []
         for side, out in ((Side.BUY, bids), (Side.SELL, asks)):
             rng = random.Random(f"{seed}:{info.symbol}:{stamp}:{side}")
             for i in range(self.levels):

@@ -1,6 +1,15 @@
 """Order placement and bookkeeping of the simulator: validation, margin, execution, events.
 
 A base of `SimulatedExchange`; holds the state declarations shared with `engine.py`.
+
+Margin checks (simpler than Binance's, stated so nobody relies on more):
+- an order needs `opening_qty * price / leverage + taker fee on its notional` of available
+  balance, where `opening_qty` is the part that does not close the current position;
+- open LIMIT orders that are not reduce-only and do not face the position hold
+  `remaining * price / leverage`; orders facing the position hold nothing, even the part that
+  would flip it; conditional orders hold nothing and are checked when they trigger (expired if
+  the margin is short then);
+- no leverage brackets, no PERCENT_PRICE band, no max-position check.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from ..types import (
     TimeInForce,
 )
 from .book import DepthModel, available_qty, walk_book, with_side_replaced
-from .ledger import Ledger
+from .ledger import Ledger, money
 from .orders import SimOrder
 
 
@@ -58,7 +67,9 @@ class OrderDesk:
     _last: dict[str, Decimal]
     _books: dict[str, OrderBook]
     _funding: dict[str, list[tuple[datetime, Decimal]]]
-    _orders: dict[str, SimOrder]
+    _orders: dict[str, SimOrder]  # every order ever placed, by client id
+    _open_orders: dict[str, SimOrder]  # the open ones, in placement order
+    _auto_ids: Iterator[int]
     _fills: dict[str, list[Fill]]
     _listeners: list[Callable[[ExchangeEvent], None]]
     _seq: Iterator[int]
@@ -72,13 +83,14 @@ class OrderDesk:
     seed: int
     fill_on_touch: bool
     max_callback_rate: Decimal
+    keep_candles: int
 
     # --- placement -----------------------------------------------------------------------------
     def _place(self, request: OrderRequest) -> OrderReport:
         info = self._instrument(request.symbol)
         if not info.is_trading:
             raise RejectedError(f"{info.symbol}: symbol status {info.status}", code=-1122)
-        cid = request.client_order_id or f"sim-{len(self._orders) + 1}"
+        cid = request.client_order_id or self._auto_client_id()
         if not is_valid_client_order_id(cid):
             raise InvalidOrderError(f"{info.symbol}: client order id {cid!r} is malformed")
         if cid in self._orders:
@@ -211,7 +223,7 @@ class OrderDesk:
     def _execute(self, order: SimOrder, price: Decimal, qty: Decimal, *, maker: bool) -> Fill:
         info = self._instruments[order.symbol]
         now = self._clock()
-        fee = price * qty * (self.fees.maker if maker else self.fees.taker)
+        fee = money(price * qty * (self.fees.maker if maker else self.fees.taker))
         realized = self.ledger.apply_fill(order.symbol, order.side, qty, price)
         self.ledger.wallet -= fee
         return self._record_fill(order, price, qty, fee, realized, maker, info.quote_asset, now)
@@ -242,16 +254,27 @@ class OrderDesk:
             client_order_id=order.client_order_id,
         )
         order.record_fill(price, qty, now)
+        if not order.status.is_open:
+            self._open_orders.pop(order.client_order_id, None)
         self._fills[order.symbol].append(fill)
         self._emit(OrderFilled(fill, order.report(), now))
         return fill
 
+    def _auto_client_id(self) -> str:
+        while True:
+            cid = f"sim-{next(self._auto_ids)}"
+            if cid not in self._orders:
+                return cid
+
     def _register(self, order: SimOrder) -> None:
         self._orders[order.client_order_id] = order
+        if order.status.is_open:
+            self._open_orders[order.client_order_id] = order
         self._emit(OrderUpdated(order.report(), order.created_at))
 
     def _finish(self, order: SimOrder, status: OrderStatus) -> None:
         order.finish(status, self._clock())
+        self._open_orders.pop(order.client_order_id, None)
         self._emit(OrderUpdated(order.report(), order.updated_at))
 
     def _emit(self, event: ExchangeEvent) -> None:
@@ -260,11 +283,7 @@ class OrderDesk:
             listener(event)
 
     def _open(self, symbol: str | None = None) -> list[SimOrder]:
-        return [
-            o
-            for o in self._orders.values()
-            if o.status.is_open and (symbol is None or o.symbol == symbol)
-        ]
+        return [o for o in self._open_orders.values() if symbol is None or o.symbol == symbol]
 
     def _instrument(self, symbol: str) -> InstrumentInfo:
         info = self._instruments.get(symbol)

@@ -6,6 +6,7 @@ state and bookkeeping of `OrderDesk`.
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from ..types import (
 )
 from .book import candle_path, walk_book
 from .desk import OrderDesk
+from .ledger import money
 from .orders import SimOrder, leg_hit
 
 
@@ -40,6 +42,8 @@ class CandleEngine(OrderDesk):
         previous_open = history[-1].open_time if history else None
         prev_price = self._last.get(symbol)
         history.append(candle)
+        if len(history) > 2 * self.keep_candles:
+            del history[: len(history) - self.keep_candles]
         self._books.pop(symbol, None)
         self._settle_funding(symbol, previous_open, candle)
         o, x1, x2, c = candle_path(candle)
@@ -58,14 +62,15 @@ class CandleEngine(OrderDesk):
         pos = self.ledger.positions.get(symbol)
         if pos is None or not pos.qty:
             return
-        for when, rate in self._funding.get(symbol, ()):
-            if when > candle.open_time:
-                break
-            if previous_open is not None and when <= previous_open:
-                continue
-            if previous_open is None and when < candle.open_time:
-                continue
-            amount = -pos.qty * candle.open * rate
+        series = self._funding.get(symbol, [])
+        # Due: funding times in (previous open, this open]; for the first candle only its open.
+        if previous_open is None:
+            first = bisect.bisect_left(series, candle.open_time, key=_time)
+        else:
+            first = bisect.bisect_right(series, previous_open, key=_time)
+        last = bisect.bisect_right(series, candle.open_time, key=_time)
+        for when, rate in series[first:last]:
+            amount = money(-pos.qty * candle.open * rate)
             self.ledger.wallet += amount
             if pos.margin_type is MarginType.ISOLATED:
                 pos.isolated_margin += amount
@@ -75,7 +80,7 @@ class CandleEngine(OrderDesk):
     def _run_leg(self, symbol: str, candle: Candle, a: Decimal, b: Decimal, gap: bool) -> None:
         done: set[int] = set()
         while True:
-            best: tuple[Decimal, int, SimOrder | None, Decimal] | None = None
+            best: tuple[Decimal, int, SimOrder, Decimal] | None = None
             for order in self._open(symbol):
                 if order.seq in done:
                     continue
@@ -97,10 +102,9 @@ class CandleEngine(OrderDesk):
                 continue
             if best is None:
                 break
-            _, seq, order, price = best
+            _, seq, chosen, price = best
             done.add(seq)
-            assert order is not None
-            self._trigger(order, candle, price)
+            self._trigger(chosen, candle, price)
         for order in self._open(symbol):
             order.track(a, b)
 
@@ -171,3 +175,7 @@ class CandleEngine(OrderDesk):
         quote = self._instruments[symbol].quote_asset
         self._record_fill(record, price, qty, fee, realized, False, quote, now)
         self._emit(PositionLiquidated(symbol, qty * -side.sign, price, fee - realized, now))
+
+
+def _time(entry: tuple[datetime, Decimal]) -> datetime:
+    return entry[0]

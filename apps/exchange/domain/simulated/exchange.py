@@ -31,6 +31,13 @@ Semantics (see `book.py` for the depth model and the in-candle path, `orders.py`
   the remaining maintenance margin is charged as a clearance fee (see `ledger.py`); the
   symbol's open orders are canceled.
 - One-way mode only; `set_position_mode(hedge=True)` is rejected.
+- Mark price = index price = the last trade price (the candle path); there is no separate
+  mark series, so triggers and liquidation use trade prices.
+- Time: API actions and fills are stamped with `clock()` (drive it to the candle's close
+  before `on_candle`); funding events carry their funding time.
+- Events (`events` list, and every `subscribe`d callback, in order): `OrderUpdated` when an
+  order is accepted and when it is canceled or expires, `OrderFilled` per execution (with the
+  order's state after it), `FundingFeeCharged`, `PositionLiquidated`.
 """
 
 from __future__ import annotations
@@ -90,7 +97,8 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
         maintenance_margin_rate: Decimal = Decimal("0.004"),
         default_leverage: int = 20,
         fill_on_touch: bool = False,
-        max_callback_rate: Decimal = Decimal(10),
+        max_callback_rate: Decimal = Decimal(20),  # Binance: 10 until 2026-10-23, then 20
+        keep_candles: int = 1500,
         on_event: Callable[[ExchangeEvent], None] | None = None,
     ) -> None:
         self._instruments = {i.symbol: i for i in instruments}
@@ -101,6 +109,7 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
         self.seed = seed
         self.fill_on_touch = fill_on_touch
         self.max_callback_rate = max_callback_rate
+        self.keep_candles = keep_candles
         self.ledger = Ledger(
             wallet=balance,
             maintenance_margin_rate=maintenance_margin_rate,
@@ -109,6 +118,8 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
         self.events: list[ExchangeEvent] = []
         self._listeners: list[Callable[[ExchangeEvent], None]] = [on_event] if on_event else []
         self._orders: dict[str, SimOrder] = {}
+        self._open_orders: dict[str, SimOrder] = {}
+        self._auto_ids = itertools.count(1)
         self._fills: dict[str, list[Fill]] = defaultdict(list)
         self._candles: dict[str, list[Candle]] = defaultdict(list)
         self._last: dict[str, Decimal] = {}
@@ -152,7 +163,8 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
         end: datetime | None = None,
         limit: int = 500,
     ) -> list[Candle]:
-        """Return the candles fed with `on_candle` (the `interval` argument is not checked)."""
+        """Return candles fed with `on_candle` (the last `keep_candles` at least; `interval` is
+        not checked: the simulator holds one series per symbol)."""
         self._instrument(symbol)
         rows = [
             c

@@ -1,6 +1,8 @@
 """Wallet, one-way positions, margin and liquidation bookkeeping of the simulator.
 
 Accounting (one quote asset, USDT):
+- Money amounts that reach the wallet (realized PnL, fees, funding, isolated margin) are
+  rounded half-even to 8 decimals (`money`), as Binance reports USDT, so sums are exact.
 - `wallet` changes only by realized PnL, fees and funding, so over any period
   `wallet_after - wallet_before == sum(realized_pnl) - sum(fees) + sum(funding amounts)`
   (funding amounts are negative when paid).
@@ -21,9 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from ..types import ZERO, MarginType, Side
+
+MONEY_QUANTUM = Decimal("1E-8")
+
+
+def money(value: Decimal) -> Decimal:
+    """Round an amount of the quote asset to 8 decimals, half-even."""
+    return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(slots=True)
@@ -66,15 +75,15 @@ class Ledger:
             pos.entry = (pos.entry * abs(pos.qty) + price * qty) / abs(new_qty)
             pos.qty = new_qty
             if pos.margin_type is MarginType.ISOLATED:
-                pos.isolated_margin += price * qty / pos.leverage
+                pos.isolated_margin += money(price * qty / pos.leverage)
         else:
             closing = min(qty, abs(pos.qty))
             direction = 1 if pos.qty > 0 else -1
-            realized = (price - pos.entry) * closing * direction
+            realized = money((price - pos.entry) * closing * direction)
             before = abs(pos.qty)
             pos.qty += closing * side.sign
             if pos.margin_type is MarginType.ISOLATED:
-                pos.isolated_margin = pos.isolated_margin * abs(pos.qty) / before
+                pos.isolated_margin = money(pos.isolated_margin * abs(pos.qty) / before)
             opening = qty - closing
             if pos.qty == 0:
                 pos.entry = ZERO
@@ -82,7 +91,7 @@ class Ledger:
                     pos.qty = opening * side.sign
                     pos.entry = price
                     if pos.margin_type is MarginType.ISOLATED:
-                        pos.isolated_margin = price * opening / pos.leverage
+                        pos.isolated_margin = money(price * opening / pos.leverage)
         self.wallet += realized
         return realized
 
@@ -145,5 +154,5 @@ class Ledger:
         """
         pos = self.position(symbol)
         if pos.margin_type is MarginType.ISOLATED:
-            return pos.isolated_margin + pos.unrealized(price)
-        return self.mmr * abs(pos.qty) * price
+            return money(pos.isolated_margin + pos.unrealized(price))
+        return money(self.mmr * abs(pos.qty) * price)

@@ -1,0 +1,101 @@
+"""Websocket streams through python-binance's BinanceSocketManager pointed at the fake."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from binance import AsyncClient
+
+from apps.exchange.fakebinance import FakeBinance, socket_manager
+
+from .conftest import quick, recv_until, wait_until
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_user_socket_with_market_order_receives_order_and_account_updates(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    bm = socket_manager(fake, client)
+    async with quick(bm.futures_user_socket()) as stream:
+        await wait_until(lambda: fake.hub.connections)
+        assert fake.hub.connections[0].request.path == "/private/ws"
+        await client.futures_create_order(
+            symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="ws-1"
+        )
+        new = await recv_until(stream, "ORDER_TRADE_UPDATE")
+        assert new["o"]["x"] == "NEW" and new["o"]["c"] == "ws-1"
+        trade = await recv_until(stream, "ORDER_TRADE_UPDATE")
+        assert trade["o"]["x"] == "TRADE" and trade["o"]["X"] == "FILLED"
+        assert Decimal(trade["o"]["l"]) == Decimal("0.01") and trade["o"]["m"] is False
+        account = await recv_until(stream, "ACCOUNT_UPDATE")
+        assert account["a"]["m"] == "ORDER"
+        assert account["a"]["P"][0]["s"] == "ETHUSDT" and account["a"]["P"][0]["pa"] == "0.010"
+
+
+async def test_user_socket_with_algo_order_receives_algo_update(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    bm = socket_manager(fake, client)
+    async with quick(bm.futures_user_socket()) as stream:
+        await wait_until(lambda: fake.hub.connections)
+        below = (fake.price("BTCUSDT") * Decimal("0.95")).quantize(Decimal("0.1"))
+        algo = await client.futures_create_order(
+            symbol="BTCUSDT",
+            side="SELL",
+            type="STOP_MARKET",
+            stopPrice=str(below),
+            quantity="0.01",
+        )
+        event = await recv_until(stream, "ALGO_UPDATE")
+        assert event["o"]["aid"] == algo["algoId"] and event["o"]["X"] == "NEW"
+        fake.set_price("BTCUSDT", below - 10)
+        statuses = []
+        while "FINISHED" not in statuses:
+            statuses.append((await recv_until(stream, "ALGO_UPDATE"))["o"]["X"])
+        assert statuses == ["TRIGGERING", "TRIGGERED", "FINISHED"]
+
+
+async def test_market_streams_with_price_change_push_book_ticker_depth_kline_and_mark(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    bm = socket_manager(fake, client)
+    streams = [
+        "btcusdt@bookTicker",
+        "btcusdt@depth5@100ms",
+        "btcusdt@kline_1m",
+        "btcusdt@markPrice@1s",
+    ]
+    async with quick(bm.futures_multiplex_socket(streams, category="public")) as stream:
+        await wait_until(lambda: fake.hub.connections)
+        fake.set_price("BTCUSDT", "100000")
+        seen: dict[str, dict] = {}
+        while len(seen) < 4:
+            msg = await asyncio.wait_for(stream.recv(), 5)
+            seen[msg["stream"]] = msg["data"]
+    assert seen["btcusdt@bookTicker"]["b"] == "100000.00"
+    assert seen["btcusdt@bookTicker"]["a"] == "100000.10"
+    assert len(seen["btcusdt@depth5@100ms"]["b"]) == 5
+    assert seen["btcusdt@kline_1m"]["k"]["c"] == "100000.00"
+    assert seen["btcusdt@markPrice@1s"]["p"] == "100000.00000000"
+
+
+async def test_drop_websockets_with_user_socket_reconnects(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    bm = socket_manager(fake, client)
+    async with quick(bm.futures_user_socket()) as stream:
+        await wait_until(lambda: fake.hub.connections)
+        first = fake.hub.connections[0]
+        assert await fake.faults.drop_websockets() == 1
+        error = await asyncio.wait_for(stream.recv(), 5)
+        assert error["e"] == "error"
+        await wait_until(
+            lambda: fake.hub.connections and fake.hub.connections[0] is not first, timeout=10
+        )
+        await client.futures_create_order(
+            symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.01"
+        )
+        assert (await recv_until(stream, "ORDER_TRADE_UPDATE"))["o"]["x"] == "NEW"
