@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.result import allow_join_result
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from celery.result import allow_join_result
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request

@@ -78,7 +78,7 @@ def start_embedded_worker(*, concurrency: int = 2, with_beat: bool = True) -> No
         _worker, _worker_thread = worker, thread
         logger.info("embedded Celery worker started (%d threads)", concurrency)
         if with_beat:
-            _beat = EmbeddedService(app, thread=True)
+            _beat = EmbeddedService(app, thread=True, scheduler_cls=app.conf.beat_scheduler)
             _beat.start()
             logger.info("embedded Celery beat started (database scheduler)")
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,6 +24,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _login(port: int, username: str, password: str) -> str:
+    """Log in through the admin form like a browser; return the Cookie header value."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    page = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode(
+        {
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": token,
+            "next": "/admin/",
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{base}/admin/login/", data=form, headers={"Referer": f"{base}/admin/login/"}
+    )
+    opener.open(request, timeout=10)
+    cookies = {c.name: c.value for c in jar}
+    assert "sessionid" in cookies, "admin login failed"
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
@@ -76,6 +104,24 @@ def test_runplatform_with_no_servers_serves_health_admin_and_demo(tmp_path: Path
         assert "Admin user created: trader" in output
         assert "Password (shown once" in output
         assert "demo loaded: 7 instruments" in output
+        password = re.search(r"Password \(shown once[^)]*\): (\S+)", output).group(1)
+        cookie = _login(port, "trader", password)
+        # Beat -> worker -> channel layer -> a logged-in browser socket, all in one process.
+        with ws_connect(
+            f"ws://127.0.0.1:{port}/ws/live/",
+            additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
+            open_timeout=10,
+        ) as socket_:
+            assert json.loads(socket_.recv(timeout=10))["kind"] == "hello"
+            deadline = time.monotonic() + 60
+            kinds = []
+            while time.monotonic() < deadline:
+                event = json.loads(socket_.recv(timeout=deadline - time.monotonic()))
+                kinds.append(event["kind"])
+                if event["kind"] == "heartbeat":
+                    break
+            assert kinds[-1] == "heartbeat", kinds
+            assert event["data"]["bots_total"] == 3
     finally:
         proc.terminate()
         try:

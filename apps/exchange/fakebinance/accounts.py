@@ -29,10 +29,13 @@ class Position:
     amt: Decimal = ZERO
     entry: Decimal = ZERO
     update_time: int = 0
+    realized_total: Decimal = ZERO  # accumulated realized PnL ("cr" in ACCOUNT_UPDATE)
 
     def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
         """Apply a fill of ``signed_qty`` at ``price``; return the realized PnL."""
         amt = self.amt
+        if signed_qty == 0:
+            return ZERO
         if amt == 0 or (amt > 0) == (signed_qty > 0):
             total = abs(amt) + abs(signed_qty)
             self.entry = (abs(amt) * self.entry + abs(signed_qty) * price) / total
@@ -93,7 +96,24 @@ class Account:
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
     update_time: int = 0
+    income: list[dict[str, Any]] = field(default_factory=list)  # /fapi/v1/income rows
     _trade_id: int = 1000
+
+    def add_income(
+        self, kind: str, symbol: str, amount: Decimal, now: int, trade_id: int = 0
+    ) -> None:
+        self.income.append(
+            {
+                "symbol": symbol,
+                "incomeType": kind,
+                "income": fmt(amount),
+                "asset": "USDT",
+                "info": kind,
+                "time": now,
+                "tranId": 9_000_000 + len(self.income),
+                "tradeId": str(trade_id) if trade_id else "",
+            }
+        )
 
     def lev(self, symbol: str) -> int:
         return self.leverage.get(symbol, 20)
@@ -119,6 +139,7 @@ class Account:
         """Book one fill: move the position, charge the fee, realize PnL, record the trade."""
         pos = self.position(symbol, position_side)
         realized = pos.apply(qty if side == "BUY" else -qty, price)
+        pos.realized_total += realized
         fee = price * qty * (self.maker_fee if maker else self.taker_fee)
         self.wallet += realized - fee
         pos.update_time = self.update_time = now
@@ -137,6 +158,9 @@ class Account:
             now,
         )
         self.trades.append(trade)
+        if realized:
+            self.add_income("REALIZED_PNL", symbol, realized, now, trade.id)
+        self.add_income("COMMISSION", symbol, -fee, now, trade.id)
         return trade
 
     def apply_funding(self, symbol: str, mark: Decimal, rate: Decimal, now: int) -> Decimal:
@@ -148,6 +172,7 @@ class Account:
         if change:
             self.wallet += change
             self.update_time = now
+            self.add_income("FUNDING_FEE", symbol, change, now)
         return change
 
     # -- derived figures ---------------------------------------------------------------------
@@ -223,7 +248,7 @@ class Account:
             "pa": SPECS[pos.symbol].fmt_qty(pos.amt),
             "ep": fmt(pos.entry),
             "bep": fmt(pos.entry),
-            "cr": "0",
+            "cr": fmt(pos.realized_total),
             "up": fmt(pos.amt * (mark - pos.entry)),
             "mt": self.margin_type.get(pos.symbol, "cross"),
             "iw": "0",
@@ -231,4 +256,6 @@ class Account:
         }
 
     def balance_event(self, change: Decimal) -> dict[str, Any]:
+        """Return a "B" entry; ``change`` is Binance's "bc" (balance change except PnL and
+        commission: 0 for trades, the amount for funding)."""
         return {"a": "USDT", "wb": fmt(self.wallet), "cw": fmt(self.wallet), "bc": fmt(change)}

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import errors, params
-from .engine import CONDITIONAL_TYPES, SIDES, TIFS
+from .engine import CONDITIONAL_TYPES, MAX_OPEN_ALGOS, SIDES, TIFS
 from .orders import FINAL, AlgoOrder, Order
 from .symbols import get_spec
 
@@ -112,6 +112,8 @@ class AlgoEngine:
         client = params.client_id(p, "clientAlgoId") or self.ex.new_client_id()
         if any(a.client_algo_id == client for a in self.open_algos()):
             raise errors.err(errors.DUPLICATE)
+        if len(self.open_algos()) >= MAX_OPEN_ALGOS:
+            raise errors.BinanceError(-4045, "Reach max stop order limit.")
         now = self.ex.now()
         algo = AlgoOrder(
             algo_id=0,

@@ -10,6 +10,8 @@ Depth model (per symbol, rebuilt whenever the price is set):
   from ``random.Random(f"{seed}:{symbol}:{version}")``, so the same seed and the same sequence of
   prices give the same book.
 Taker fills consume level quantities; the consumed liquidity comes back when the price is next set.
+Levels are laid out lazily (on first use after a price change), so replaying candles with nobody
+looking at the book stays cheap; the layout depends only on (seed, symbol, version, price).
 """
 
 from __future__ import annotations
@@ -30,24 +32,43 @@ class SyntheticBook:
     seed: int
     levels: int = DEFAULT_LEVELS
     level_notional: Decimal = LEVEL_NOTIONAL
-    bids: list[list[Decimal]] = field(default_factory=list)  # [[price, qty]] best first
-    asks: list[list[Decimal]] = field(default_factory=list)
     version: int = 0
     update_id: int = 1
+    price: Decimal = Decimal(0)
+    _bids: list[list[Decimal]] = field(default_factory=list)  # [[price, qty]] best first
+    _asks: list[list[Decimal]] = field(default_factory=list)
+    _built: bool = True
 
     def rebuild(self, price: Decimal) -> None:
-        """Lay out both sides around ``price``."""
-        spec = self.spec
+        """Move the book to ``price`` (levels are laid out on first use)."""
+        self.price = price
         self.version += 1
         self.update_id += 1
+        self._built = False
+
+    @property
+    def bids(self) -> list[list[Decimal]]:
+        self._ensure()
+        return self._bids
+
+    @property
+    def asks(self) -> list[list[Decimal]]:
+        self._ensure()
+        return self._asks
+
+    def _ensure(self) -> None:
+        if self._built:
+            return
+        self._built = True
+        spec, price = self.spec, self.price
         rng = random.Random(f"{self.seed}:{spec.symbol}:{self.version}")
         best_bid = max(spec.round_price_down(price), spec.tick_size)
         best_ask = best_bid + spec.tick_size
         gap = max(1, int((price * Decimal("0.00002") / spec.tick_size).to_integral_value()))
-        self.bids, self.asks = [], []
+        self._bids, self._asks = [], []
         for k in range(self.levels):
             offset = spec.tick_size * gap * k
-            for side, px in ((self.bids, best_bid - offset), (self.asks, best_ask + offset)):
+            for side, px in ((self._bids, best_bid - offset), (self._asks, best_ask + offset)):
                 if px <= 0:
                     continue
                 notional = self.level_notional * (1 + Decimal("0.15") * k)

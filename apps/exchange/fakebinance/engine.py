@@ -27,6 +27,8 @@ CONDITIONAL_TYPES = (
     "TRAILING_STOP_MARKET",
 )
 SIDES = ("BUY", "SELL")
+MAX_OPEN_ORDERS = 200  # per symbol (MAX_NUM_ORDERS)
+MAX_OPEN_ALGOS = 200  # per account, conditional orders
 TIFS = ("GTC", "IOC", "FOK", "GTX", "GTD")
 
 
@@ -36,7 +38,6 @@ class OrderEngine:
         self.orders: dict[int, Order] = {}
         self._next_id = 4_000_000_000
         self.partial_fills: list[Decimal] = []  # queued fractions for the next orders (faults)
-        self._ack: dict[str, Any] = {}
 
     # -- lookups ------------------------------------------------------------------------------
     def open_orders(self, symbol: str | None = None) -> list[Order]:
@@ -83,6 +84,8 @@ class OrderEngine:
         client = params.client_id(p, "newClientOrderId") or self.ex.new_client_id()
         if any(o.client_id == client for o in self.open_orders()):
             raise errors.err(errors.DUPLICATE)
+        if len(self.open_orders(spec.symbol)) >= MAX_OPEN_ORDERS:
+            raise errors.BinanceError(-2025, "Reach max open order limit.")
         qty = params.decimal(p, "quantity", required=True)
         assert qty is not None
         if otype == "LIMIT":
@@ -109,10 +112,10 @@ class OrderEngine:
             time=self.ex.now(),
         )
         self.validate(order, spec)
-        self.submit(order)
+        ack = self.submit(order)
         if p.get("newOrderRespType", "ACK") == "RESULT":
             return order.as_json(with_time=False)
-        return self._ack  # snapshot taken when the order was accepted
+        return ack
 
     def position_side(self, p: dict[str, str]) -> str:
         ps = params.choice(
@@ -136,6 +139,10 @@ class OrderEngine:
         amt = self.ex.account.position(order.symbol, "BOTH").amt
         return amt != 0 and (amt > 0) == (order.side == "SELL")
 
+    def hedge_close(self, order: Order) -> bool:
+        """Return whether ``order`` closes a hedge-mode position (SELL LONG / BUY SHORT)."""
+        return order.position_side != "BOTH" and self.reduces(order)
+
     def validate(self, order: Order, spec: SymbolSpec) -> None:
         """Apply price band, reduce-only, min-notional and margin checks (Binance's order)."""
         mark = self.ex.market(order.symbol).mark
@@ -148,10 +155,15 @@ class OrderEngine:
                 raise errors.err(errors.PRICE_LOW, spec.fmt_price(lo))
         if order.reduce_only and not self.reduces(order):
             raise errors.err(errors.REDUCE_ONLY)
+        closing = self.hedge_close(order)
+        if closing:
+            held = abs(self.ex.account.position(order.symbol, order.position_side).amt)
+            if order.qty > held:
+                raise errors.err(errors.REDUCE_ONLY)
         ref = order.price if order.type == "LIMIT" else mark
-        if not order.reduce_only and order.qty * ref < spec.min_notional:
+        if not (order.reduce_only or closing) and order.qty * ref < spec.min_notional:
             raise errors.min_notional(spec.min_notional)
-        if not order.reduce_only:
+        if not (order.reduce_only or closing):
             self.check_margin(order, ref)
 
     def check_margin(self, order: Order, ref: Decimal) -> None:
@@ -175,8 +187,11 @@ class OrderEngine:
             ZERO,
         )
 
-    def submit(self, order: Order) -> Order:
-        """Accept a validated order, match what crosses, and rest / expire the remainder."""
+    def submit(self, order: Order) -> dict[str, Any]:
+        """Accept a validated order, match what crosses, and rest / expire the remainder.
+
+        Return the ACK body: the order as it stood when accepted (status NEW, nothing filled).
+        """
         book = self.ex.market(order.symbol).book
         limit = order.price if order.type == "LIMIT" else None
         if order.tif == "GTX" and order.type == "LIMIT":
@@ -195,12 +210,12 @@ class OrderEngine:
         order.update_time = order.time
         order.fill_fraction = fraction
         self.orders[order.order_id] = order
-        self._ack = order.as_json(with_time=False)
+        ack = order.as_json(with_time=False)
         self.ex.emit_order(order, "NEW")
         self.take(order, limit)
         if order.is_open and (order.type == "MARKET" or order.tif in ("IOC", "FOK")):
             self.finish(order, "EXPIRED")
-        return order
+        return ack
 
     def fill_cap(self, order: Order) -> Decimal:
         """Return how much of ``order`` may fill now (partial-fill fault and reduce-only caps)."""
@@ -208,7 +223,7 @@ class OrderEngine:
         if order.fill_fraction is not None:
             allowed = self.ex.spec(order.symbol).round_qty_down(order.qty * order.fill_fraction)
             cap = min(cap, max(ZERO, allowed - order.executed))
-        if order.reduce_only or order.close_position:
+        if order.reduce_only or order.close_position or self.hedge_close(order):
             pos = self.ex.account.position(order.symbol, order.position_side)
             cap = min(cap, abs(pos.amt) if self.reduces(order) else ZERO)
         return cap
@@ -240,6 +255,24 @@ class OrderEngine:
         order.trades.append(trade.id)
         order.update_time = now
         order.status = "FILLED" if order.remaining == 0 else "PARTIALLY_FILLED"
+        spec = self.ex.spec(order.symbol)
+        self.ex.emit_user(
+            {
+                "e": "TRADE_LITE",
+                "E": now,
+                "T": now,
+                "s": order.symbol,
+                "q": spec.fmt_qty(qty),
+                "p": spec.fmt_price(order.price),
+                "m": maker,
+                "c": order.client_id,
+                "S": order.side,
+                "L": spec.fmt_price(price),
+                "l": spec.fmt_qty(qty),
+                "t": trade.id,
+                "i": order.order_id,
+            }
+        )
         self.ex.emit_order(
             order,
             "TRADE",
@@ -251,9 +284,7 @@ class OrderEngine:
             realized=trade.realized_pnl,
             now=now,
         )
-        self.ex.emit_account(
-            "ORDER", order.symbol, order.position_side, -trade.commission + trade.realized_pnl
-        )
+        self.ex.emit_account("ORDER", order.symbol, order.position_side, ZERO)
         if order.status == "FILLED":
             self.ex.algos.on_order_final(order)
 
@@ -262,6 +293,37 @@ class OrderEngine:
         order.update_time = self.ex.now()
         self.ex.emit_order(order, "EXPIRED" if status == "EXPIRED" else "CANCELED")
         self.ex.algos.on_order_final(order)
+
+    # -- modify ----------------------------------------------------------------------------------
+    def modify(self, p: dict[str, str]) -> dict[str, Any]:
+        """PUT /fapi/v1/order: change an open LIMIT order's price and quantity in place."""
+        order = self.find(p)
+        spec = self.ex.spec(order.symbol)
+        side = params.choice(p, "side", SIDES, -1117, "Invalid side.")
+        qty = params.decimal(p, "quantity", required=True)
+        price = params.decimal(p, "price", required=True)
+        assert qty is not None and price is not None
+        if not order.is_open or order.type != "LIMIT" or side != order.side:
+            raise errors.BinanceError(-5025, "Only limit order is supported.")
+        spec.check_price(price)
+        spec.check_qty(qty, market=False)
+        if qty <= order.executed:
+            raise errors.BinanceError(-5028, "Quantity less than or equal to executed quantity.")
+        if qty == order.qty and price == order.price:
+            raise errors.BinanceError(-5027, "No need to modify the order.")
+        book = self.ex.market(order.symbol).book
+        best = book.best_ask() if side == "BUY" else book.best_bid()
+        crosses = price >= best if side == "BUY" else price <= best
+        if order.tif == "GTX" and crosses:
+            raise errors.err(errors.GTX)
+        trial = Order(**{**order.__dict__, "qty": qty - order.executed, "price": price})
+        trial.executed = ZERO
+        self.validate(trial, spec)
+        order.qty, order.price, order.update_time = qty, price, self.ex.now()
+        self.ex.emit_order(order, "AMENDMENT")
+        if crosses:
+            self.take(order, price)
+        return order.as_json(with_time=False)
 
     # -- cancel ---------------------------------------------------------------------------------
     def cancel(self, p: dict[str, str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ class RateLimitConfig:
     weight_per_minute: int = 2400
     orders_per_10s: int = 300
     orders_per_minute: int = 1200
-    ban_after: int = 1
+    ban_after: int = 1  # requests tolerated (each answered 429) while limited before the 418 ban
     ban_seconds: int = 120
     enabled: bool = True
 
@@ -159,6 +159,7 @@ _BY_SYMBOL: dict[str, tuple[int, int]] = {  # path -> (with symbol, without)
     "/fapi/v1/premiumIndex": (1, 10),
     "/fapi/v1/openOrders": (1, 40),
     "/fapi/v1/openAlgoOrders": (1, 40),
+    "/fapi/v1/ticker/24hr": (1, 40),
 }
 _FIXED: dict[tuple[str, str], int] = {
     ("POST", "/fapi/v1/order"): 0,
@@ -171,6 +172,10 @@ _FIXED: dict[tuple[str, str], int] = {
     ("GET", "/fapi/v3/positionRisk"): 5,
     ("GET", "/fapi/v1/userTrades"): 5,
     ("GET", "/fapi/v1/positionSide/dual"): 30,
+    ("GET", "/fapi/v1/allOrders"): 5,
+    ("GET", "/fapi/v1/allAlgoOrders"): 5,
+    ("GET", "/fapi/v1/income"): 30,
+    ("GET", "/fapi/v1/commissionRate"): 20,
 }
 
 

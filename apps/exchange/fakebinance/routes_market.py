@@ -116,6 +116,48 @@ def ticker_price(fb: FakeBinance, p: dict[str, str]) -> Any:
     )
 
 
+def ticker_24h(fb: FakeBinance, p: dict[str, str]) -> Any:
+    """Summarise the shipped 1h candles of the 24 h before the market clock, plus the live price."""
+    ex = fb.exchange
+
+    def one(s: str) -> dict[str, Any]:
+        spec, last = ex.spec(s), ex.market(s).last
+        end = ex.market_time
+        try:
+            rows = ex.data.select(s, "1h", end - 86_400_000, end - 1, 24, end)
+        except KeyError:
+            rows = []
+        open_ = Decimal(rows[0][1]) if rows else last
+        high = max([last, *(Decimal(r[2]) for r in rows)])
+        low = min([last, *(Decimal(r[3]) for r in rows)])
+        volume = sum((Decimal(r[5]) for r in rows), Decimal(0))
+        quote = sum(
+            (Decimal(r[5]) * (Decimal(r[2]) + Decimal(r[3]) + Decimal(r[4])) / 3 for r in rows),
+            Decimal(0),
+        )
+        change = last - open_
+        return {
+            "symbol": s,
+            "priceChange": spec.fmt_price(change),
+            "priceChangePercent": f"{(change / open_ * 100).quantize(Decimal('0.001')):f}",
+            "weightedAvgPrice": spec.fmt_price(quote / volume if volume else last),
+            "lastPrice": spec.fmt_price(last),
+            "lastQty": spec.fmt_qty(spec.min_qty),
+            "openPrice": spec.fmt_price(open_),
+            "highPrice": spec.fmt_price(high),
+            "lowPrice": spec.fmt_price(low),
+            "volume": f"{volume:f}",
+            "quoteVolume": fmt(quote, 4),
+            "openTime": end - 86_400_000,
+            "closeTime": end - 1,
+            "firstId": 0,
+            "lastId": 0,
+            "count": 0,
+        }
+
+    return _each(p, one)
+
+
 def book_ticker(fb: FakeBinance, p: dict[str, str]) -> Any:
     ex = fb.exchange
 
@@ -185,6 +227,7 @@ ROUTES: list[Route] = [
     Route("GET", "/fapi/v1/ticker/price", NONE, ticker_price),
     Route("GET", "/fapi/v2/ticker/price", NONE, ticker_price),
     Route("GET", "/fapi/v1/ticker/bookTicker", NONE, book_ticker),
+    Route("GET", "/fapi/v1/ticker/24hr", NONE, ticker_24h),
     Route("GET", "/fapi/v1/premiumIndex", NONE, premium_index),
     Route("GET", "/fapi/v1/fundingRate", NONE, funding_rate),
     Route("POST", "/fapi/v1/listenKey", KEY, listen_key_new),

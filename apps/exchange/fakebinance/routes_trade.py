@@ -17,6 +17,10 @@ def new_order(fb: FakeBinance, p: dict[str, str]) -> Any:
     return fb.exchange.engine.place(p)
 
 
+def modify_order(fb: FakeBinance, p: dict[str, str]) -> Any:
+    return fb.exchange.engine.modify(p)
+
+
 def get_order(fb: FakeBinance, p: dict[str, str]) -> Any:
     return fb.exchange.engine.find(p).as_json()
 
@@ -63,6 +67,9 @@ def leverage(fb: FakeBinance, p: dict[str, str]) -> Any:
     if not 1 <= lev <= spec.max_leverage:
         raise errors.err(errors.LEVERAGE, lev)
     fb.exchange.account.leverage[spec.symbol] = lev
+    fb.exchange.emit_user(
+        {"e": "ACCOUNT_CONFIG_UPDATE", "T": fb.exchange.now(), "ac": {"s": spec.symbol, "l": lev}}
+    )
     return {"leverage": lev, "maxNotionalValue": "10000000", "symbol": spec.symbol}
 
 
@@ -244,8 +251,60 @@ def user_trades(fb: FakeBinance, p: dict[str, str]) -> Any:
     return [t.as_json() for t in rows]
 
 
+def all_orders(fb: FakeBinance, p: dict[str, str]) -> Any:
+    spec = get_spec(p.get("symbol"))
+    limit = max(1, min(params.integer(p, "limit", 500) or 500, 1000))
+    start, end = params.integer(p, "startTime"), params.integer(p, "endTime")
+    from_id = params.integer(p, "orderId")
+    rows = [
+        o
+        for o in fb.exchange.engine.orders.values()
+        if o.symbol == spec.symbol
+        and (from_id is None or o.order_id >= from_id)
+        and (start is None or o.time >= start)
+        and (end is None or o.time <= end)
+    ]
+    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+    return [o.as_json() for o in rows]
+
+
+def all_algos(fb: FakeBinance, p: dict[str, str]) -> Any:
+    spec = get_spec(p.get("symbol"))
+    limit = max(1, min(params.integer(p, "limit", 500) or 500, 1000))
+    algos = fb.exchange.algos
+    rows = [a for a in algos.algos.values() if a.symbol == spec.symbol][-limit:]
+    return [a.as_json(algos._actual(a)) for a in rows]
+
+
+def income(fb: FakeBinance, p: dict[str, str]) -> Any:
+    limit = max(1, min(params.integer(p, "limit", 100) or 100, 1000))
+    start, end = params.integer(p, "startTime"), params.integer(p, "endTime")
+    symbol = get_spec(p["symbol"]).symbol if p.get("symbol") else None
+    kind = p.get("incomeType")
+    rows = [
+        r
+        for r in fb.exchange.account.income
+        if (symbol is None or r["symbol"] == symbol)
+        and (kind is None or r["incomeType"] == kind)
+        and (start is None or r["time"] >= start)
+        and (end is None or r["time"] <= end)
+    ]
+    return rows[:limit] if start is not None else rows[-limit:]
+
+
+def commission_rate(fb: FakeBinance, p: dict[str, str]) -> Any:
+    spec = get_spec(p.get("symbol"))
+    acct = fb.exchange.account
+    return {
+        "symbol": spec.symbol,
+        "makerCommissionRate": f"{acct.maker_fee:f}",
+        "takerCommissionRate": f"{acct.taker_fee:f}",
+    }
+
+
 ROUTES: list[Route] = [
     Route("POST", "/fapi/v1/order", SIGNED, new_order, counts_order=True),
+    Route("PUT", "/fapi/v1/order", SIGNED, modify_order, counts_order=True),
     Route("GET", "/fapi/v1/order", SIGNED, get_order),
     Route("DELETE", "/fapi/v1/order", SIGNED, cancel_order),
     Route("GET", "/fapi/v1/openOrders", SIGNED, open_orders),
@@ -267,4 +326,8 @@ ROUTES: list[Route] = [
     Route("GET", "/fapi/v2/positionRisk", SIGNED, position_risk(2)),
     Route("GET", "/fapi/v3/positionRisk", SIGNED, position_risk(3)),
     Route("GET", "/fapi/v1/userTrades", SIGNED, user_trades),
+    Route("GET", "/fapi/v1/allOrders", SIGNED, all_orders),
+    Route("GET", "/fapi/v1/allAlgoOrders", SIGNED, all_algos),
+    Route("GET", "/fapi/v1/income", SIGNED, income),
+    Route("GET", "/fapi/v1/commissionRate", SIGNED, commission_rate),
 ]

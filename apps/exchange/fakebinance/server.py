@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections import deque
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ class FakeBinance:
         self._listen_key_expiry = 0
         self.hub = StreamHub(self.exchange, self._listen_key_ok)
         self.faults = Faults(self.exchange, self.hub)
-        self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, params) log
+        # the last 1000 requests as (method, path, params), for tests to inspect
+        self.requests: deque[tuple[str, str, dict[str, str]]] = deque(maxlen=1000)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self.app = self._build_app(admin_api)

@@ -9,7 +9,8 @@ async with running_fake_binance(seed=1) as fb:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -62,3 +63,35 @@ async def running_fake_binance(**kwargs: Any) -> AsyncIterator[FakeBinance]:
         yield fb
     finally:
         await fb.stop()
+
+
+async def wait_until(predicate: Callable[[], Any], *, within: float = 5.0) -> None:
+    """Poll ``predicate`` every 10 ms until it is truthy; raise AssertionError after ``within``
+    seconds (a safety net against hangs, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+async def next_event(stream: Any, event: str, *, within: float = 5.0) -> dict[str, Any]:
+    """Read from a python-binance socket until a payload with ``e == event`` arrives (combined
+    streams are unwrapped); raise TimeoutError after ``within`` seconds."""
+
+    async def read() -> dict[str, Any]:
+        while True:
+            msg = await stream.recv()
+            data = msg.get("data", msg) if isinstance(msg, dict) else msg
+            if isinstance(data, dict) and data.get("e") == event:
+                return data
+
+    return await asyncio.wait_for(read(), within)
+
+
+def fast_close(socket: Any) -> Any:
+    """Shorten a python-binance socket's 10 s read timeout so leaving ``async with`` is quick
+    (its read loop only notices the exit between messages or timeouts)."""
+    socket.TIMEOUT = 0.1
+    return socket

@@ -330,12 +330,23 @@ async def test_cancel_with_client_order_id_cancels_and_query_finds_it(
 
 
 async def test_client_order_id_with_colon_and_slash_is_signed_over_decoded_body(
-    client: AsyncClient,
+    fake: FakeBinance, client: AsyncClient
 ) -> None:
+    low = (fake.price("BTCUSDT") * Decimal("0.98")).quantize(Decimal("0.1"))
     order = await client.futures_create_order(
-        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001", newClientOrderId="a:b/c"
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price=str(low),
+        newClientOrderId="a:b/c",
     )
     assert order["clientOrderId"] == "a:b/c"
+    got = await client.futures_get_order(symbol="BTCUSDT", origClientOrderId="a:b/c")  # GET query
+    assert got["orderId"] == order["orderId"]
+    gone = await client.futures_cancel_order(symbol="BTCUSDT", origClientOrderId="a:b/c")  # body
+    assert gone["status"] == "CANCELED"
 
 
 async def test_cancel_all_with_open_orders_leaves_none(
@@ -374,3 +385,65 @@ async def test_account_settings_with_changes_are_reported(client: AsyncClient) -
     assert btc["positionSide"] in ("LONG", "SHORT")
     v3 = await client.futures_account(version=3)
     assert v3["positions"] == [] and v3["totalWalletBalance"] == "10000.00000000"
+
+
+async def test_hedge_mode_with_long_and_short_keeps_separate_positions(
+    client: AsyncClient,
+) -> None:
+    await client.futures_change_position_mode(dualSidePosition="true")
+    for side, ps in (("BUY", "LONG"), ("SELL", "SHORT")):
+        await client.futures_create_order(
+            symbol="ETHUSDT", side=side, positionSide=ps, type="MARKET", quantity="0.02"
+        )
+    rows = {r["positionSide"]: r for r in await client.futures_position_information()}
+    assert rows["LONG"]["positionAmt"] == "0.020" and rows["SHORT"]["positionAmt"] == "-0.020"
+    too_much = client.futures_create_order(
+        symbol="ETHUSDT", side="SELL", positionSide="LONG", type="MARKET", quantity="0.03"
+    )
+    assert await _code(too_much) == -2022
+    await client.futures_create_order(
+        symbol="ETHUSDT", side="SELL", positionSide="LONG", type="MARKET", quantity="0.02"
+    )
+    rows = {r["positionSide"]: r for r in await client.futures_position_information()}
+    assert "LONG" not in rows and rows["SHORT"]["positionAmt"] == "-0.020"
+
+
+async def test_income_with_round_trip_lists_commission_and_realized_pnl(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    await client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.1")
+    fake.set_price("ETHUSDT", fake.price("ETHUSDT") + 10)
+    await client.futures_create_order(
+        symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.1", reduceOnly="true"
+    )
+    rows = await client.futures_income_history(symbol="ETHUSDT")
+    kinds = [r["incomeType"] for r in rows]
+    assert kinds == ["COMMISSION", "REALIZED_PNL", "COMMISSION"]
+    trades = await client.futures_account_trades(symbol="ETHUSDT")
+    assert Decimal(rows[1]["income"]) == Decimal(trades[1]["realizedPnl"])
+    assert len(await client.futures_get_all_orders(symbol="ETHUSDT")) == 2
+
+
+async def test_modify_with_new_price_moves_resting_order_and_fills_on_cross(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    price = fake.price("BTCUSDT")
+    low = (price * Decimal("0.97")).quantize(Decimal("0.1"))
+    order = await client.futures_create_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price=str(low),
+    )
+    moved = await client.futures_modify_order(
+        symbol="BTCUSDT", orderId=order["orderId"], side="BUY", quantity="0.003", price=str(low + 1)
+    )
+    assert moved["status"] == "NEW" and moved["origQty"] == "0.003"
+    assert Decimal(moved["price"]) == low + 1
+    ask = fake.exchange.market("BTCUSDT").book.best_ask()
+    crossed = await client.futures_modify_order(
+        symbol="BTCUSDT", orderId=order["orderId"], side="BUY", quantity="0.003", price=str(ask)
+    )
+    assert crossed["status"] == "FILLED"

@@ -5,8 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.exchange.fakebinance import BinanceError, Exchange
+from apps.exchange.fakebinance.accounts import Position
 from apps.exchange.fakebinance.auth import sign, verify
 from apps.exchange.fakebinance.symbols import SPECS, SymbolSpec
 
@@ -119,3 +122,64 @@ def test_verify_with_timestamp_window_follows_binance_rule(server_time: int, ok:
     with pytest.raises(BinanceError) as exc:
         verify(secret="k", query=query, body="", params=params, server_time=server_time)
     assert exc.value.code == -1021
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    fills=st.lists(
+        st.tuples(
+            st.integers(min_value=-50, max_value=50).filter(bool),
+            st.integers(min_value=1, max_value=10_000),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    exit_price=st.integers(min_value=1, max_value=10_000),
+)
+def test_position_with_any_fills_then_flat_realizes_net_cash_flow(
+    fills: list[tuple[int, int]], exit_price: int
+) -> None:
+    pos = Position("BTCUSDT", "BOTH")
+    realized = Decimal(0)
+    cash = Decimal(0)
+    for qty, price in fills:
+        realized += pos.apply(Decimal(qty), Decimal(price))
+        cash -= Decimal(qty) * Decimal(price)
+    closing = -pos.amt
+    realized += pos.apply(closing, Decimal(exit_price))
+    cash -= closing * Decimal(exit_price)
+    assert pos.amt == 0 and pos.entry == 0
+    assert abs(realized - cash) < Decimal("1e-12")
+
+
+def test_fill_with_user_sink_emits_trade_lite_order_and_account_updates_in_order() -> None:
+    ex = Exchange(seed=1)
+    events: list[dict] = []
+    ex.user_sinks.append(events.append)
+    ex.engine.place({"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+    kinds = [(e["e"], e.get("o", {}).get("x")) for e in events]
+    assert kinds == [
+        ("ORDER_TRADE_UPDATE", "NEW"),
+        ("TRADE_LITE", None),
+        ("ORDER_TRADE_UPDATE", "TRADE"),
+        ("ACCOUNT_UPDATE", None),
+    ]
+
+
+def test_open_orders_with_symbol_at_max_num_orders_raises_2025() -> None:
+    ex = Exchange(seed=1)
+    ex.account.wallet = Decimal(10**9)
+    low = str((ex.market("XRPUSDT").last * Decimal("0.97")).quantize(Decimal("0.0001")))
+    order = {
+        "symbol": "XRPUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "10",
+        "price": low,
+    }
+    for _ in range(200):
+        ex.engine.place(dict(order))
+    with pytest.raises(BinanceError) as exc:
+        ex.engine.place(dict(order))
+    assert exc.value.code == -2025

@@ -143,3 +143,14 @@ async def test_unknown_symbol_with_public_endpoint_raises_1121(client: AsyncClie
     with pytest.raises(BinanceAPIException) as exc:
         await client.futures_klines(symbol="FOOUSDT", interval="1m")
     assert exc.value.code == -1121
+
+
+async def test_ticker_24h_with_shipped_hours_summarises_last_day(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    ticker = await client.futures_ticker(symbol="BTCUSDT")
+    hours = await client.futures_klines(symbol="BTCUSDT", interval="1h", limit=24)
+    assert Decimal(ticker["openPrice"]) == Decimal(hours[0][1])
+    assert Decimal(ticker["highPrice"]) == max(Decimal(h[2]) for h in hours)
+    assert Decimal(ticker["volume"]) == sum(Decimal(h[5]) for h in hours)
+    assert Decimal(ticker["lastPrice"]) == fake.price("BTCUSDT")

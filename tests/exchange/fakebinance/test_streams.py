@@ -93,9 +93,39 @@ async def test_drop_websockets_with_user_socket_reconnects(
         error = await asyncio.wait_for(stream.recv(), 5)
         assert error["e"] == "error"
         await wait_until(
-            lambda: fake.hub.connections and fake.hub.connections[0] is not first, timeout=10
+            lambda: fake.hub.connections and fake.hub.connections[0] is not first, within=10
         )
         await client.futures_create_order(
             symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.01"
         )
         assert (await recv_until(stream, "ORDER_TRADE_UPDATE"))["o"]["x"] == "NEW"
+
+
+async def test_continuous_kline_socket_with_replay_receives_closed_shipped_candle(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    bm = socket_manager(fake, client)
+    candles = fake.exchange.data.candles("SOLUSDT", "1m")
+    async with quick(bm.kline_futures_socket("SOLUSDT")) as stream:
+        await wait_until(lambda: fake.hub.connections)
+        assert fake.hub.connections[0].request.path.startswith("/market/ws/")
+        fake.exchange.replay("SOLUSDT", "1m", start=candles.open_time[100], count=1)
+        closed = None
+        while closed is None:
+            msg = await recv_until(stream, "continuous_kline")
+            closed = msg if msg["k"]["x"] else None
+    assert closed["ps"] == "SOLUSDT" and closed["ct"] == "PERPETUAL"
+    assert closed["k"]["t"] == candles.open_time[100]
+    assert closed["k"]["c"] == candles.close[100] and closed["k"]["h"] == candles.high[100]
+
+
+async def test_mark_price_socket_with_mark_change_receives_update(
+    fake: FakeBinance, client: AsyncClient
+) -> None:
+    bm = socket_manager(fake, client)
+    async with quick(bm.symbol_mark_price_socket("ETHUSDT")) as stream:
+        await wait_until(lambda: fake.hub.connections)
+        fake.set_price("ETHUSDT", "3000", mark="3001.5")
+        event = await recv_until(stream, "markPriceUpdate")
+    assert Decimal(event["p"]) == Decimal("3001.5")
+    assert event["T"] == fake.exchange.next_funding_time()

@@ -1,0 +1,448 @@
+"""Reconciliation: bring a bot's orders, fills and positions in the database up to the exchange.
+
+Run after a restart, a lost user stream or on a schedule (`exchange.reconcile_bot`). Steps:
+
+1. Ask the exchange for every non-terminal order of the bot (by client id) and list the
+   exchange's open orders of the bot's symbols; orders with the bot's client id prefix
+   (`b<bot id>-`) that the database does not know are adopted (recorded, purpose inferred from
+   type and reduce-only).
+2. Apply missed status changes (`order_apply_report`); an order the exchange does not know is
+   closed (`order_close_missing`). Apply missed fills from `user_trades` (`fill_apply`,
+   idempotent), oldest first, matched to our orders by client id or exchange order id.
+3. Compare each symbol's signed position in the database (summed over the account's bots, as
+   the venue nets them) with the exchange's. Any difference halts the bot (`bot_halt`, the
+   reason names symbol, database and exchange quantity) and publishes an `alert`; nothing is
+   traded for that symbol: never trade on a guess.
+4. For each matching open position with a known stop price (`Position.stop_price`) and no
+   protective STOP_MARKET of ours open on the exchange, place a reduce-only STOP_MARKET with a
+   deterministic client id (recorded first, then sent), so running twice places it once.
+
+Async/sync bridge: the `Exchange` port is async, the ORM sync. `reconcile_bot` (sync, for tasks
+and commands) runs `reconcile_bot_async` under one `async_to_sync` call, so every exchange call
+of a run happens on one event loop. Database work is done by the sync services, called through
+`sync_to_async` (thread-sensitive), which asgiref runs back on the calling thread, i.e. on the
+caller's database connection and inside its transaction if it has one. No transaction is held
+across an exchange call; each service call commits on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Max
+from django.utils.module_loading import import_string
+
+from apps.bots.models import Bot
+from apps.bots.services import bot_halt
+from apps.dashboard.events import publish_event
+from apps.exchange.domain.errors import (
+    DuplicateClientOrderIdError,
+    OrderNotFoundError,
+    RejectedError,
+)
+from apps.exchange.domain.filters import prepare_order
+from apps.exchange.domain.protocol import Exchange
+from apps.exchange.domain.types import Fill as VenueFill
+from apps.exchange.domain.types import (
+    OrderReport,
+    OrderRequest,
+    OrderType,
+    Side,
+    require_utc,
+)
+from apps.orders.domain.accounting import bot_client_id_prefix, bot_client_order_id
+from apps.orders.domain.state import TERMINAL, OrderStatus
+from apps.orders.models import Fill, Order
+from apps.orders.selectors import (
+    order_find_for_fill,
+    order_list_missing_fills,
+    order_list_open,
+)
+from apps.orders.services import (
+    fill_apply,
+    order_apply_report,
+    order_close_missing,
+    order_create,
+    order_reject,
+)
+from apps.trading.models import Position
+from apps.trading.selectors import (
+    position_list_open,
+    position_quantity_of_account,
+    trade_get_open,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOOKBACK = timedelta(hours=24)
+MAX_LOOKBACK = timedelta(days=7)  # Binance serves user trades of at most 7 days per query
+_TERMINAL = [s.value for s in TERMINAL]
+
+
+@dataclass
+class ReconcileReport:
+    bot: str
+    orders_updated: int = 0
+    orders_adopted: int = 0
+    fills_applied: int = 0
+    stops_replaced: int = 0
+    halted: bool = False
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        text = (
+            f"{self.bot}: {self.orders_updated} orders updated, {self.orders_adopted} adopted, "
+            f"{self.fills_applied} fills applied, {self.stops_replaced} stops re-placed"
+        )
+        return f"{text}; HALTED: {self.reason}" if self.halted else text
+
+
+@dataclass(frozen=True)
+class _LocalView:
+    open_orders: list[tuple[int, str, str]]  # (pk, symbol, client id)
+    symbols: list[str]
+    since: datetime
+
+
+@dataclass
+class _RemoteView:
+    reports: dict[int, OrderReport | None] = field(default_factory=dict)  # by order pk
+    open_orders: list[OrderReport] = field(default_factory=list)
+    fills: list[VenueFill] = field(default_factory=list)
+    positions: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _StopPlan:
+    request: OrderRequest
+    trade_id: int | None
+    stop_price: Decimal
+
+
+# --- entry points --------------------------------------------------------------------------------
+def reconcile_bot(*, bot: Bot, exchange: Exchange, at: datetime) -> ReconcileReport:
+    """Reconcile `bot` with `exchange` (sync; call it from sync code only). See module doc.
+
+    Exchange errors propagate (a `RetryableError` is for the caller to retry) except order
+    rejections of a re-placed stop, which are recorded and alerted.
+    """
+    return async_to_sync(reconcile_bot_async)(bot=bot, exchange=exchange, at=at)
+
+
+async def reconcile_bot_async(*, bot: Bot, exchange: Exchange, at: datetime) -> ReconcileReport:
+    """The same as `reconcile_bot`, for callers already in an event loop."""
+    require_utc(at, "at")
+    report = ReconcileReport(bot=bot.name)
+    local = await sync_to_async(_local_view)(bot=bot, at=at)
+    remote = await _fetch_remote(exchange, bot=bot, local=local)
+    plans = await sync_to_async(_apply_remote)(
+        bot=bot, local=local, remote=remote, at=at, report=report
+    )
+    for plan in plans:
+        await _place_stop(exchange, bot=bot, plan=plan, at=at, report=report)
+    logger.info("reconcile %s", report.summary())
+    return report
+
+
+def exchange_for_bot(*, bot: Bot) -> Exchange:
+    """Return the exchange a bot trades on, from the `EXCHANGE_PROVIDER` setting.
+
+    The setting is the dotted path of a callable `(bot) -> Exchange`. Raise
+    `ImproperlyConfigured` when it is not set.
+    """
+    path = getattr(settings, "EXCHANGE_PROVIDER", "")
+    if not path:
+        raise ImproperlyConfigured(
+            "no exchange provider configured: set EXCHANGE_PROVIDER to the dotted path of a "
+            "callable (bot) -> Exchange"
+        )
+    provider = import_string(path)
+    return provider(bot)
+
+
+# --- phase 1: what the database knows ------------------------------------------------------------
+def _local_view(*, bot: Bot, at: datetime) -> _LocalView:
+    open_orders = list(order_list_open(bot=bot))
+    incomplete = list(order_list_missing_fills(bot=bot))
+    symbols = set(bot.symbols or [])
+    symbols.update(o.symbol for o in open_orders)
+    symbols.update(o.symbol for o in incomplete)
+    symbols.update(position_list_open(bot=bot).values_list("symbol", flat=True))
+    last_fill = Fill.objects.filter(order__bot=bot).aggregate(t=Max("filled_at"))["t"]
+    candidates = [o.created_at for o in (*open_orders, *incomplete)]
+    candidates.append(last_fill if last_fill is not None else at - DEFAULT_LOOKBACK)
+    since = max(min(candidates) - timedelta(minutes=1), at - MAX_LOOKBACK)
+    return _LocalView(
+        open_orders=[(o.pk, o.symbol, o.client_order_id) for o in open_orders],
+        symbols=sorted(symbols),
+        since=since,
+    )
+
+
+# --- phase 2: what the exchange says (no database access) ----------------------------------------
+async def _fetch_remote(exchange: Exchange, *, bot: Bot, local: _LocalView) -> _RemoteView:
+    remote = _RemoteView()
+    for pk, symbol, cid in local.open_orders:
+        try:
+            remote.reports[pk] = await exchange.get_order(symbol, cid)
+        except OrderNotFoundError:
+            remote.reports[pk] = None
+    prefix = bot_client_id_prefix(bot.pk)
+    since = local.since
+    for symbol in local.symbols:
+        for rep in await exchange.open_orders(symbol):
+            if rep.client_order_id.startswith(prefix):
+                remote.open_orders.append(rep)
+                if rep.created_at is not None:
+                    since = min(since, rep.created_at)
+    for symbol in local.symbols:
+        remote.fills.extend(await exchange.user_trades(symbol, start=since, limit=1000))
+    remote.fills.sort(key=lambda f: (f.time, f.trade_id))
+    wanted = set(local.symbols)
+    for pos in await exchange.positions():
+        if pos.symbol in wanted:
+            remote.positions[pos.symbol] = (
+                remote.positions.get(pos.symbol, Decimal(0)) + pos.quantity
+            )
+    return remote
+
+
+# --- phase 3: apply it (sync, through the services) ----------------------------------------------
+def _apply_remote(
+    *, bot: Bot, local: _LocalView, remote: _RemoteView, at: datetime, report: ReconcileReport
+) -> list[_StopPlan]:
+    orders = {o.pk: o for o in Order.objects.filter(pk__in=remote.reports)}
+    for pk, venue in remote.reports.items():
+        before = orders[pk]
+        after = (
+            order_close_missing(order=before, at=at)
+            if venue is None
+            else order_apply_report(order=before, report=venue, at=at)
+        )
+        if (after.status, after.filled_quantity) != (before.status, before.filled_quantity):
+            report.orders_updated += 1
+    _adopt(bot=bot, reports=remote.open_orders, at=at, report=report)
+    for venue_fill in remote.fills:
+        order = order_find_for_fill(
+            bot=bot,
+            symbol=venue_fill.symbol,
+            client_order_id=venue_fill.client_order_id,
+            exchange_order_id="" if venue_fill.order_id is None else str(venue_fill.order_id),
+        )
+        if order is not None and fill_apply(order=order, fill=venue_fill, at=at) is not None:
+            report.fills_applied += 1
+    matched = _check_positions(bot=bot, symbols=local.symbols, remote=remote, at=at, report=report)
+    return _stop_plans(
+        bot=bot, symbols=matched, open_orders=remote.open_orders, at=at, report=report
+    )
+
+
+def _adopt(
+    *, bot: Bot, reports: Iterable[OrderReport], at: datetime, report: ReconcileReport
+) -> None:
+    known = dict(
+        Order.objects.filter(client_order_id__in=[r.client_order_id for r in reports]).values_list(
+            "client_order_id", "status"
+        )
+    )
+    for venue in reports:
+        status = known.get(venue.client_order_id)
+        if status is not None:
+            if status in _TERMINAL:
+                report.notes.append(
+                    f"{venue.client_order_id} is open on the exchange but {status} here"
+                )
+            continue
+        purpose = _infer_purpose(venue)
+        trade = (
+            None if purpose == Order.Purpose.ENTRY else trade_get_open(bot=bot, symbol=venue.symbol)
+        )
+        order = order_create(
+            bot=bot, request=_request_from_report(venue), purpose=purpose, trade=trade
+        )
+        order_apply_report(order=order, report=venue, at=at)
+        report.orders_adopted += 1
+        report.notes.append(f"adopted {venue.client_order_id} ({venue.type} {purpose})")
+
+
+def _infer_purpose(venue: OrderReport) -> str:
+    reduces = venue.reduce_only or venue.close_position
+    if venue.type is OrderType.STOP_MARKET and reduces:
+        return Order.Purpose.STOP_LOSS
+    if venue.type is OrderType.TAKE_PROFIT_MARKET and reduces:
+        return Order.Purpose.TAKE_PROFIT
+    if venue.type is OrderType.TRAILING_STOP_MARKET:
+        return Order.Purpose.TRAILING_STOP
+    return Order.Purpose.EXIT if reduces else Order.Purpose.ENTRY
+
+
+def _request_from_report(venue: OrderReport) -> OrderRequest:
+    return OrderRequest(
+        symbol=venue.symbol,
+        side=venue.side,
+        type=venue.type,
+        quantity=None if venue.close_position else venue.quantity,
+        price=venue.price if venue.type is OrderType.LIMIT else None,
+        trigger_price=venue.trigger_price,
+        time_in_force=venue.time_in_force if venue.type is OrderType.LIMIT else None,
+        reduce_only=venue.reduce_only and not venue.close_position,
+        close_position=venue.close_position,
+        position_side=venue.position_side,
+        activation_price=venue.activation_price,
+        callback_rate=venue.callback_rate,
+        client_order_id=venue.client_order_id,
+    )
+
+
+def _check_positions(
+    *, bot: Bot, symbols: Iterable[str], remote: _RemoteView, at: datetime, report: ReconcileReport
+) -> list[str]:
+    """Return the symbols whose positions agree; halt the bot if any does not."""
+    matched, mismatches = [], []
+    for symbol in symbols:
+        ours = position_quantity_of_account(account=bot.account, symbol=symbol)
+        theirs = remote.positions.get(symbol, Decimal(0))
+        if ours == theirs:
+            matched.append(symbol)
+        else:
+            mismatches.append(f"{symbol}: DB {_num(ours)} vs exchange {_num(theirs)}")
+    if mismatches:
+        reason = "reconcile: position mismatch " + "; ".join(mismatches)
+        bot_halt(bot=bot, reason=reason)
+        _alert(bot=bot, message=reason, at=at)
+        report.halted, report.reason = True, reason
+    return matched
+
+
+def _stop_plans(
+    *,
+    bot: Bot,
+    symbols: Iterable[str],
+    open_orders: list[OrderReport],
+    at: datetime,
+    report: ReconcileReport,
+) -> list[_StopPlan]:
+    plans = []
+    positions = Position.objects.filter(bot=bot, symbol__in=list(symbols), stop_price__isnull=False)
+    for position in positions.exclude(quantity=0).order_by("symbol"):
+        closing = Side.SELL if position.quantity > 0 else Side.BUY
+        if _has_protective_stop(bot, position.symbol, closing, open_orders, at=at):
+            continue
+        trade = trade_get_open(bot=bot, symbol=position.symbol)
+        generation = Order.objects.filter(
+            bot=bot,
+            symbol=position.symbol,
+            purpose=Order.Purpose.STOP_LOSS,
+            status__in=_TERMINAL,
+        ).count()
+        cid = bot_client_order_id(
+            bot.pk, position.symbol, "sl", trade.pk if trade else 0, generation
+        )
+        request = OrderRequest(
+            symbol=position.symbol,
+            side=closing,
+            type=OrderType.STOP_MARKET,
+            quantity=abs(position.quantity),
+            trigger_price=position.stop_price,
+            reduce_only=True,
+            client_order_id=cid,
+        )
+        plans.append(_StopPlan(request, trade.pk if trade else None, position.stop_price))
+    return plans
+
+
+def _has_protective_stop(
+    bot: Bot, symbol: str, closing: Side, open_orders: list[OrderReport], *, at: datetime
+) -> bool:
+    """True if a stop-loss of ours is open on the exchange, or one is being placed right now."""
+    stop_ids = set(
+        Order.objects.filter(bot=bot, symbol=symbol, purpose=Order.Purpose.STOP_LOSS)
+        .exclude(status__in=_TERMINAL)
+        .values_list("client_order_id", flat=True)
+    )
+    for venue in open_orders:
+        if (
+            venue.symbol == symbol
+            and venue.client_order_id in stop_ids
+            and venue.type is OrderType.STOP_MARKET
+            and venue.side is closing
+            and (venue.reduce_only or venue.close_position)
+        ):
+            return True
+    # A stop recorded moments ago by the execution path may not be acknowledged yet.
+    return Order.objects.filter(
+        client_order_id__in=stop_ids,
+        status=OrderStatus.PENDING_NEW,
+        created_at__gt=at - timedelta(minutes=2),
+    ).exists()
+
+
+# --- phase 4: re-place missing stops --------------------------------------------------------------
+async def _place_stop(
+    exchange: Exchange, *, bot: Bot, plan: _StopPlan, at: datetime, report: ReconcileReport
+) -> None:
+    info = await exchange.instrument(plan.request.symbol)
+    request = prepare_order(info, plan.request)
+    order = await sync_to_async(_record_stop)(bot=bot, request=request, plan=plan)
+    symbol, cid = request.symbol, order.client_order_id
+    try:
+        venue = await exchange.place_order(request)
+    except DuplicateClientOrderIdError:
+        venue = await exchange.get_order(symbol, cid)  # an earlier run sent it: take its state
+    except RejectedError as exc:
+        message = (
+            f"reconcile: could not re-place stop {cid} for {symbol} at {plan.stop_price}: {exc}"
+        )
+        await sync_to_async(_record_stop_rejection)(
+            bot=bot, order=order, exc=exc, message=message, at=at
+        )
+        report.notes.append(message)
+        return
+    await sync_to_async(order_apply_report)(order=order, report=venue, at=at)
+    report.stops_replaced += 1
+    report.notes.append(
+        f"re-placed stop {cid}: {request.side} {request.quantity} {symbol} "
+        f"at {request.trigger_price}"
+    )
+
+
+def _record_stop(*, bot: Bot, request: OrderRequest, plan: _StopPlan) -> Order:
+    trade = None if plan.trade_id is None else bot.trades.filter(pk=plan.trade_id).first()
+    return order_create(
+        bot=bot,
+        request=request,
+        purpose=Order.Purpose.STOP_LOSS,
+        trade=trade,
+        expected_price=request.trigger_price,
+    )
+
+
+def _record_stop_rejection(
+    *, bot: Bot, order: Order, exc: RejectedError, message: str, at: datetime
+) -> None:
+    order_reject(order=order, at=at, reason=str(exc), code=exc.code)
+    _alert(bot=bot, message=message, at=at)
+
+
+def _alert(*, bot: Bot, message: str, at: datetime) -> None:
+    logger.error("bot %s: %s", bot.name, message)
+    publish_event(
+        "alert",
+        {"bot": bot.name, "level": "critical", "message": message, "at": at.isoformat()},
+    )
+
+
+def _num(value: Decimal) -> str:
+    return f"{value.normalize():f}" if value else "0"

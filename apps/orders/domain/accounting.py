@@ -1,0 +1,139 @@
+"""Pure trade and position arithmetic for fills (one-way mode), and per-bot client order ids.
+
+Rules (the same as the simulated exchange's ledger, so the database and the venue agree):
+- A position's quantity is signed: long > 0, short < 0. A BUY fill adds, a SELL subtracts.
+- Opening or adding averages the entry price, weighted by quantity.
+- Reducing leaves the entry price alone and realizes `(price - entry) * closed` for a long,
+  `(entry - price) * closed` for a short, rounded half-even to 8 decimals like the venue's USDT.
+- A fill through zero closes the old position, then opens the remainder at the fill price.
+- ROI of a trade = net PnL / (entry notional / leverage) x 100, where entry notional is the
+  trade's largest size times its entry price, and net = realized - fees - funding.
+- Slippage in basis points is positive when the achieved price is worse for us than expected:
+  BUY `(avg - expected) / expected * 10_000`, SELL `(expected - avg) / expected * 10_000`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from apps.exchange.domain.ids import client_order_id
+from apps.exchange.domain.types import Side
+
+ZERO = Decimal(0)
+MONEY_QUANTUM = Decimal("1E-8")
+PRICE_QUANTUM = Decimal("1E-12")  # the database keeps 12 decimal places
+ROI_QUANTUM = Decimal("1E-6")
+BPS_QUANTUM = Decimal("1E-4")
+
+
+def money(value: Decimal) -> Decimal:
+    """Round an amount of the quote asset to 8 decimals, half-even (as Binance reports USDT)."""
+    return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChange:
+    """What one fill does to a one-way position."""
+
+    qty_before: Decimal  # signed
+    entry_before: Decimal
+    qty_after: Decimal  # signed
+    entry_after: Decimal  # 0 when flat
+    closed_qty: Decimal  # unsigned part of the fill that reduced the old position
+    opened_qty: Decimal  # unsigned part that opened or added to a position
+    realized_pnl: Decimal
+
+    @property
+    def opens(self) -> bool:
+        """True when the fill starts a new position (from flat, or the far side of a flip)."""
+        return self.opened_qty > 0 and (self.qty_before == 0 or self.flips)
+
+    @property
+    def flips(self) -> bool:
+        return (
+            self.qty_before != 0
+            and self.qty_after != 0
+            and ((self.qty_before > 0) != (self.qty_after > 0))
+        )
+
+    @property
+    def closes(self) -> bool:
+        """True when the old position ends here (made flat, or flipped)."""
+        return self.qty_before != 0 and (self.qty_after == 0 or self.flips)
+
+
+def position_apply_fill(
+    *, qty: Decimal, entry: Decimal, side: Side, fill_qty: Decimal, price: Decimal
+) -> PositionChange:
+    """Return the change a fill of `fill_qty` at `price` makes to a position of signed `qty`.
+
+    Raise ValueError for a non-positive fill quantity or price.
+    """
+    if fill_qty <= 0 or price <= 0:
+        raise ValueError(f"a fill needs a positive quantity and price, got {fill_qty} @ {price}")
+    signed = fill_qty * Side(side).sign
+    if qty == 0 or (qty > 0) == (signed > 0):
+        new_qty = qty + signed
+        new_entry = (entry * abs(qty) + price * fill_qty) / abs(new_qty)
+        return PositionChange(
+            qty_before=qty,
+            entry_before=entry,
+            qty_after=new_qty,
+            entry_after=new_entry.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN),
+            closed_qty=ZERO,
+            opened_qty=fill_qty,
+            realized_pnl=ZERO,
+        )
+    closed = min(fill_qty, abs(qty))
+    direction = 1 if qty > 0 else -1
+    realized = money((price - entry) * closed * direction)
+    new_qty = qty + signed
+    opened = fill_qty - closed
+    if new_qty == 0:
+        new_entry = ZERO
+    elif opened > 0:
+        new_entry = price
+    else:
+        new_entry = entry
+    return PositionChange(
+        qty_before=qty,
+        entry_before=entry,
+        qty_after=new_qty,
+        entry_after=new_entry,
+        closed_qty=closed,
+        opened_qty=opened,
+        realized_pnl=realized,
+    )
+
+
+def trade_roi_percent(
+    *, net_pnl: Decimal, entry_price: Decimal, quantity: Decimal, leverage: int
+) -> Decimal | None:
+    """Return net PnL over the initial margin in percent; None when the margin is zero."""
+    margin = entry_price * quantity / Decimal(max(leverage, 1))
+    if margin <= 0:
+        return None
+    return (net_pnl / margin * 100).quantize(ROI_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def slippage_bps(*, side: Side, expected: Decimal, achieved: Decimal) -> Decimal | None:
+    """Return the achieved-vs-expected price gap in bps, positive = worse; None if unknown."""
+    if expected <= 0 or achieved <= 0:
+        return None
+    gap = achieved - expected if Side(side) is Side.BUY else expected - achieved
+    return (gap / expected * 10_000).quantize(BPS_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def bot_client_id_prefix(bot_id: int) -> str:
+    """Return the prefix every client order id of bot `bot_id` starts with (`b<id>-`)."""
+    return f"b{bot_id}-"
+
+
+def bot_client_order_id(bot_id: int, *parts: str | int) -> str:
+    """Return the deterministic client order id of one intent of bot `bot_id`.
+
+    The readable part starts with `bot_client_id_prefix(bot_id)`, so reconciliation can tell
+    the bot's orders on the exchange from anyone else's.
+    """
+    return client_order_id(f"b{bot_id}", *parts)

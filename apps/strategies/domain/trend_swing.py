@@ -1,0 +1,76 @@
+"""`trend_swing` (SWING): EMA trend filter plus a Donchian breakout, ATR stop and trailing.
+
+- trend up when EMA(fast) > EMA(slow), down when EMA(fast) < EMA(slow);
+- enter long in an up-trend when the close breaks above the highest high of the previous
+  `breakout` candles (the current candle excluded); short in a down-trend below the lowest low;
+- exit a long when the trend turns down (fast < slow), a short when it turns up;
+- stop `stop_atr` ATRs from the signal candle's close; `trail_distance` = `trail_atr` ATRs, the
+  distance the execution layer trails the stop at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from apps.market.domain.indicators import atr, ema
+
+from .base import OHLCV, SignalFrame, Strategy
+
+__all__ = ["TrendSwing", "donchian"]
+
+
+def donchian(
+    high: NDArray[np.float64], low: NDArray[np.float64], lookback: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return the highest high and lowest low of the `lookback` candles BEFORE each candle
+    (`nan` for the first `lookback` candles)."""
+    n = high.size
+    upper = np.full(n, np.nan)
+    lower = np.full(n, np.nan)
+    if n > lookback:
+        upper[lookback:] = np.lib.stride_tricks.sliding_window_view(high, lookback).max(axis=1)[
+            : n - lookback
+        ]
+        lower[lookback:] = np.lib.stride_tricks.sliding_window_view(low, lookback).min(axis=1)[
+            : n - lookback
+        ]
+    return upper, lower
+
+
+class TrendSwing(Strategy):
+    kind = "trend_swing"
+
+    @property
+    def min_candles(self) -> int:
+        p = self.params
+        return max(p["slow"], p["breakout"], p["atr_period"]) + 1
+
+    @property
+    def warmup_candles(self) -> int:
+        p = self.params
+        return max(self.min_candles, 20 * p["slow"], 40 * p["atr_period"])
+
+    def signals(self, candles: OHLCV) -> SignalFrame:
+        p = self.params
+        close = candles.close
+        fast = ema(close, p["fast"])
+        slow = ema(close, p["slow"])
+        upper, lower = donchian(candles.high, candles.low, p["breakout"])
+        range_ = atr(candles.high, candles.low, close, p["atr_period"])
+        ready = np.isfinite(upper) & np.isfinite(range_)
+        up, down = fast > slow, fast < slow
+        enter_long = ready & up & (close > upper)
+        enter_short = ready & down & (close < lower)
+        exit_long = ready & down
+        exit_short = ready & up
+        stop = np.full(close.size, np.nan)
+        trail = np.full(close.size, np.nan)
+        distance = p["stop_atr"] * range_
+        stop[enter_long] = (close - distance)[enter_long]
+        stop[enter_short] = (close + distance)[enter_short]
+        entries = enter_long | enter_short
+        trail[entries] = (p["trail_atr"] * range_)[entries]
+        return SignalFrame(
+            enter_long, exit_long, enter_short, exit_short, stop_price=stop, trail_distance=trail
+        )
