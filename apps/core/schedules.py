@@ -21,4 +21,10 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
         every_seconds=10,
         description="Pushes a heartbeat with live counts to connected dashboards.",
     ),
+    PeriodicSpec(
+        name="performance review",
+        task="monitoring.performance_review",
+        every_seconds=6 * 60 * 60,
+        description="Reviews closed trades every 6 hours, stores reports and raises alerts.",
+    ),
 )

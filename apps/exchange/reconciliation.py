@@ -118,10 +118,9 @@ class _LocalView:
 
 @dataclass
 class _RemoteView:
+    since: datetime  # where to start reading fills
     reports: dict[int, OrderReport | None] = field(default_factory=dict)  # by order pk
-    open_orders: list[OrderReport] = field(default_factory=list)
-    fills: list[VenueFill] = field(default_factory=list)
-    positions: dict[str, Decimal] = field(default_factory=dict)
+    open_orders: list[OrderReport] = field(default_factory=list)  # ours (by prefix) only
 
 
 @dataclass(frozen=True)
@@ -144,12 +143,28 @@ def reconcile_bot(*, bot: Bot, exchange: Exchange, at: datetime) -> ReconcileRep
 async def reconcile_bot_async(*, bot: Bot, exchange: Exchange, at: datetime) -> ReconcileReport:
     """The same as `reconcile_bot`, for callers already in an event loop."""
     require_utc(at, "at")
+    db = sync_to_async  # thread-sensitive: runs on the caller's thread and connection
     report = ReconcileReport(bot=bot.name)
-    local = await sync_to_async(_local_view)(bot=bot, at=at)
-    remote = await _fetch_remote(exchange, bot=bot, local=local)
-    plans = await sync_to_async(_apply_remote)(
-        bot=bot, local=local, remote=remote, at=at, report=report
+    local = await db(_local_view)(bot=bot, at=at)
+    remote = await _fetch_orders(exchange, bot=bot, local=local)
+    await db(_apply_orders)(bot=bot, remote=remote, at=at, report=report)
+    symbols = local.symbols
+    fills, positions = await _fetch_fills_and_positions(exchange, symbols, since=remote.since)
+    mismatches = await db(_apply_fills_and_compare)(
+        bot=bot, symbols=symbols, fills=fills, positions=positions, at=at, report=report
     )
+    if mismatches:  # look again: a fill may have landed between our reads of trades and positions
+        again = sorted(mismatches)
+        fills, positions = await _fetch_fills_and_positions(exchange, again, since=remote.since)
+        mismatches = await db(_apply_fills_and_compare)(
+            bot=bot, symbols=again, fills=fills, positions=positions, at=at, report=report
+        )
+        if mismatches:
+            await db(_halt)(bot=bot, mismatches=mismatches, at=at, report=report)
+        else:
+            report.notes.append(f"positions of {', '.join(again)} agreed on a second look")
+    matched = [symbol for symbol in symbols if symbol not in mismatches]
+    plans = await db(_stop_plans)(bot=bot, symbols=matched, open_orders=remote.open_orders, at=at)
     for plan in plans:
         await _place_stop(exchange, bot=bot, plan=plan, at=at, report=report)
     logger.info("reconcile %s", report.summary())
@@ -192,38 +207,42 @@ def _local_view(*, bot: Bot, at: datetime) -> _LocalView:
 
 
 # --- phase 2: what the exchange says (no database access) ----------------------------------------
-async def _fetch_remote(exchange: Exchange, *, bot: Bot, local: _LocalView) -> _RemoteView:
-    remote = _RemoteView()
+async def _fetch_orders(exchange: Exchange, *, bot: Bot, local: _LocalView) -> _RemoteView:
+    remote = _RemoteView(since=local.since)
     for pk, symbol, cid in local.open_orders:
         try:
             remote.reports[pk] = await exchange.get_order(symbol, cid)
         except OrderNotFoundError:
             remote.reports[pk] = None
     prefix = bot_client_id_prefix(bot.pk)
-    since = local.since
     for symbol in local.symbols:
         for rep in await exchange.open_orders(symbol):
             if rep.client_order_id.startswith(prefix):
                 remote.open_orders.append(rep)
-                if rep.created_at is not None:
-                    since = min(since, rep.created_at)
-    for symbol in local.symbols:
-        remote.fills.extend(await exchange.user_trades(symbol, start=since, limit=1000))
-    remote.fills.sort(key=lambda f: (f.time, f.trade_id))
-    wanted = set(local.symbols)
-    for pos in await exchange.positions():
-        if pos.symbol in wanted:
-            remote.positions[pos.symbol] = (
-                remote.positions.get(pos.symbol, Decimal(0)) + pos.quantity
-            )
+                if rep.created_at is not None:  # an order to adopt may have filled in part
+                    remote.since = min(remote.since, rep.created_at)
     return remote
 
 
+async def _fetch_fills_and_positions(
+    exchange: Exchange, symbols: Iterable[str], *, since: datetime
+) -> tuple[list[VenueFill], dict[str, Decimal]]:
+    """Return the symbols' fills since `since`, oldest first, then their signed positions."""
+    wanted = list(symbols)
+    fills: list[VenueFill] = []
+    for symbol in wanted:
+        fills.extend(await exchange.user_trades(symbol, start=since, limit=1000))
+    fills.sort(key=lambda f: (f.time, f.trade_id))
+    positions = dict.fromkeys(wanted, Decimal(0))
+    for pos in await exchange.positions():
+        if pos.symbol in positions:
+            positions[pos.symbol] += pos.quantity
+    return fills, positions
+
+
 # --- phase 3: apply it (sync, through the services) ----------------------------------------------
-def _apply_remote(
-    *, bot: Bot, local: _LocalView, remote: _RemoteView, at: datetime, report: ReconcileReport
-) -> list[_StopPlan]:
-    orders = {o.pk: o for o in Order.objects.filter(pk__in=remote.reports)}
+def _apply_orders(*, bot: Bot, remote: _RemoteView, at: datetime, report: ReconcileReport) -> None:
+    orders = {o.pk: o for o in Order.objects.filter(pk__in=list(remote.reports))}
     for pk, venue in remote.reports.items():
         before = orders[pk]
         after = (
@@ -234,7 +253,19 @@ def _apply_remote(
         if (after.status, after.filled_quantity) != (before.status, before.filled_quantity):
             report.orders_updated += 1
     _adopt(bot=bot, reports=remote.open_orders, at=at, report=report)
-    for venue_fill in remote.fills:
+
+
+def _apply_fills_and_compare(
+    *,
+    bot: Bot,
+    symbols: Iterable[str],
+    fills: Iterable[VenueFill],
+    positions: dict[str, Decimal],
+    at: datetime,
+    report: ReconcileReport,
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """Apply our missed fills; return {symbol: (DB qty, exchange qty)} where they disagree."""
+    for venue_fill in fills:
         order = order_find_for_fill(
             bot=bot,
             symbol=venue_fill.symbol,
@@ -243,10 +274,30 @@ def _apply_remote(
         )
         if order is not None and fill_apply(order=order, fill=venue_fill, at=at) is not None:
             report.fills_applied += 1
-    matched = _check_positions(bot=bot, symbols=local.symbols, remote=remote, at=at, report=report)
-    return _stop_plans(
-        bot=bot, symbols=matched, open_orders=remote.open_orders, at=at, report=report
+    mismatches = {}
+    for symbol in symbols:
+        ours = position_quantity_of_account(account=bot.account, symbol=symbol)
+        theirs = positions.get(symbol, Decimal(0))
+        if ours != theirs:
+            mismatches[symbol] = (ours, theirs)
+    return mismatches
+
+
+def _halt(
+    *,
+    bot: Bot,
+    mismatches: dict[str, tuple[Decimal, Decimal]],
+    at: datetime,
+    report: ReconcileReport,
+) -> None:
+    figures = "; ".join(
+        f"{symbol}: DB {_num(ours)} vs exchange {_num(theirs)}"
+        for symbol, (ours, theirs) in sorted(mismatches.items())
     )
+    reason = f"reconcile: position mismatch {figures}"
+    bot_halt(bot=bot, reason=reason)
+    _alert(bot=bot, message=reason, at=at)
+    report.halted, report.reason = True, reason
 
 
 def _adopt(
@@ -306,34 +357,14 @@ def _request_from_report(venue: OrderReport) -> OrderRequest:
     )
 
 
-def _check_positions(
-    *, bot: Bot, symbols: Iterable[str], remote: _RemoteView, at: datetime, report: ReconcileReport
-) -> list[str]:
-    """Return the symbols whose positions agree; halt the bot if any does not."""
-    matched, mismatches = [], []
-    for symbol in symbols:
-        ours = position_quantity_of_account(account=bot.account, symbol=symbol)
-        theirs = remote.positions.get(symbol, Decimal(0))
-        if ours == theirs:
-            matched.append(symbol)
-        else:
-            mismatches.append(f"{symbol}: DB {_num(ours)} vs exchange {_num(theirs)}")
-    if mismatches:
-        reason = "reconcile: position mismatch " + "; ".join(mismatches)
-        bot_halt(bot=bot, reason=reason)
-        _alert(bot=bot, message=reason, at=at)
-        report.halted, report.reason = True, reason
-    return matched
-
-
 def _stop_plans(
     *,
     bot: Bot,
     symbols: Iterable[str],
     open_orders: list[OrderReport],
     at: datetime,
-    report: ReconcileReport,
 ) -> list[_StopPlan]:
+    """Return the stops to re-place: open positions with a stop price and no stop of ours."""
     plans = []
     positions = Position.objects.filter(bot=bot, symbol__in=list(symbols), stop_price__isnull=False)
     for position in positions.exclude(quantity=0).order_by("symbol"):

@@ -3,36 +3,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from apps.core.admin import EngineRecordAdmin, ReadOnlyInline
 from apps.orders.models import Fill, Order, OrderEvent
 
 
-class FillInline(admin.TabularInline):
+class FillInline(ReadOnlyInline):
     model = Fill
     fk_name = "order"
-    extra = 0
-    can_delete = False
     fields = ["filled_at", "price", "quantity", "fee", "fee_asset", "is_maker", "realized_pnl"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "from_status", "to_status", "detail"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(EngineRecordAdmin):
     """Orders are written by the trading engine; the admin shows them read-only."""
 
     list_display = [
@@ -56,8 +44,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["bot"]
     inlines = [FillInline, OrderEventInline]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Order._meta.fields] + ["notional"]
+    extra_readonly_fields = ["notional"]
 
     @admin.display(description="Filled notional (USDT)")
     def notional(self, obj: Order) -> Any:
@@ -65,12 +52,9 @@ class OrderAdmin(admin.ModelAdmin):
             return "—"
         return obj.average_price * obj.filled_quantity
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(Fill)
-class FillAdmin(admin.ModelAdmin):
+class FillAdmin(EngineRecordAdmin):
     list_display = [
         "order",
         "trade",
@@ -88,8 +72,4 @@ class FillAdmin(admin.ModelAdmin):
     list_select_related = ["order", "trade"]
     date_hierarchy = "filled_at"
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Fill._meta.fields] + ["notional"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    extra_readonly_fields = ["notional"]

@@ -19,9 +19,18 @@ class Order(models.Model):
     ``OrderEvent``.
     """
 
-    Status = models.TextChoices(
-        "Status", [(s.value, s.value.replace("_", " ").title()) for s in OrderStatus]
-    )
+    class Status(models.TextChoices):
+        """The states of ``apps.orders.domain.state.OrderStatus`` (a test keeps them equal)."""
+
+        PENDING_NEW = "PENDING_NEW", "Pending new (not yet acknowledged)"
+        NEW = "NEW", "New (open)"
+        TRIGGERED = "TRIGGERED", "Triggered (conditional order fired)"
+        PARTIALLY_FILLED = "PARTIALLY_FILLED", "Partially filled"
+        FILLED = "FILLED", "Filled"
+        PENDING_CANCEL = "PENDING_CANCEL", "Cancel sent"
+        CANCELED = "CANCELED", "Canceled"
+        REJECTED = "REJECTED", "Rejected"
+        EXPIRED = "EXPIRED", "Expired"
 
     class Type(models.TextChoices):
         MARKET = "MARKET", "Market"

@@ -264,7 +264,8 @@ def fill_apply(*, order: Order, fill: VenueFill, at: datetime) -> Fill | None:
     nothing. An opening fill opens a Trade, adding fills average its entry, reducing fills
     realize PnL and average the exit price, and the fill that makes the position flat (or
     flips it) closes the trade with exit time, exit reason (from the order's purpose) and ROI.
-    Raise ValueError when the fill's symbol or side does not match the order.
+    Raise ValueError when the fill's symbol or side does not match the order, or the order
+    is a hedge-mode leg.
     """
     require_utc(at, "at")
     require_utc(fill.time, "fill time")
@@ -272,6 +273,11 @@ def fill_apply(*, order: Order, fill: VenueFill, at: datetime) -> Fill | None:
         raise ValueError(
             f"fill {fill.trade_id} ({fill.symbol} {fill.side}) does not belong to order "
             f"{order.client_order_id} ({order.symbol} {order.side})"
+        )
+    if order.position_side != Order.PositionSide.BOTH:
+        raise ValueError(
+            f"order {order.client_order_id}: hedge-mode ({order.position_side}) fills are not "
+            "supported; positions are one-way (one row per bot and symbol)"
         )
     venue_trade_id = str(fill.trade_id)
     with transaction.atomic():

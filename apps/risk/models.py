@@ -94,3 +94,16 @@ class RiskSettings(models.Model):
             errors["volatility_bands"] = str(exc)
         if errors:
             raise ValidationError(errors)
+
+
+class BreakerState(models.Model):
+    """The circuit breaker's recorded losses and latches of a bot, so they survive a restart."""
+
+    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, related_name="breaker_state")
+    state = models.JSONField(default=dict, help_text="CircuitBreaker.to_state() (engine-written).")
+    last_action = models.CharField(max_length=16, blank=True, default="")
+    last_reason = models.CharField(max_length=255, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"breaker of {self.bot}: {self.last_action or 'clear'}"

@@ -3,17 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from apps.core.admin import EngineRecordAdmin, ReadOnlyInline
 from apps.orders.models import Fill, Order
 from apps.trading.models import Position, Signal, Trade
 
 
-class TradeOrderInline(admin.TabularInline):
+class TradeOrderInline(ReadOnlyInline):
     model = Order
     fk_name = "trade"
-    extra = 0
-    can_delete = False
     show_change_link = True
     fields = [
         "client_order_id",
@@ -27,26 +25,16 @@ class TradeOrderInline(admin.TabularInline):
         "slippage_bps",
         "status",
     ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
-class TradeFillInline(admin.TabularInline):
+class TradeFillInline(ReadOnlyInline):
     model = Fill
     fk_name = "trade"
-    extra = 0
-    can_delete = False
     fields = ["filled_at", "order", "price", "quantity", "fee", "realized_pnl", "is_maker"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Trade)
-class TradeAdmin(admin.ModelAdmin):
+class TradeAdmin(EngineRecordAdmin):
     list_display = [
         "id",
         "bot",
@@ -69,8 +57,7 @@ class TradeAdmin(admin.ModelAdmin):
     list_select_related = ["bot"]
     inlines = [TradeOrderInline, TradeFillInline]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Trade._meta.fields] + ["net_pnl_display", "duration"]
+    extra_readonly_fields = ["net_pnl_display", "duration"]
 
     @admin.display(description="Net PnL (USDT)")
     def net_pnl_display(self, obj: Trade) -> Any:
@@ -82,12 +69,9 @@ class TradeAdmin(admin.ModelAdmin):
             return "open"
         return str(obj.exit_time - obj.entry_time)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(Position)
-class PositionAdmin(admin.ModelAdmin):
+class PositionAdmin(EngineRecordAdmin):
     list_display = [
         "bot",
         "symbol",
@@ -106,19 +90,15 @@ class PositionAdmin(admin.ModelAdmin):
     search_fields = ["symbol", "bot__name"]
     list_select_related = ["bot"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Position._meta.fields] + ["notional_display"]
+    extra_readonly_fields = ["notional_display"]
 
     @admin.display(description="Notional (USDT)")
     def notional_display(self, obj: Position) -> Any:
         return obj.notional
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(Signal)
-class SignalAdmin(admin.ModelAdmin):
+class SignalAdmin(EngineRecordAdmin):
     list_display = [
         "id",
         "received_at",
@@ -135,9 +115,3 @@ class SignalAdmin(admin.ModelAdmin):
     search_fields = ["symbol", "alert_id", "detail", "bot__name"]
     date_hierarchy = "received_at"
     list_select_related = ["bot", "order"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Signal._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False

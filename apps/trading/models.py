@@ -169,3 +169,48 @@ class Signal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.action} {self.symbol} -> {self.outcome}"
+
+
+class BotCycle(models.Model):
+    """One decision cycle of a bot in a symbol at a candle close; unique, so a retried or
+    duplicated task for the same candle does nothing the second time."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="cycles")
+    symbol = models.CharField(max_length=32)
+    candle_open_time = models.BigIntegerField(help_text="Open time (ms) of the decided candle.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    detail = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "symbol", "candle_open_time"], name="botcycle_bot_symbol_candle"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot} {self.symbol} @{self.candle_open_time}: {self.outcome or self.status}"
+
+
+class PaperExchange(models.Model):
+    """The simulated exchange of a paper bot, saved between cycles (each bot trades its own
+    simulated sub-account, so two paper bots never net each other's positions)."""
+
+    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, related_name="paper_exchange")
+    state = models.BinaryField(help_text="Pickled SimulatedExchange (written by the engine).")
+    last_candle_time = models.JSONField(
+        default=dict, help_text="Open time (ms) of the last candle fed, per symbol."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"paper exchange of {self.bot}"

@@ -115,6 +115,28 @@ def test_reconcile_with_position_mismatch_halts_bot_naming_the_figures(bot, sim)
     assert not Order.objects.exists()  # the foreign order is not ours to adopt
 
 
+def test_reconcile_with_mismatch_gone_on_second_look_does_not_halt(bot, sim, monkeypatch) -> None:
+    exchange, feeder = sim
+    limit = request(bot, "entry", Side.BUY, "0.010", type=OrderType.LIMIT, price=D("59500"))
+    send(bot, feeder, limit)
+    feeder.bar("60000", "60100", "59000", "59800")
+    real_positions = exchange.positions
+    calls = []
+
+    async def stale_then_real(symbol=None):
+        calls.append(symbol)
+        return [] if len(calls) == 1 else await real_positions(symbol)
+
+    monkeypatch.setattr(exchange, "positions", stale_then_real)
+
+    report = reconcile(bot, feeder)
+
+    assert not report.halted
+    assert len(calls) == 2
+    assert "agreed on a second look" in report.notes[-1]
+    assert Bot.objects.get(pk=bot.pk).state == Bot.State.RUNNING
+
+
 def test_reconcile_with_mismatch_and_stop_price_places_no_stop(bot, sim) -> None:
     exchange, feeder = sim
     open_long_with_stop(bot, feeder)

@@ -55,7 +55,10 @@ def load_snapshots() -> list[tuple[OrderBook, BookTicker]]:
             ]
             book = OrderBook.from_levels(row["symbol"], bids, asks)
             ticker = BookTicker(
-                row["symbol"], book.bids[0].price, book.bids[0].qty, book.asks[0].price,
+                row["symbol"],
+                book.bids[0].price,
+                book.bids[0].qty,
+                book.asks[0].price,
                 book.asks[0].qty,
             )
             out.append((book, ticker))

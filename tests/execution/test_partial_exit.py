@@ -68,7 +68,7 @@ def test_plan_with_level_below_min_qty_merges_it_into_the_next() -> None:
 
 
 def test_validate_levels_with_bad_levels_raises_one_line() -> None:
-    with pytest.raises(ValueError, match="sum to 1.1"):
+    with pytest.raises(ValueError, match=r"sum to 1\.1"):
         validate_levels([(D("0.01"), D("0.6")), (D("0.02"), D("0.5"))])
     with pytest.raises(ValueError, match="greater than the previous"):
         validate_levels([(D("0.02"), D("0.5")), (D("0.01"), D("0.5"))])

@@ -6,7 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.exchange.domain.filters import check_order
@@ -40,7 +40,7 @@ def manager(bps: str = "2", **kw: object) -> SlippageManager:
     return SlippageManager(SlippageConfig(max_slippage_bps=D(bps), **kw))  # type: ignore[arg-type]
 
 
-def check_plan_invariants(plan: EntryPlan, book: OrderBook, share: Decimal = D(1)) -> None:
+def check_plan_invariants(plan: EntryPlan, book: OrderBook, share: Decimal = Decimal(1)) -> None:
     """Every slice is a valid LIMIT IOC within the limit, never larger than the book shows."""
     info = btc_info()
     levels = book.levels(plan.side)
@@ -143,6 +143,21 @@ def test_plan_entry_with_best_beyond_max_slippage_refuses_in_one_line(snapshot, 
     assert "\n" not in str(caught.value)
 
 
+def test_plan_entry_with_per_call_max_slippage_overrides_config(snapshot, info) -> None:
+    book, ticker = snapshot
+    plan = manager("0").plan_entry(
+        intent_id="i",
+        book=book,
+        ticker=ticker,
+        side=Side.BUY,
+        quantity=D(1),
+        info=info,
+        max_slippage_bps=D(1),
+    )
+    assert plan.max_slippage_bps == D(1)
+    assert plan.limit_price == D("11658.24")  # 11657.075 * 1.0001 = 11658.2407..., rounded down
+
+
 def test_plan_entry_with_best_reference_and_zero_bps_takes_only_the_touch(snapshot, info) -> None:
     book, ticker = snapshot
     plan = manager("0", reference=ReferencePrice.BEST).plan_entry(
@@ -165,7 +180,11 @@ def test_plan_entry_with_quantity_below_min_notional_refuses(snapshot) -> None:
         )
     with pytest.raises(EntryRefused, match="minQty"):
         manager().plan_entry(
-            intent_id="i", book=book, ticker=ticker, side=Side.BUY, quantity=D("0.0004"),
+            intent_id="i",
+            book=book,
+            ticker=ticker,
+            side=Side.BUY,
+            quantity=D("0.0004"),
             info=btc_info(),
         )
 
@@ -278,9 +297,7 @@ def test_slippage_bps_with_any_prices_is_antisymmetric_between_sides(expected, a
     assert (buy > 0) == (achieved > expected)
 
 
-def test_slippage_report_with_fills_measures_against_expected_and_reference(
-    snapshot, info
-) -> None:
+def test_slippage_report_with_fills_measures_against_expected_and_reference(snapshot, info) -> None:
     book, ticker = snapshot
     plan = manager("2").plan_entry(
         intent_id="i", book=book, ticker=ticker, side=Side.BUY, quantity=D(5), info=info
@@ -291,3 +308,50 @@ def test_slippage_report_with_fills_measures_against_expected_and_reference(
     assert report.average_price == plan.expected_price  # filled exactly as the book showed
     assert report.vs_expected_bps == 0
     assert report.vs_reference_bps == plan.expected_slippage_bps
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    levels=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=400), st.integers(min_value=1, max_value=3000)
+        ),
+        min_size=1,
+        max_size=25,
+        unique_by=lambda lv: lv[0],
+    ),
+    quantity=st.integers(min_value=1, max_value=20_000),
+    bps=st.integers(min_value=0, max_value=50),
+    share=st.sampled_from([D(1), D("0.5"), D("0.25")]),
+    max_slices=st.integers(min_value=1, max_value=6),
+    side=st.sampled_from(list(Side)),
+)
+def test_plan_entry_with_random_books_keeps_slices_within_book_and_limit(
+    levels, quantity, bps, share, max_slices, side
+) -> None:
+    mid = D(10_000)
+    tick = D("0.01")
+    sign = side.sign
+    ours = [(mid + sign * (D(n) * tick), D(q) / 1000) for n, q in levels]
+    theirs = [(mid - sign * (D(n) * tick), D(q) / 1000) for n, q in levels]
+    asks, bids = (ours, theirs) if side is Side.BUY else (theirs, ours)
+    book = OrderBook.from_levels("BTCUSDT", bids, asks)
+    ticker = BookTicker(
+        "BTCUSDT", book.bids[0].price, book.bids[0].qty, book.asks[0].price, book.asks[0].qty
+    )
+    m = manager(str(bps), max_depth_share=share, max_slices=max_slices)
+    try:
+        plan = m.plan_entry(
+            intent_id="h",
+            book=book,
+            ticker=ticker,
+            side=side,
+            quantity=D(quantity) / 1000,
+            info=btc_info(),
+        )
+    except EntryRefused as refused:
+        assert "\n" not in str(refused)
+        return
+    check_plan_invariants(plan, book, share)
+    assert 1 <= len(plan.slices) <= max_slices
+    assert plan.unplanned_qty >= 0

@@ -163,7 +163,7 @@ def test_native_trailing_order_with_rate_outside_binance_range_raises() -> None:
     info = btc_info()
     common = {"intent_id": "n", "side": Side.BUY, "quantity": D(1), "info": info}
     for bad in (D("0.05"), D("10.1"), D(0)):
-        with pytest.raises(ValueError, match="outside 0.1..10"):
+        with pytest.raises(ValueError, match=r"outside 0\.1\.\.10"):
             native_trailing_order(callback_rate=bad, **common)  # type: ignore[arg-type]
     for good in (D("0.1"), D(10), D("2.5")):
         order = native_trailing_order(callback_rate=good, **common)  # type: ignore[arg-type]

@@ -123,3 +123,8 @@ def test_order_save_with_status_assigned_directly_is_refused() -> None:
     order.status = S.PENDING_CANCEL  # illegal from PENDING_NEW
     with pytest.raises(IllegalTransition):
         order.save()
+
+
+def test_order_model_status_choices_with_domain_enum_are_identical() -> None:
+    assert [value for value, _ in Order.Status.choices] == [s.value for s in OrderStatus]
+    assert Order.Status.PENDING_NEW == "PENDING_NEW"

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "apps.risk",
     "apps.orders",
     "apps.trading",
+    "apps.monitoring",
     "apps.dashboard",
 ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tradingplatform.env import env
 from tradingplatform.services_probe import postgres_reachable, redis_reachable
 from tradingplatform.settings.base import *  # noqa: F403
@@ -25,6 +27,10 @@ REDIS_AVAILABLE, REDIS_REASON = redis_reachable(TEST_REDIS_URL)
 
 if POSTGRES_AVAILABLE:
     DATABASES = {"default": env.db_url_config(TEST_DATABASE_URL)}
+    # One test database per pytest process, so that parallel runs on one server never collide.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("TEST_DATABASE_NAME", default=f"test_tradingplatform_{os.getpid()}")
+    }
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 

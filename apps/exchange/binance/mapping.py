@@ -55,7 +55,7 @@ def _positive(value: Any) -> Decimal | None:
     return number if number > 0 else None
 
 
-_STATUS = {
+ORDER_STATUS = {
     "NEW": OrderStatus.NEW,
     "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
     "FILLED": OrderStatus.FILLED,
@@ -93,7 +93,7 @@ def order_report(raw: Json) -> OrderReport:
         client_order_id=raw["clientOrderId"],
         side=Side(raw["side"]),
         type=kind,
-        status=_STATUS.get(raw.get("status", "NEW"), OrderStatus.NEW),
+        status=ORDER_STATUS.get(raw.get("status", "NEW"), OrderStatus.NEW),
         quantity=dec(raw.get("origQty")) if not raw.get("closePosition") else None,
         filled_qty=dec(raw.get("executedQty")),
         avg_price=dec(raw.get("avgPrice")),

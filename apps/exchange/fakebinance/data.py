@@ -209,5 +209,9 @@ class MarketData:
     def last_close(self, symbol: str) -> tuple[int, Decimal]:
         """Return (close time ms, close price) of the last shipped 1h (else 1m) candle."""
         interval = "1h" if self.has(symbol, "1h") else "1m"
+        if not self.has(symbol, interval):
+            raise FileNotFoundError(
+                f"no shipped 1h or 1m candles for {symbol} under {self.data_dir}"
+            )
         c = self.candles(symbol, interval)
         return c.open_time[-1] + INTERVAL_MS[interval], Decimal(c.close[-1])

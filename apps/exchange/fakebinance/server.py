@@ -42,6 +42,7 @@ class FakeBinance:
         host: str = "127.0.0.1",
         port: int = 0,
         admin_api: bool = True,
+        request_log_size: int | None = None,
     ) -> None:
         self.api_keys = {api_key: api_secret}
         self.api_key, self.api_secret = api_key, api_secret
@@ -52,9 +53,8 @@ class FakeBinance:
         self._listen_key_expiry = 0
         self.hub = StreamHub(self.exchange, self._listen_key_ok)
         self.faults = Faults(self.exchange, self.hub)
-        # the last 1000 requests as (method, path, params), for tests to inspect
-        self.requests: deque[tuple[str, str, dict[str, str]]] = deque(maxlen=1000)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # every request as (method, path, params), for tests to inspect; bounded if asked
+        self.requests: deque[tuple[str, str, dict[str, str]]] = deque(maxlen=request_log_size)
         self._runner: web.AppRunner | None = None
         self.app = self._build_app(admin_api)
 
@@ -130,10 +130,8 @@ class FakeBinance:
     def listen_key_close(self, key: str | None) -> None:
         if not key or not self._listen_key_ok(key):
             raise errors.err(errors.LISTEN_KEY)
-        task = asyncio.get_running_loop().create_task(self.hub.close_user_streams())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         self.listen_key = None
+        self.hub.close_user_streams(key)
 
     # -- request pipeline -------------------------------------------------------------------------
     def _wrap(self, route: Route) -> Any:

@@ -28,6 +28,7 @@ from .accounts import fmt
 if TYPE_CHECKING:
     from .exchange import Exchange
 
+CLOSE = "\x00close"  # queue marker: close the socket once everything before it is sent
 DEPTH_RE = re.compile(r"^depth(5|10|20)(@\d+ms)?$")
 
 
@@ -87,6 +88,9 @@ class StreamHub:
             if msg is None or conn.ws.closed:
                 return
             try:
+                if msg is CLOSE:
+                    await conn.ws.close()
+                    return
                 await conn.ws.send_str(msg)
             except (ConnectionError, RuntimeError):
                 return
@@ -115,15 +119,13 @@ class StreamHub:
                 await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"dropped by fake")
         return len(conns)
 
-    async def close_user_streams(self) -> None:
-        for conn in [c for c in self.connections if c.listen_key]:
-            conn.queue.put_nowait(
-                json.dumps(
-                    {"e": "listenKeyExpired", "E": self.ex.now(), "listenKey": conn.listen_key}
-                )
-            )
-            await asyncio.sleep(0)
-            await conn.ws.close()
+    def close_user_streams(self, listen_key: str) -> None:
+        """Send ``listenKeyExpired`` to the key's user streams, then close them (in order)."""
+        for conn in [c for c in self.connections if c.listen_key == listen_key]:
+            event = {"e": "listenKeyExpired", "E": self.ex.now(), "listenKey": listen_key}
+            wrapped = {"stream": listen_key, "data": event} if conn.wrapped else event
+            conn.queue.put_nowait(json.dumps(wrapped))
+            conn.queue.put_nowait(CLOSE)
 
     # -- publishing --------------------------------------------------------------------------------
     def publish_user(self, event: dict[str, Any]) -> None:

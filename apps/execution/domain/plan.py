@@ -7,7 +7,9 @@ Order of work for the adapter:
    stop first (so the position is never naked), then the take-profits, then a native trailing
    stop when configured; a managed trailing stop starts from `trailing_stop(entry_price=...)`
    with the protective stop as its sequence-0 stop;
-3. when more fills arrive in a later round, replace the protection sized on the new total.
+3. when more fills arrive in a later round, place `protection(..., revision=1)` (then 2, ...)
+   sized on the new total, then cancel the previous revision's orders: each revision has its own
+   client ids (`protection_intent(revision)`), so replacing never collides with a live order.
 
 Protection is sized on what actually filled and priced from the actual average entry, never on
 the plan: `preview` shows what it would be if the plan filled entirely at its expected price.
@@ -89,14 +91,28 @@ class ExecutionPlan:
     def side(self) -> Side:
         return self.entry.side
 
-    def protection(self, *, filled_qty: Decimal, entry_price: Decimal) -> ProtectionPlan:
-        """Return the stop, take-profits and native trailing stop for what filled."""
+    def protection_intent(self, revision: int = 0) -> str:
+        """The intent id of the protection orders of `revision` (0: the entry's intent id)."""
+        if revision < 0:
+            raise ValueError(f"revision must be >= 0, got {revision}")
+        return self.intent_id if revision == 0 else f"{self.intent_id}.r{revision}"
+
+    def protection(
+        self, *, filled_qty: Decimal, entry_price: Decimal, revision: int = 0
+    ) -> ProtectionPlan:
+        """Return the stop, take-profits and native trailing stop for what filled.
+
+        `revision` > 0 gives fresh client ids for a re-sized protection. With
+        `StopMode.CLOSE_POSITION` the revision-0 stop already covers any size: do not place a
+        later revision's stop (Binance refuses a second closePosition stop, -4130).
+        """
+        intent = self.protection_intent(revision)
         if filled_qty <= 0 or entry_price <= 0:
             raise ValueError(
                 f"filled quantity and entry price must be > 0: {filled_qty}, {entry_price}"
             )
         stop = stop_market_order(
-            intent_id=self.intent_id,
+            intent_id=intent,
             side=self.side,
             quantity=None if self.stop_mode is StopMode.CLOSE_POSITION else filled_qty,
             stop_price=self.stop_price,
@@ -105,7 +121,7 @@ class ExecutionPlan:
         tps: tuple[TakeProfitOrder, ...] = ()
         if self.exits is not None:
             tps = self.exits.plan(
-                intent_id=self.intent_id,
+                intent_id=intent,
                 side=self.side,
                 entry_price=entry_price,
                 quantity=filled_qty,
@@ -119,7 +135,7 @@ class ExecutionPlan:
             if self.trailing.activation > 0:
                 activation = entry_price * (1 + self.trailing.activation * self.side.sign)
             native = native_trailing_order(
-                intent_id=self.intent_id,
+                intent_id=intent,
                 side=self.side,
                 quantity=trailed,
                 callback_rate=self.trailing.native_callback_rate,
@@ -135,13 +151,14 @@ class ExecutionPlan:
             filled_qty=self.entry.total_qty, entry_price=self.entry.expected_price
         )
 
-    def trailing_stop(self, *, entry_price: Decimal) -> TrailingStop | None:
-        """A managed trailing stop starting from the protective stop (sequence 0), or None."""
+    def trailing_stop(self, *, entry_price: Decimal, revision: int = 0) -> TrailingStop | None:
+        """A managed trailing stop starting from the protective stop of `revision` (its
+        sequence 0), or None."""
         if self.trailing is None or self.trailing_mode is not TrailingMode.MANAGED:
             return None
         return TrailingStop(
             self.trailing,
-            intent_id=self.intent_id,
+            intent_id=self.protection_intent(revision),
             side=self.side,
             entry_price=entry_price,
             info=self.info,

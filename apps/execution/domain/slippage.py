@@ -265,8 +265,11 @@ class SlippageManager:
         side: Side,
         quantity: Decimal,
         info: InstrumentInfo,
+        max_slippage_bps: Decimal | None = None,
     ) -> EntryPlan:
         """Return the first round of slices for an entry of `quantity` (snapped down).
+
+        `max_slippage_bps` overrides the configured maximum for this entry (later rounds keep it).
 
         Raise EntryRefused with a one-line reason when the quantity or the first slice is below
         minQty / MIN_NOTIONAL, when the best level is beyond the maximum slippage, or when the
@@ -287,7 +290,10 @@ class SlippageManager:
                 f"{info.symbol}: notional {(total * reference).normalize():f} is below "
                 f"MIN_NOTIONAL {info.min_notional}"
             )
-        limit = _limit_price(info, side, reference, self.config.max_slippage_bps)
+        bps = self.config.max_slippage_bps if max_slippage_bps is None else max_slippage_bps
+        if not ZERO <= bps <= Decimal(1000):
+            raise ValueError(f"max_slippage_bps must be in 0..1000, got {bps}")
+        limit = _limit_price(info, side, reference, bps)
         plan = self._plan_round(
             intent_id=intent_id,
             book=book,
@@ -298,6 +304,7 @@ class SlippageManager:
             filled=ZERO,
             reference=reference,
             limit=limit,
+            bps=bps,
         )
         if isinstance(plan, str):
             raise EntryRefused(plan)
@@ -352,6 +359,7 @@ class SlippageManager:
             filled=filled,
             reference=previous.reference_price,
             limit=previous.limit_price,
+            bps=previous.max_slippage_bps,
         )
         if isinstance(plan, str):
             return done(plan)
@@ -369,11 +377,11 @@ class SlippageManager:
         filled: Decimal,
         reference: Decimal,
         limit: Decimal,
+        bps: Decimal,
     ) -> EntryPlan | str:
         """Return the round's plan, or a one-line reason why no slice can be placed."""
         levels = book.levels(side)
         sym, touch = info.symbol, "ask" if side is Side.BUY else "bid"
-        bps = self.config.max_slippage_bps
         if not levels:
             return f"{sym}: the book has no {touch}s"
         best = levels[0].price

@@ -182,7 +182,8 @@ class PositionView:
 class Decision:
     """What to do after the candle `index` of the window (open time `open_time`, ms UTC).
 
-    `price` is that candle's close, the reference the prices were computed from;
+    `price` is that candle's close, the reference the prices were computed from (for an
+    external signal: the reference price given, with `index` -1 and the signal's time);
     `trail_distance` is an absolute price distance; `quantity` is set by external signals only.
     """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -70,5 +70,5 @@ def _nan(a: np.ndarray) -> np.ndarray:
     return np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, dtype=np.bool_)
 
 
-def _item(value: object) -> float | bool:
-    return bool(value) if isinstance(value, np.bool_ | bool) else float(value)  # type: ignore[arg-type]
+def _item(value: Any) -> float | bool:
+    return bool(value) if isinstance(value, np.bool_ | bool) else float(value)

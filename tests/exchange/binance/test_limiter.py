@@ -13,7 +13,7 @@ from apps.exchange.domain.errors import IpBannedError
 
 from .conftest import SCALED
 
-T0 = 1_700_000_040.0  # 40 s into a minute, 0 s into a 10 s window
+T0 = 1_700_000_020.0  # 40 s into a minute, 0 s into a 10 s window
 
 
 class VirtualClock:
@@ -76,14 +76,13 @@ async def test_acquire_with_weight_window_full_sleeps_until_it_rolls(make) -> No
 
 
 async def test_acquire_with_order_windows_full_waits_for_both(make) -> None:
-    clock = VirtualClock()
+    clock = VirtualClock(T0 - 20)  # 20 s into a minute
     async with make(clock) as limiter:
-        for _ in range(30):
+        for _ in range(30):  # 10 per 10 s: two 10 s waits, and the minute's 30 are spent
             await limiter.acquire(0, orders=1)
-        # 10 per 10 s: two 10 s waits; then 30 per minute is spent: wait for the minute.
-        assert clock.slept[:2] == [pytest.approx(10.0), pytest.approx(10.0)]
-        await limiter.acquire(0, orders=1)
-        assert clock.now == pytest.approx(T0 + 20 + 0)  # minute rolls at T0 + 20
+        assert clock.slept == [pytest.approx(10.0), pytest.approx(10.0)]
+        await limiter.acquire(0, orders=1)  # both windows full: wait for the later (minute)
+        assert clock.slept[2] == pytest.approx(20.0)
         assert (await limiter.used())["orders1m"] == 1
 
 

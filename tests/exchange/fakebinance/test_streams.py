@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
+import aiohttp
 import pytest
 from binance import AsyncClient
 
@@ -129,3 +131,39 @@ async def test_mark_price_socket_with_mark_change_receives_update(
         event = await recv_until(stream, "markPriceUpdate")
     assert Decimal(event["p"]) == Decimal("3001.5")
     assert event["T"] == fake.exchange.next_funding_time()
+
+
+async def test_listen_key_close_with_open_user_stream_sends_expired_then_closes(
+    fake: FakeBinance,
+) -> None:
+    key = fake.listen_key_get_or_create()
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{fake.ws_url}private/ws?listenKey={key}") as ws:
+            await wait_until(lambda: fake.hub.connections)
+            fake.listen_key_close(key)
+            first = await asyncio.wait_for(ws.receive(), 5)
+            assert first.type == aiohttp.WSMsgType.TEXT
+            assert json.loads(first.data) == {
+                "e": "listenKeyExpired",
+                "E": json.loads(first.data)["E"],
+                "listenKey": key,
+            }
+            closing = await asyncio.wait_for(ws.receive(), 5)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        async with http.get(f"{fake.ws_url}private/ws?listenKey={key}") as resp:
+            assert resp.status == 400
+
+
+async def test_subscribe_with_raw_websocket_adds_stream_and_answers_result(
+    fake: FakeBinance,
+) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{fake.ws_url}public/ws") as ws,
+    ):
+        await ws.send_json({"method": "SUBSCRIBE", "params": ["adausdt@bookTicker"], "id": 3})
+        reply = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+        assert reply == {"result": None, "id": 3}
+        fake.set_price("ADAUSDT", "0.61234")
+        ticker = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+        assert ticker["e"] == "bookTicker" and ticker["b"] == "0.61230"

@@ -43,6 +43,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             wallet=options["wallet"],
             port=options["port"],
+            request_log_size=1000,
         )
         try:
             url = await fake.start()

@@ -1,0 +1,67 @@
+"""Reads of market data from the database, as the kernel's numpy `Klines`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from apps.market.data import Klines
+from apps.market.models import Kline
+
+__all__ = ["interval_ms", "kline_last_closed_open_time", "klines_window"]
+
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def interval_ms(interval: str) -> int:
+    """Return the length of a Binance interval ("1m", "4h", "1d", "1w") in ms.
+
+    Raise ValueError for an unknown interval, and for "1M" (months have no fixed length).
+    """
+    count, unit = interval[:-1], interval[-1:]
+    if not count.isdigit() or int(count) < 1 or unit not in _UNIT_MS:
+        raise ValueError(f"unknown or variable-length interval {interval!r}")
+    return int(count) * _UNIT_MS[unit]
+
+
+def kline_last_closed_open_time(*, interval: str, now_ms: int) -> int:
+    """Return the open time of the last candle of `interval` fully closed at `now_ms`.
+
+    Candles are aligned to the epoch (true for Binance intervals up to 1d).
+    """
+    step = interval_ms(interval)
+    return (now_ms // step) * step - step
+
+
+def klines_window(*, symbol: str, interval: str, end_ms: int | None = None, limit: int) -> Klines:
+    """Return the last `limit` candles with open_time <= `end_ms` (all if None), ascending.
+
+    Prices come out of the database as Decimal and go into float64 arrays (series are floats,
+    see docs/architecture.md). Fewer than `limit` rows come back when the table has fewer.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    rows = Kline.objects.filter(symbol=symbol, interval=interval)
+    if end_ms is not None:
+        rows = rows.filter(open_time__lte=end_ms)
+    values = list(
+        rows.order_by("-open_time").values_list(
+            "open_time", "open", "high", "low", "close", "volume"
+        )[:limit]
+    )
+    values.reverse()
+    if values:
+        times = np.fromiter((v[0] for v in values), dtype=np.int64, count=len(values))
+        prices = np.array([v[1:] for v in values], dtype=np.float64)
+    else:
+        times = np.empty(0, dtype=np.int64)
+        prices = np.empty((0, 5), dtype=np.float64)
+    return Klines(
+        symbol=symbol,
+        interval=interval,
+        open_time=times,
+        open=np.ascontiguousarray(prices[:, 0]),
+        high=np.ascontiguousarray(prices[:, 1]),
+        low=np.ascontiguousarray(prices[:, 2]),
+        close=np.ascontiguousarray(prices[:, 3]),
+        volume=np.ascontiguousarray(prices[:, 4]),
+    )

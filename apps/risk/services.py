@@ -1,0 +1,293 @@
+"""Adapters around the pure risk kernel: cached CryptoVIX and correlation, the correlation gate.
+
+Caching (Django's cache: Redis when configured, so shared by every process; locmem otherwise).
+Every entry is stored as `(stored_at_ms, value)` and is fresh while
+`stored_at <= now < stored_at + ttl` on the INJECTED clock, so a backtest on an accelerated
+clock expires entries exactly as live does; a `now` before `stored_at` (a clock that went back,
+e.g. a second backtest) is a miss. The backend timeout is set to the same TTL in real seconds,
+only to free memory.
+
+- CryptoVIX reading: key `risk:vix:v1:<SYMBOL>:<interval>:<params>:<last_closed_open_ms>`, TTL
+  5 minutes (`VIX_TTL`). `last_closed_open_ms` is the open time of the last candle closed at
+  `now`, computed from `now` alone (no query), so a cached reading is reused for at most 5
+  minutes and never across a candle close. `<params>` is a short hash of the CryptoVIX settings.
+- Correlation matrix: key `risk:corr:v1:<interval>:<lookback>:<min_returns>:<SYM1,SYM2,..>`
+  (symbols sorted), TTL 1 hour (`CORRELATION_TTL`); the matrix records the candle span it used.
+
+A backtest sharing the live Redis should pass its own `cache=` (e.g. a `LocMemCache`), or the
+two clocks evict each other's entries (still correct, just uncached).
+
+No service reads the clock: `now` is a required argument (tasks pass `timezone.now()`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+
+from apps.bots.models import Bot
+from apps.market.data import Klines
+from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
+from apps.risk.domain.portfolio import CorrelationMatrix, GateDecision, check_entry
+from apps.risk.domain.portfolio import correlation_matrix as correlation_matrix_compute
+from apps.risk.domain.types import Direction, require_utc
+from apps.risk.domain.vix import CryptoVIX, VixReading
+from apps.risk.models import RiskSettings
+from apps.risk.validation import validate_volatility_bands
+
+__all__ = [
+    "CORRELATION_TTL",
+    "VIX_TTL",
+    "KlineSource",
+    "RiskDataError",
+    "correlation_gate_check",
+    "correlation_matrix_current",
+    "vix_current",
+    "vix_size_multiplier",
+]
+
+logger = logging.getLogger("apps.risk")
+
+VIX_TTL = timedelta(minutes=5)
+CORRELATION_TTL = timedelta(hours=1)
+MAX_MISSING_CANDLES = 3  # the newest candle may lag the last closed one by this many
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+T = TypeVar("T")
+
+
+class KlineSource(Protocol):
+    """Where candles come from: `klines_window` (the database) or a backtest's arrays."""
+
+    def __call__(self, *, symbol: str, interval: str, end_ms: int | None, limit: int) -> Klines:
+        """Return the last `limit` candles opened at or before `end_ms`, ascending."""
+        ...
+
+
+class RiskDataError(ValueError):
+    """Too few or too old candles to compute a risk figure (one-line message)."""
+
+
+def _to_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MS
+
+
+def _iso(ms: int) -> str:
+    return (_EPOCH + ms * _MS).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _cached(
+    cache: BaseCache | None, key: str, now: datetime, ttl: timedelta, compute: Callable[[], T]
+) -> T:
+    store = caches["default"] if cache is None else cache
+    now_ms = _to_ms(now)
+    entry = store.get(key)
+    if entry is not None:
+        stored_ms, value = entry
+        if stored_ms <= now_ms < stored_ms + ttl // _MS:
+            return value
+    value = compute()
+    store.set(key, (now_ms, value), timeout=int(ttl.total_seconds()))
+    return value
+
+
+def _check_lag(
+    what: str, symbol: str, interval: str, latest_ms: int | None, last_closed_ms: int
+) -> None:
+    if latest_ms is None:
+        raise RiskDataError(f"{what}: no {symbol} {interval} candles up to {_iso(last_closed_ms)}")
+    if latest_ms < last_closed_ms - MAX_MISSING_CANDLES * interval_ms(interval):
+        raise RiskDataError(
+            f"{what}: the newest {symbol} {interval} candle opened {_iso(latest_ms)}, more than "
+            f"{MAX_MISSING_CANDLES} candles before the last closed one ({_iso(last_closed_ms)})"
+        )
+
+
+def _vix_params_tag(vix: CryptoVIX) -> str:
+    params = (
+        vix.lookback,
+        vix.bands,
+        vix.vol_floor,
+        vix.vol_ceiling,
+        vix.close_to_close_weight,
+        vix.periods_per_year,
+        vix.min_candles,
+    )
+    return hashlib.sha256(repr(params).encode()).hexdigest()[:12]
+
+
+def vix_current(
+    *,
+    now: datetime,
+    symbol: str = "BTCUSDT",
+    interval: str = "1h",
+    source: KlineSource = klines_window,
+    vix: CryptoVIX | None = None,
+    cache: BaseCache | None = None,
+) -> VixReading:
+    """Return the CryptoVIX reading over the candles closed at `now`, cached 5 minutes.
+
+    Raise `RiskDataError` if the candles are too few or the newest is stale.
+    """
+    require_utc(now, "now")
+    vix = CryptoVIX() if vix is None else vix
+    last_closed = kline_last_closed_open_time(interval=interval, now_ms=_to_ms(now))
+    key = f"risk:vix:v1:{symbol}:{interval}:{_vix_params_tag(vix)}:{last_closed}"
+
+    def compute() -> VixReading:
+        klines = source(symbol=symbol, interval=interval, end_ms=last_closed, limit=vix.lookback)
+        latest = int(klines.open_time[-1]) if len(klines) else None
+        _check_lag("CryptoVIX", symbol, interval, latest, last_closed)
+        try:
+            return vix.score(klines.high, klines.low, klines.open, klines.close)
+        except ValueError as exc:
+            raise RiskDataError(f"CryptoVIX on {symbol} {interval}: {exc}") from exc
+
+    return _cached(cache, key, now, VIX_TTL, compute)
+
+
+def correlation_matrix_current(
+    *,
+    symbols: Iterable[str],
+    lookback: int,
+    interval: str = "1h",
+    now: datetime,
+    source: KlineSource = klines_window,
+    min_returns: int = 20,
+    cache: BaseCache | None = None,
+) -> CorrelationMatrix:
+    """Return the correlation matrix of the last `lookback` common closed candles, cached 1 hour.
+
+    Each symbol's last `2 * lookback` candles are read, so a few missing candles still leave
+    `lookback` common ones. Raise `RiskDataError` if too few or stale.
+    """
+    require_utc(now, "now")
+    names = tuple(sorted({s.upper() for s in symbols}))
+    if not names:
+        raise ValueError("no symbols given")
+    key = f"risk:corr:v1:{interval}:{lookback}:{min_returns}:{','.join(names)}"
+
+    def compute() -> CorrelationMatrix:
+        last_closed = kline_last_closed_open_time(interval=interval, now_ms=_to_ms(now))
+        series = {}
+        for name in names:
+            klines = source(symbol=name, interval=interval, end_ms=last_closed, limit=2 * lookback)
+            latest = int(klines.open_time[-1]) if len(klines) else None
+            _check_lag("correlation", name, interval, latest, last_closed)
+            series[name] = (klines.open_time, klines.close)
+        try:
+            matrix = correlation_matrix_compute(series, lookback, min_returns)
+        except ValueError as exc:
+            raise RiskDataError(f"correlation on {interval} candles: {exc}") from exc
+        _check_lag("correlation", "common", interval, matrix.end_time_ms, last_closed)
+        return matrix
+
+    return _cached(cache, key, now, CORRELATION_TTL, compute)
+
+
+def _risk_settings(bot: Bot) -> RiskSettings:
+    """Return the bot's saved risk settings, or the defaults (unsaved) if it has none."""
+    return RiskSettings.objects.filter(bot_id=bot.pk).first() or RiskSettings(bot=bot)
+
+
+def _position_ref(position: Any) -> tuple[str, Direction]:
+    """Return (symbol, direction) of a tuple, a gate `OpenPosition` or a `Position` row."""
+    if isinstance(position, tuple):
+        symbol, direction = position
+    else:
+        symbol = position.symbol
+        direction = getattr(position, "direction", None) or position.side
+    return str(symbol).upper(), Direction(direction)
+
+
+def _block_message(
+    symbol: str,
+    direction: Direction,
+    refs: Sequence[tuple[str, Direction]],
+    decision: GateDecision,
+    threshold: float,
+    matrix: CorrelationMatrix | None,
+) -> str:
+    head = f"correlation gate: {symbol} {direction.value} blocked"
+    other, corr = decision.blocking_symbol, decision.correlation
+    if corr is None:
+        return f"{head}: no correlation data with {other}"
+    sides = [d for s, d in refs if s == other]
+    same = direction in sides
+    other_side = direction if same else sides[0]
+    if other == symbol:
+        return f"{head} by {other} {other_side.value} (same symbol, corr {corr:+.2f})"
+    returns = matrix.returns_used if matrix is not None else 0
+    figure = (
+        f"corr {corr:+.2f} > {threshold:.2f}"
+        if same
+        else f"corr {corr:+.2f}, opposite sides {-corr:+.2f} > {threshold:.2f}"
+    )
+    return f"{head} by {other} {other_side.value} ({figure}, {returns} returns)"
+
+
+def correlation_gate_check(
+    *,
+    bot: Bot,
+    symbol: str,
+    direction: Direction | str,
+    open_positions: Sequence[Any],
+    now: datetime,
+    interval: str = "1h",
+    source: KlineSource = klines_window,
+    cache: BaseCache | None = None,
+) -> GateDecision:
+    """Check an entry against the open positions with the bot's correlation settings.
+
+    `open_positions`: `(symbol, direction)` tuples, gate `OpenPosition`s or `Position` rows.
+    Missing or stale candles block (the gate cannot vouch for what it cannot see). A block is
+    logged on `apps.risk` with the figure.
+    """
+    settings = _risk_settings(bot)
+    symbol = symbol.upper()
+    direction = Direction(direction)
+    refs = [_position_ref(p) for p in open_positions]
+    others = {s for s, _ in refs if s != symbol}
+    threshold = float(settings.correlation_threshold)
+    matrix: CorrelationMatrix | None = None
+    if others:
+        try:
+            matrix = correlation_matrix_current(
+                symbols=[symbol, *others],
+                lookback=settings.correlation_lookback,
+                interval=interval,
+                now=now,
+                source=source,
+                cache=cache,
+            )
+        except RiskDataError as exc:
+            logger.warning("correlation gate: %s", exc)
+    decision = check_entry(symbol, direction, refs, matrix, threshold)
+    if not decision.allowed:
+        logger.info(
+            _block_message(symbol, direction, refs, decision, threshold, matrix),
+            extra={
+                "bot_id": bot.pk,
+                "symbol": symbol,
+                "blocking_symbol": decision.blocking_symbol,
+                "correlation": decision.correlation,
+            },
+        )
+    return decision
+
+
+def vix_size_multiplier(*, bot: Bot, reading: VixReading) -> Decimal:
+    """Return the size multiplier of the bot's volatility band holding `reading.score`."""
+    bands = validate_volatility_bands(_risk_settings(bot).volatility_bands)
+    score = Decimal(repr(reading.score))
+    for band in bands:
+        if score <= Decimal(band["max_score"]):
+            return Decimal(band["size_multiplier"])
+    return Decimal(bands[-1]["size_multiplier"])

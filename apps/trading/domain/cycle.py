@@ -1,0 +1,202 @@
+"""One trading decision, from closed candles to an execution plan (pure; no I/O, no clock).
+
+The same function serves the live and paper loops (AutoTradingService), replays and backtests:
+
+    candles -> strategy.decide -> (AI filter hook) -> risk gate -> SlippageManager plan
+            -> ExecutionPlan (entry slices, protective stop, partial take-profits, trailing)
+
+The adapter gathers the inputs (candles, position, book, risk context) and carries out the
+outcome against an exchange; everything that decides lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from apps.exchange.domain.ids import client_order_id
+from apps.exchange.domain.types import (
+    BookTicker,
+    InstrumentInfo,
+    OrderBook,
+    OrderRequest,
+    OrderType,
+    Side,
+)
+from apps.execution.domain.partial_exit import PartialExitManager
+from apps.execution.domain.plan import ExecutionPlan
+from apps.execution.domain.slippage import EntryRefused, SlippageManager
+from apps.execution.domain.trailing import TrailingConfig
+from apps.risk.domain.gate import EntryIntent, RiskContext, RiskGate
+from apps.risk.domain.types import Direction
+from apps.strategies.domain.base import Action, CandleArrays, Decision, PositionView, Strategy
+
+__all__ = [
+    "CycleConfig",
+    "CycleInputs",
+    "CycleOutcome",
+    "OutcomeKind",
+    "decide_cycle",
+    "intent_id",
+]
+
+# An AI filter sees the decision and the candles and may veto it (returns False) - the hook the
+# AI issue fills in (HybridAI). The default lets every decision through.
+DecisionFilter = Callable[[Decision, CandleArrays], bool]
+
+
+class OutcomeKind(StrEnum):
+    NOTHING = "nothing"
+    ENTER = "enter"
+    EXIT = "exit"
+    ADJUST_STOP = "adjust_stop"
+    BLOCKED = "blocked"  # the risk gate or the AI filter said no
+    REFUSED = "refused"  # execution could not place it within its limits
+
+
+@dataclass(frozen=True, slots=True)
+class CycleConfig:
+    bot_key: str  # stable identifier of the bot, the prefix of every client order id
+    strategy: Strategy
+    gate: RiskGate
+    slippage: SlippageManager
+    exits: PartialExitManager | None = None
+    trailing: TrailingConfig | None = None
+    default_stop_distance: Decimal = Decimal("0.02")  # when a strategy gives no stop
+    size_multiplier: Decimal = Decimal(1)  # e.g. a circuit-breaker "reduce size" tier
+    ai_filter: DecisionFilter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleInputs:
+    symbol: str
+    candles: CandleArrays  # closed candles only, oldest first
+    info: InstrumentInfo
+    book: OrderBook
+    ticker: BookTicker
+    risk: RiskContext
+    now: datetime  # the cycle's clock reading (candle close in replays), UTC-aware
+    position: PositionView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOutcome:
+    kind: OutcomeKind
+    reason: str = ""
+    decision: Decision | None = None
+    plan: ExecutionPlan | None = None
+    exit_order: OrderRequest | None = None
+    new_stop: Decimal | None = None
+    blocked_by: str = ""
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+def intent_id(bot_key: str, symbol: str, open_time: int, action: str) -> str:
+    """The intent of one decision: the same bot, symbol, candle and action give the same id, so
+    a retried cycle re-sends the same client order ids and the exchange refuses a duplicate."""
+    return client_order_id(bot_key, symbol, open_time, action)
+
+
+def _default_stop(decision: Decision, distance: Decimal) -> Decimal:
+    if decision.side is Side.BUY:
+        return decision.price * (1 - distance)
+    return decision.price * (1 + distance)
+
+
+def decide_cycle(inputs: CycleInputs, config: CycleConfig) -> CycleOutcome:
+    """Decide what one bot does in one symbol at the last closed candle.
+
+    Raises ``StrategyError`` (from the strategy) on bad data; everything else is an outcome.
+    """
+    decision = config.strategy.decide(inputs.candles, inputs.position)
+    if decision is None:
+        return CycleOutcome(OutcomeKind.NOTHING, "no signal")
+    vetoed = (
+        config.ai_filter is not None
+        and decision.is_entry
+        and not config.ai_filter(decision, inputs.candles)
+    )
+    if vetoed:
+        return CycleOutcome(
+            OutcomeKind.BLOCKED, "AI filter vetoed the entry", decision, blocked_by="ai_filter"
+        )
+    if decision.action in (Action.EXIT_LONG, Action.EXIT_SHORT):
+        return _exit(inputs, config, decision)
+    if decision.action is Action.ADJUST_STOP:
+        return CycleOutcome(
+            OutcomeKind.ADJUST_STOP, decision.reason, decision, new_stop=decision.stop_price
+        )
+    return _enter(inputs, config, decision)
+
+
+def _exit(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> CycleOutcome:
+    position = inputs.position
+    if position is None or position.quantity <= 0:
+        return CycleOutcome(OutcomeKind.NOTHING, "exit signal while flat", decision)
+    order = OrderRequest(
+        symbol=inputs.symbol,
+        side=position.side.opposite,
+        type=OrderType.MARKET,
+        quantity=position.quantity,
+        reduce_only=True,
+        client_order_id=client_order_id(
+            intent_id(config.bot_key, inputs.symbol, decision.open_time, "exit"), "x"
+        ),
+    )
+    return CycleOutcome(
+        OutcomeKind.EXIT, decision.reason or "exit signal", decision, exit_order=order
+    )
+
+
+def _enter(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> CycleOutcome:
+    side = decision.side
+    stop = decision.stop_price or _default_stop(decision, config.default_stop_distance)
+    gate_decision = config.gate.evaluate(
+        EntryIntent(
+            symbol=inputs.symbol,
+            direction=Direction.LONG if side is Side.BUY else Direction.SHORT,
+            entry_price=decision.price,
+            stop_price=stop,
+            at=inputs.now,
+        ),
+        inputs.risk,
+    )
+    if not gate_decision.allowed:
+        rule = gate_decision.blocked_by.value if gate_decision.blocked_by else "risk"
+        return CycleOutcome(
+            OutcomeKind.BLOCKED,
+            "; ".join(gate_decision.reasons) or f"blocked by {rule}",
+            decision,
+            blocked_by=rule,
+            reasons=gate_decision.reasons,
+        )
+    quantity = gate_decision.quantity * config.size_multiplier
+    intent = intent_id(config.bot_key, inputs.symbol, decision.open_time, "entry")
+    try:
+        entry = config.slippage.plan_entry(
+            intent_id=intent,
+            book=inputs.book,
+            ticker=inputs.ticker,
+            side=side,
+            quantity=quantity,
+            info=inputs.info,
+        )
+        plan = ExecutionPlan(
+            entry=entry,
+            stop_price=stop,
+            info=inputs.info,
+            exits=config.exits,
+            trailing=config.trailing,
+        )
+    except (EntryRefused, ValueError) as exc:
+        return CycleOutcome(OutcomeKind.REFUSED, str(exc), decision, reasons=gate_decision.reasons)
+    return CycleOutcome(
+        OutcomeKind.ENTER,
+        decision.reason or f"{decision.action}",
+        decision,
+        plan=plan,
+        reasons=gate_decision.reasons,
+    )

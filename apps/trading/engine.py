@@ -1,0 +1,427 @@
+"""AutoTradingService: one bot, one symbol, one closed candle, from data to database rows.
+
+A cycle: load the bot -> (paper) feed the simulated exchange the candles it has not seen and
+record what filled -> circuit breaker -> strategy + AI hook + risk gate + execution plan (the
+pure ``decide_cycle``) -> send the orders -> orders, fills, trades and positions written through
+the order services (one transaction per change, dashboard events after commit) -> the cycle
+row. Cycles are unique per (bot, symbol, candle) and run under a per-bot lock, so a retried or
+duplicated task never acts twice.
+
+Paper bots trade on their own ``SimulatedExchange`` (``apps.trading.paper``). Live bots need the
+Binance adapter, which is not wired into the loop yet: a live bot is halted with that reason
+rather than trading on a guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import transaction
+
+from apps.bots.models import Bot
+from apps.bots.services import bot_halt, bot_pause
+from apps.exchange.domain.errors import ExchangeError, RejectedError
+from apps.exchange.domain.events import OrderFilled, OrderUpdated
+from apps.exchange.domain.ids import client_order_id
+from apps.exchange.domain.types import OrderRequest, OrderType, Side
+from apps.exchange.models import Instrument
+from apps.execution.domain.partial_exit import PartialExitManager, TakeProfitLevel
+from apps.execution.domain.slippage import EntryDone, SlippageConfig, SlippageManager
+from apps.market.selectors import klines_window
+from apps.orders.models import Order
+from apps.orders.services import fill_apply, order_apply_report, order_create, order_reject
+from apps.risk.domain.circuit_breaker import BreakerAction, BreakerTier, CircuitBreaker
+from apps.risk.domain.gate import OpenPosition, RiskConfig, RiskContext, RiskGate
+from apps.risk.domain.sizing import InstrumentFilters, SizingLimits
+from apps.risk.domain.types import Direction
+from apps.risk.models import BreakerState, RiskSettings
+from apps.strategies.domain.base import PositionView, StrategyError
+from apps.strategies.domain.registry import build_strategy
+from apps.trading.domain.cycle import (
+    CycleConfig,
+    CycleInputs,
+    CycleOutcome,
+    OutcomeKind,
+    decide_cycle,
+)
+from apps.trading.models import BotCycle, Position, Signal, Trade
+from apps.trading.paper import PaperSession, instrument_info, paper_feed_candles, paper_session_load
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LOCK_SECONDS = 300
+DEFAULT_EXIT_LEVELS = ((Decimal("0.02"), Decimal("0.5")),)  # take half off at +2 %
+MAX_SLIPPAGE_BPS = Decimal(30)
+BREAKER_ACTIONS = {
+    "warn": BreakerAction.WARN,
+    "reduce_size": BreakerAction.REDUCE_SIZE,
+    "halt": BreakerAction.HALT_ENTRIES,
+    "flatten": BreakerAction.FLATTEN,
+}
+
+
+class CycleBusy(Exception):
+    """Another cycle of the same bot holds the lock; the task retries later."""
+
+
+@contextmanager
+def bot_lock(bot_id: int, *, seconds: int = LOCK_SECONDS) -> Iterator[None]:
+    """One cycle of a bot at a time, across processes (the cache is Redis when configured)."""
+    key, token = f"bot-lock:{bot_id}", uuid.uuid4().hex
+    if not cache.add(key, token, timeout=seconds):
+        raise CycleBusy(f"bot {bot_id} is already running a cycle")
+    try:
+        yield
+    finally:
+        if cache.get(key) == token:
+            cache.delete(key)
+
+
+class _Runner:
+    """Runs the exchange's coroutines on one event loop for the whole cycle."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __call__(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+@dataclass
+class _Context:
+    bot: Bot
+    risk: RiskSettings
+    session: PaperSession
+    run: _Runner
+    now: datetime
+
+
+def _apply_events(ctx: _Context, events: list[Any]) -> list[Trade]:
+    """Write what the exchange reports (order changes, fills) through the order services;
+    return the trades that closed."""
+    closed: list[Trade] = []
+    for event in events:
+        if isinstance(event, OrderFilled | OrderUpdated):
+            order = Order.objects.filter(
+                bot=ctx.bot, client_order_id=event.order.client_order_id
+            ).first()
+            if order is None:
+                continue  # not ours (e.g. an order placed by hand on the account)
+            if isinstance(event, OrderFilled):
+                row = fill_apply(order=order, fill=event.fill, at=event.time)
+                if row is not None and row.trade_id:
+                    trade = Trade.objects.get(pk=row.trade_id)
+                    if trade.status == Trade.Status.CLOSED:
+                        closed.append(trade)
+            order_apply_report(order=order, report=event.order, at=event.time)
+    return closed
+
+
+def _send(ctx: _Context, request: Any, *, purpose: str, expected: Decimal | None = None) -> Order:
+    order = order_create(bot=ctx.bot, request=request, purpose=purpose, expected_price=expected)
+    if order.status != Order.Status.PENDING_NEW:
+        return order  # sent before (a retried cycle): never twice
+    mark = len(ctx.session.exchange.events)
+    try:
+        report = ctx.run(ctx.session.exchange.place_order(request))
+    except RejectedError as exc:
+        return order_reject(order=order, at=ctx.now, reason=str(exc)[:255], code=exc.code)
+    order = order_apply_report(order=order, report=report, at=ctx.now)
+    _apply_events(ctx, ctx.session.exchange.events[mark:])
+    order.refresh_from_db()
+    return order
+
+
+def _breaker(ctx: _Context, closed: list[Trade], equity: Decimal) -> Any:
+    tiers = [
+        BreakerTier(
+            name=t["name"],
+            window_minutes=t["window_minutes"],
+            action=BREAKER_ACTIONS[t["action"]],
+            loss_limit=Decimal(t["loss_limit"]),
+            size_multiplier=Decimal(t.get("size_multiplier", "1")),
+        )
+        for t in ctx.risk.breaker_tiers
+    ]
+    row, _ = BreakerState.objects.get_or_create(bot=ctx.bot)
+    breaker = CircuitBreaker.from_state(tiers, row.state) if row.state else CircuitBreaker(tiers)
+    for trade in closed:
+        breaker.record_pnl(trade.exit_time, trade.net_pnl)
+    decision = breaker.evaluate(ctx.now, equity)
+    row.state = breaker.to_state()
+    row.last_action = decision.action.value if decision.action else ""
+    row.last_reason = decision.reason[:255] if decision.action else ""
+    row.save()
+    return decision
+
+
+def _equity(ctx: _Context) -> Decimal:
+    balances = ctx.run(ctx.session.exchange.balances())
+    usdt = next((b for b in balances if b.asset == "USDT"), None)
+    return (usdt.wallet_balance + usdt.unrealized_pnl) if usdt else Decimal(0)
+
+
+def _position_view(bot: Bot, symbol: str) -> PositionView | None:
+    row = Position.objects.filter(bot=bot, symbol=symbol).exclude(quantity=0).first()
+    if row is None:
+        return None
+    side = Side.BUY if row.side == "LONG" else Side.SELL
+    return PositionView(side, row.entry_price, abs(row.quantity), row.stop_price)
+
+
+def _cycle_config(bot: Bot, risk: RiskSettings, size_multiplier: Decimal) -> CycleConfig:
+    strategy = build_strategy(bot.strategy.kind, bot.strategy.parameters)
+    gate = RiskGate(
+        RiskConfig(
+            sizing=SizingLimits(
+                risk_pct=risk.risk_per_trade,
+                max_leverage=Decimal(bot.leverage),
+                max_exposure_multiple=Decimal(bot.leverage),
+                max_open_positions=risk.max_open_positions,
+            ),
+            correlation_threshold=float(risk.correlation_threshold),
+            block_on_missing_correlation=False,
+        )
+    )
+    exits = PartialExitManager([TakeProfitLevel(d, f) for d, f in DEFAULT_EXIT_LEVELS])
+    return CycleConfig(
+        bot_key=f"b{bot.pk}",
+        strategy=strategy,
+        gate=gate,
+        slippage=SlippageManager(SlippageConfig(max_slippage_bps=MAX_SLIPPAGE_BPS)),
+        exits=exits,
+        size_multiplier=size_multiplier,
+    )
+
+
+def _record_signal(ctx: _Context, symbol: str, outcome: CycleOutcome, order: Order | None) -> None:
+    decision = outcome.decision
+    if decision is None:
+        return
+    action = {"ENTER_LONG": "buy", "ENTER_SHORT": "sell"}.get(decision.action.value, "close")
+    result = {
+        OutcomeKind.ENTER: Signal.Outcome.PLACED,
+        OutcomeKind.EXIT: Signal.Outcome.PLACED,
+        OutcomeKind.ADJUST_STOP: Signal.Outcome.PLACED,
+        OutcomeKind.BLOCKED: Signal.Outcome.BLOCKED,
+        OutcomeKind.REFUSED: Signal.Outcome.REJECTED,
+    }.get(outcome.kind, Signal.Outcome.IGNORED)
+    Signal.objects.create(
+        bot=ctx.bot,
+        source=Signal.Source.STRATEGY,
+        symbol=symbol,
+        action=action,
+        payload={
+            "price": str(decision.price),
+            "stop": str(decision.stop_price or ""),
+            "candle_open_time": decision.open_time,
+        },
+        outcome=result,
+        blocked_by=outcome.blocked_by,
+        detail=outcome.reason[:2000],
+        order=order,
+        signal_time=ctx.now,
+        processed_at=ctx.now,
+    )
+
+
+def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> Order | None:
+    plan = outcome.plan
+    assert plan is not None
+    entry, first = plan.entry, None
+    filled = Decimal(0)
+    while True:
+        for request in entry.orders:
+            order = _send(ctx, request, purpose="entry", expected=entry.expected_price)
+            first = first or order
+            filled += order.filled_quantity
+        book = ctx.run(ctx.session.exchange.get_orderbook(symbol, limit=50))
+        follow = config.slippage.plan_after_fills(
+            entry, filled_qty=filled, book=book, info=plan.info
+        )
+        if isinstance(follow, EntryDone):
+            break
+        entry = follow
+    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).first()
+    if position is None or position.quantity == 0:
+        return first
+    protection = plan.protection(
+        filled_qty=abs(position.quantity), entry_price=position.entry_price
+    )
+    _send(ctx, protection.stop, purpose="stop_loss")
+    for tp in protection.take_profits:
+        _send(ctx, tp.order, purpose="take_profit")
+    if protection.native_trailing is not None:
+        _send(ctx, protection.native_trailing, purpose="trailing_stop")
+    Position.objects.filter(pk=position.pk).update(stop_price=plan.stop_price)
+    return first
+
+
+def _cancel_protection(ctx: _Context, symbol: str) -> None:
+    for order in Order.objects.filter(
+        bot=ctx.bot, symbol=symbol, status__in=["NEW", "PARTIALLY_FILLED", "TRIGGERED"]
+    ).exclude(purpose="entry"):
+        try:
+            report = ctx.run(ctx.session.exchange.cancel_order(symbol, order.client_order_id))
+        except ExchangeError as exc:
+            logger.warning("cancel of %s failed: %s", order.client_order_id, exc)
+            continue
+        order_apply_report(order=order, report=report, at=ctx.now)
+
+
+def _flatten(ctx: _Context, symbol: str, reason: str) -> None:
+    """Cancel the symbol's orders and close its position reduce-only at market."""
+    _cancel_protection(ctx, symbol)
+    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
+    if position is None:
+        return
+    request = OrderRequest(
+        symbol=symbol,
+        side=Side.SELL if position.quantity > 0 else Side.BUY,
+        type=OrderType.MARKET,
+        quantity=abs(position.quantity),
+        reduce_only=True,
+        client_order_id=client_order_id(f"b{ctx.bot.pk}", symbol, "flat", ctx.now.isoformat()),
+    )
+    _send(ctx, request, purpose="emergency")
+    logger.warning("bot %s %s flattened: %s", ctx.bot.name, symbol, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    cycle: BotCycle | None
+    outcome: str
+    detail: str
+
+
+def bot_cycle_run(*, bot_id: int, symbol: str, candle_open_time: int, now: datetime) -> CycleResult:
+    """Run one cycle; idempotent per (bot, symbol, candle); raise CycleBusy if locked."""
+    bot = Bot.objects.select_related("strategy", "account").get(pk=bot_id)
+    if not bot.enabled or bot.state != Bot.State.RUNNING:
+        return CycleResult(None, "skipped", f"bot is {bot.state}")
+    if bot.trading_mode != Bot.TradingMode.PAPER:
+        bot_halt(bot=bot, reason="live trading is not wired into the loop yet; use paper")
+        return CycleResult(None, "halted", "live mode")
+    cycle, created = BotCycle.objects.get_or_create(
+        bot=bot, symbol=symbol, candle_open_time=candle_open_time, defaults={"started_at": now}
+    )
+    if not created and cycle.status == BotCycle.Status.DONE:
+        return CycleResult(cycle, cycle.outcome, "already done")
+    with bot_lock(bot.pk):
+        return _run_locked(bot, cycle, symbol, candle_open_time, now)
+
+
+def _run_locked(
+    bot: Bot, cycle: BotCycle, symbol: str, candle_open_time: int, now: datetime
+) -> CycleResult:
+    risk, _ = RiskSettings.objects.get_or_create(bot=bot)
+    run = _Runner()
+    interval = bot.strategy.timeframe
+    try:
+        with transaction.atomic():
+            session = paper_session_load(bot=bot, now=now)
+            ctx = _Context(bot, risk, session, run, now)
+            events = paper_feed_candles(
+                session=session, symbol=symbol, interval=interval, until_open_time=candle_open_time
+            )
+            closed = _apply_events(ctx, events)
+            equity = _equity(ctx)
+            breaker = _breaker(ctx, closed, equity)
+            if breaker.action is BreakerAction.FLATTEN:
+                for sym in bot.symbols:
+                    _flatten(ctx, sym, breaker.reason)
+                session.save()
+                _finish(cycle, "flatten", breaker.reason, now)
+                bot_halt(bot=bot, reason=f"circuit breaker: {breaker.reason}"[:255])
+                return CycleResult(cycle, "flatten", breaker.reason)
+            outcome = _decide(ctx, symbol, interval, candle_open_time, equity, breaker)
+            order = _execute(ctx, symbol, outcome, _cycle_config(bot, risk, Decimal(1)))
+            _record_signal(ctx, symbol, outcome, order)
+            session.save()
+            _finish(cycle, outcome.kind.value, outcome.reason, now)
+        return CycleResult(cycle, outcome.kind.value, outcome.reason)
+    except StrategyError as exc:
+        _finish(cycle, "error", str(exc), now, failed=True)
+        bot_pause(bot=bot, reason=f"strategy error: {exc}"[:255])
+        return CycleResult(cycle, "error", str(exc))
+    finally:
+        run.close()
+
+
+def _decide(
+    ctx: _Context, symbol: str, interval: str, open_time: int, equity: Decimal, breaker: Any
+) -> CycleOutcome:
+    bot = ctx.bot
+    config = _cycle_config(bot, ctx.risk, Decimal(1))
+    candles = klines_window(
+        symbol=symbol,
+        interval=interval,
+        end_ms=open_time,
+        limit=max(config.strategy.warmup_candles, config.strategy.min_candles),
+    )
+    instrument = Instrument.objects.get(symbol=symbol)
+    info = instrument_info(instrument)
+    open_rows = Position.objects.filter(bot=bot).exclude(quantity=0)
+    context = RiskContext(
+        equity=equity,
+        filters=InstrumentFilters(
+            step_size=info.step_size, min_qty=info.min_qty, min_notional=info.min_notional
+        ),
+        open_positions=tuple(
+            OpenPosition(
+                p.symbol,
+                Direction.LONG if p.quantity > 0 else Direction.SHORT,
+                p.notional,
+            )
+            for p in open_rows
+        ),
+        breaker=breaker,
+    )
+    return decide_cycle(
+        CycleInputs(
+            symbol=symbol,
+            candles=candles,
+            info=info,
+            book=ctx.run(ctx.session.exchange.get_orderbook(symbol, limit=50)),
+            ticker=ctx.run(ctx.session.exchange.get_book_ticker(symbol)),
+            risk=context,
+            now=ctx.now,
+            position=_position_view(bot, symbol),
+        ),
+        config,
+    )
+
+
+def _execute(
+    ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfig
+) -> Order | None:
+    if outcome.kind is OutcomeKind.ENTER:
+        return _enter(ctx, symbol, outcome, config)
+    if outcome.kind is OutcomeKind.EXIT:
+        _cancel_protection(ctx, symbol)
+        assert outcome.exit_order is not None
+        return _send(ctx, outcome.exit_order, purpose="exit")
+    return None
+
+
+def _finish(
+    cycle: BotCycle, outcome: str, detail: str, now: datetime, failed: bool = False
+) -> None:
+    cycle.status = BotCycle.Status.FAILED if failed else BotCycle.Status.DONE
+    cycle.outcome = outcome
+    cycle.detail = detail[:2000]
+    cycle.finished_at = now
+    cycle.save(update_fields=["status", "outcome", "detail", "finished_at"])

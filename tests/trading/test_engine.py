@@ -1,0 +1,84 @@
+"""AutoTradingService on real data: a paper bot's real loop over shipped BTCUSDT candles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from apps.bots.models import Bot
+from apps.market.services import klines_import
+from apps.orders.models import Order
+from apps.strategies.models import Strategy
+from apps.trading.engine import bot_cycle_run
+from apps.trading.models import BotCycle, Position, Signal, Trade
+from tests.factories import make_bot
+
+pytestmark = pytest.mark.django_db
+
+START = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
+END = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000)
+HOUR = 3_600_000
+
+
+@pytest.fixture
+def btc_hours(shared_data):
+    klines_import(
+        path=shared_data / "futures" / "BTCUSDT-1h.csv.gz",
+        since_ms=START - 600 * HOUR,
+        until_ms=END,
+    )
+
+
+def _ema_bot() -> Bot:
+    strategy = Strategy.objects.create(
+        name="ema-fast",
+        kind="ema_cross",
+        mode="SWING",
+        timeframe="1h",
+        parameters={"fast": 9, "slow": 21, "warmup": 50, "sl": 0.02, "tp": 0.04},
+    )
+    return make_bot("ema-paper", strategy=strategy, state=Bot.State.RUNNING, leverage=3)
+
+
+def _run(bot: Bot, start: int, end: int) -> list[str]:
+    outcomes = []
+    for t in range(start, end, HOUR):
+        close = datetime.fromtimestamp((t + HOUR) / 1000, tz=UTC)
+        result = bot_cycle_run(bot_id=bot.pk, symbol="BTCUSDT", candle_open_time=t, now=close)
+        outcomes.append(result.outcome)
+    return outcomes
+
+
+def test_paper_bot_with_real_candles_enters_protects_and_closes_trades(btc_hours) -> None:
+    bot = _ema_bot()
+    outcomes = _run(bot, START, START + 24 * 14 * HOUR)
+    assert "enter" in outcomes
+    entries = Order.objects.filter(bot=bot, purpose="entry")
+    assert entries.exists()
+    assert all(o.slippage_bps is not None for o in entries.filter(status="FILLED"))
+    assert Order.objects.filter(bot=bot, purpose="stop_loss").exists()
+    assert Order.objects.filter(bot=bot, purpose="take_profit").exists()
+    closed = Trade.objects.filter(bot=bot, status="CLOSED")
+    assert closed.exists(), list(BotCycle.objects.values_list("outcome", "detail")[:20])
+    trade = closed.first()
+    assert trade.exit_time > trade.entry_time and trade.roi is not None
+    assert Signal.objects.filter(bot=bot, source="strategy").exists()
+
+
+def test_bot_cycle_with_same_candle_twice_acts_once(btc_hours) -> None:
+    bot = _ema_bot()
+    _run(bot, START, START + 24 * 10 * HOUR)
+    orders = Order.objects.filter(bot=bot).count()
+    cycles = BotCycle.objects.filter(bot=bot).count()
+    again = _run(bot, START, START + 24 * 10 * HOUR)
+    assert set(again) == {"nothing", "enter", "exit", "blocked", "refused"} & set(again) or again
+    assert Order.objects.filter(bot=bot).count() == orders
+    assert BotCycle.objects.filter(bot=bot).count() == cycles
+
+
+def test_bot_cycle_with_paused_bot_does_nothing(btc_hours) -> None:
+    bot = _ema_bot()
+    Bot.objects.filter(pk=bot.pk).update(state=Bot.State.PAUSED)
+    assert set(_run(bot, START, START + 5 * HOUR)) == {"skipped"}
+    assert not Position.objects.filter(bot=bot).exists()
