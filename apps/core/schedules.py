@@ -16,6 +16,12 @@ class PeriodicSpec:
 
 PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
     PeriodicSpec(
+        name="trading cycles",
+        task="trading.schedule",
+        every_seconds=2,
+        description="Runs each running bot's cycles for the candles that closed since its last.",
+    ),
+    PeriodicSpec(
         name="dashboard heartbeat",
         task="core.heartbeat",
         every_seconds=10,

@@ -181,12 +181,11 @@ class NotificationChannelAdmin(admin.ModelAdmin):
     def send_test(self, request: HttpRequest, queryset: QuerySet[NotificationChannel]) -> None:
         for channel in queryset:
             result = channel_send_test(channel=channel, now=timezone.now())
+            text = f"Test notification to {channel.name}"
             if result.ok:
-                self.message_user(request, f"{channel.name}: test sent.", messages.SUCCESS)
+                self.message_user(request, f"{text} sent.", messages.SUCCESS)
             else:
-                self.message_user(
-                    request, f"{channel.name}: test failed: {result.error}", messages.ERROR
-                )
+                self.message_user(request, f"{text} failed: {result.error}", messages.ERROR)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)

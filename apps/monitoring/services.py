@@ -202,7 +202,8 @@ def performance_review(
                 if alert is not None:
                     alert_ids.append(alert.pk)
         if alert_ids:
-            transaction.on_commit(lambda: alerts_deliver(alert_ids=alert_ids, now=now))
+            # robust: an unexpected error while delivering is logged, never raised into the task
+            transaction.on_commit(lambda: alerts_deliver(alert_ids=alert_ids, now=now), robust=True)
     return reports
 
 

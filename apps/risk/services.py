@@ -268,7 +268,7 @@ def correlation_gate_check(
                 cache=cache,
             )
         except RiskDataError as exc:
-            logger.warning("correlation gate: %s", exc)
+            logger.warning("correlation gate: no matrix (%s)", exc)
     decision = check_entry(symbol, direction, refs, matrix, threshold)
     if not decision.allowed:
         logger.info(

@@ -84,32 +84,42 @@ def test_import_klines_with_overlapping_file_inserts_only_new_rows(tmp_path, sha
     assert _count("BTCUSDT") == 250
 
 
-def test_import_klines_with_csv_text_stores_exact_decimals(tmp_path, shared_data) -> None:
-    path, data = _write_excerpt(tmp_path, shared_data, "DOGEUSDT-1h.csv.gz", start=10_001, rows=200)
-    # Values a float cannot hold: 19 significant digits, and 10 decimal places.
-    last_time = int(data[-1].split(",")[0])
-    data.append(
-        f"{last_time + 3_600_000},123456789.0123456789,123456789.0123456790,"
-        "0.0000000001,123456789.0123456789,98765432109876543.0123456789"
-    )
-    path.write_bytes(gzip.compress(("\n".join([HEADER, *data]) + "\n").encode()))
-
-    _run(str(path))
-
-    stored = {
-        k.open_time: k
-        for k in Kline.objects.filter(symbol="DOGEUSDT", interval="1h").order_by("open_time")
-    }
-    assert len(stored) == len(data) == 201
+def _assert_rows_equal_text(data: list[str], symbol: str) -> None:
+    stored = {k.open_time: k for k in Kline.objects.filter(symbol=symbol, interval="1h")}
+    assert len(stored) == len(data)
     for line in data:
         t, o, h, lo, c, v = line.split(",")
         row = stored[int(t)]
         assert (row.open, row.high, row.low, row.close, row.volume) == tuple(
             Decimal(x) for x in (o, h, lo, c, v)
         )
-    odd = stored[last_time + 3_600_000]
-    assert str(odd.open.normalize()) == "123456789.0123456789"
-    assert odd.volume == Decimal("98765432109876543.0123456789")
+
+
+def test_import_klines_with_csv_text_stores_exact_decimals(tmp_path, shared_data) -> None:
+    path, data = _write_excerpt(tmp_path, shared_data, "DOGEUSDT-1h.csv.gz", start=10_001, rows=200)
+    last_time = int(data[-1].split(",")[0])
+    data.append(f"{last_time + 3_600_000},0.1000000001,0.3,0.0000000001,0.2999999999,0.1")
+    path.write_bytes(gzip.compress(("\n".join([HEADER, *data]) + "\n").encode()))
+
+    _run(str(path))
+
+    _assert_rows_equal_text(data, "DOGEUSDT")
+
+
+@pytest.mark.postgres
+def test_import_klines_with_more_digits_than_a_float_stores_them_exactly(tmp_path) -> None:
+    # 19 and 27 significant digits: exact in PostgreSQL numeric. (Django stores a DecimalField
+    # in SQLite as REAL, which keeps 15 significant digits: enough for Binance prices.)
+    data = [
+        "1700000000000,123456789.0123456789,123456789.0123456790,0.0000000001,"
+        "123456789.0123456789,98765432109876543.0123456789"
+    ]
+    path = tmp_path / "BTCUSDT-1h.csv"
+    path.write_text("\n".join([HEADER, *data]) + "\n")
+
+    _run(str(path))
+
+    _assert_rows_equal_text(data, "BTCUSDT")
 
 
 def test_import_klines_with_malformed_line_raises_naming_file_and_line_and_writes_nothing(
@@ -117,7 +127,7 @@ def test_import_klines_with_malformed_line_raises_naming_file_and_line_and_write
 ) -> None:
     good, _ = _write_excerpt(tmp_path, shared_data, "ETHUSDT-1h.csv.gz", rows=120)
     bad, data = _write_excerpt(tmp_path, shared_data, "BTCUSDT-1h.csv.gz", rows=300)
-    t, o, h, lo, c, v = data[148].split(",")  # file line 150: the header is line 1
+    t, o, h, lo, _c, v = data[148].split(",")  # file line 150: the header is line 1
     data[148] = ",".join([t, o, h, lo, "not-a-price", v])
     bad.write_bytes(gzip.compress(("\n".join([HEADER, *data]) + "\n").encode()))
 
@@ -135,7 +145,7 @@ def test_klines_import_with_unstorable_value_late_in_file_rolls_back_earlier_bat
     tmp_path, shared_data
 ) -> None:
     path, data = _write_excerpt(tmp_path, shared_data, "BTCUSDT-1h.csv.gz", rows=300)
-    t, o, h, lo, c, v = data[279].split(",")
+    t, o, h, lo, c, _v = data[279].split(",")
     data[279] = ",".join([t, o, h, lo, c, "1.12345678901"])  # 11 places: would be rounded
     path.write_bytes(gzip.compress(("\n".join([HEADER, *data]) + "\n").encode()))
 

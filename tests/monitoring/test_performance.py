@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +23,7 @@ from apps.monitoring.domain.performance import (
 )
 
 D = Decimal
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 25, 0, 0, tzinfo=UTC)
 
 
@@ -213,3 +217,15 @@ def test_evaluate_thresholds_with_checks_switched_off_reports_nothing() -> None:
 
 def test_evaluate_thresholds_with_no_trades_reports_nothing() -> None:
     assert evaluate_thresholds(compute_stats([]), Thresholds(min_trades=0)) == []
+
+
+def test_performance_domain_with_module_imported_loads_no_framework_or_network_package() -> None:
+    forbidden = ("django", "celery", "binance", "aiohttp", "requests", "redis", "channels")
+    code = (
+        "import sys\nimport apps.monitoring.domain.performance\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

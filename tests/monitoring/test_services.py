@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,7 +27,7 @@ from apps.monitoring.services import (
     performance_review,
 )
 from tests.factories import make_bot
-from tests.monitoring.conftest import NOW, close_series, make_closed_trade
+from tests.monitoring.conftest import NOW, close_series, free_port, make_closed_trade
 
 pytestmark = pytest.mark.django_db
 
@@ -254,11 +253,8 @@ def test_alerts_deliver_with_failing_webhook_records_failure_without_raising(
 
 
 def test_alerts_deliver_with_unreachable_webhook_records_failure(no_retry_delay) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
     NotificationChannel.objects.create(
-        name="dead", kind="webhook", webhook_url=f"http://127.0.0.1:{port}/x"
+        name="dead", kind="webhook", webhook_url=f"http://127.0.0.1:{free_port()}/x"
     )
     (delivery,) = alerts_deliver(alert_ids=[_alert().pk], now=NOW)
     assert delivery.status == "failed" and delivery.attempts == 2

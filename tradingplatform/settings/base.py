@@ -172,6 +172,9 @@ ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
 ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="")
 SHARED_DATA_DIR = Path(env.str("SHARED_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data")))
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+# Replay historical market time (the embedded demo): ISO start date and speed (x wall clock).
+MARKET_REPLAY_START = env.str("MARKET_REPLAY_START", default="")
+MARKET_REPLAY_SPEED = env.float("MARKET_REPLAY_SPEED", default=0.0)
 
 LOGGING = {
     "version": 1,

@@ -72,14 +72,18 @@ class Faults:
     def unknown_after_place(
         self, path: str = "/fapi/v1/order", *, count: int = 1, method: str = "POST"
     ) -> None:
-        """Process the next ``count`` matching requests, then answer 503 "Unknown error"."""
+        """Process the next ``count`` matching requests, then answer 503 "Unknown error".
+
+        Only successful requests use the fault up: a rejected order still gets its rejection.
+        """
         self.pending.append(Fault("unknown", path, method, count, 503, UNKNOWN_BODY))
 
     def delay_next(
         self, seconds: float, path: str | None = None, *, count: int = 1, method: str | None = None
     ) -> None:
-        """Hold the next matching requests for ``seconds`` before processing them (a client
-        that times out first never learns the outcome)."""
+        """Hold the next matching requests for ``seconds`` after authentication and before
+        processing them (a client that times out first never learns the outcome; the request
+        is still executed when the delay ends)."""
         self.pending.append(Fault("delay", path, method, count, seconds=seconds))
 
     def timestamp_error_next(

@@ -176,6 +176,7 @@ _FIXED: dict[tuple[str, str], int] = {
     ("GET", "/fapi/v1/allAlgoOrders"): 5,
     ("GET", "/fapi/v1/income"): 30,
     ("GET", "/fapi/v1/commissionRate"): 20,
+    ("GET", "/fapi/v1/symbolConfig"): 5,
 }
 
 

@@ -162,9 +162,6 @@ class FakeBinance:
                 return web.Response(
                     status=fault.status, text=text, content_type=ctype, headers=headers
                 )
-            delay = self.faults.take("delay", method, path)
-            if delay is not None:
-                await asyncio.sleep(delay.seconds)
             if route.security != NONE:
                 secret = check_api_key(api_key, self.api_keys)
                 if route.security == SIGNED:
@@ -179,6 +176,9 @@ class FakeBinance:
                         params=p,
                         server_time=self.exchange.now(),
                     )
+            delay = self.faults.take("delay", method, path)
+            if delay is not None:  # a slow backend: accepted now, processed later
+                await asyncio.sleep(delay.seconds)
             if route.counts_order:
                 try:
                     self.limiter.add_order(api_key)

@@ -105,7 +105,7 @@ async def test_user_stream_with_dropped_socket_reconnects_and_recovers_missed_fi
         assert recovered.order.filled_qty == Decimal("1")
         back = await next_event(events, StreamReconnected)
         assert back.recovered == 1
-        assert fake.hub.connections and fake.hub.connections[0] is not first
+        await wait_until(lambda: any(c is not first for c in fake.hub.connections))
         # resubscribed: new events flow on the new connection
         await exchange.place_market_order("ETHUSDT", Side.BUY, Decimal("0.01"))
         await next_event(events, OrderFilled)

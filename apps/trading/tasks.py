@@ -1,0 +1,33 @@
+"""Trading tasks: thin; ids in, one service call, idempotent by (bot, symbol, candle)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from apps.bots.models import Bot
+from apps.market.clock import market_now
+from apps.trading.engine import CycleBusy, bot_catch_up
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="trading.bot_tick", time_limit=600, soft_time_limit=540, ignore_result=True)
+def bot_tick(bot_id: int) -> None:
+    """Run the bot's due cycles (every closed candle it has not decided yet), in order."""
+    try:
+        results = bot_catch_up(bot_id=bot_id, now=market_now(), limit=50)
+    except CycleBusy:
+        return  # the running tick of this bot will get there
+    if results:
+        logger.info("bot %s: %d cycle(s), last %s", bot_id, len(results), results[-1].outcome)
+
+
+@shared_task(name="trading.schedule", time_limit=60, soft_time_limit=50, ignore_result=True)
+def schedule() -> None:
+    """Beat entry: one tick per running bot (a busy bot skips its tick)."""
+    for bot_id in Bot.objects.filter(enabled=True, state=Bot.State.RUNNING).values_list(
+        "pk", flat=True
+    ):
+        bot_tick.delay(bot_id)
