@@ -43,9 +43,13 @@ from apps.orders.models import Order
 from apps.orders.services import fill_apply, order_apply_report, order_create, order_reject
 from apps.risk.domain.circuit_breaker import BreakerAction, BreakerTier, CircuitBreaker
 from apps.risk.domain.gate import OpenPosition, RiskConfig, RiskContext, RiskGate
+from apps.risk.domain.portfolio import CorrelationMatrix
 from apps.risk.domain.sizing import InstrumentFilters, SizingLimits
 from apps.risk.domain.types import Direction
+from apps.risk.domain.vix import CryptoVIX, VixReading, VolatilityBand
 from apps.risk.models import BreakerState, RiskSettings
+from apps.risk.services import RiskDataError, correlation_matrix_current, vix_current
+from apps.risk.validation import validate_volatility_bands
 from apps.strategies.domain.base import PositionView, StrategyError
 from apps.strategies.domain.registry import build_strategy
 from apps.trading.domain.cycle import (
@@ -62,6 +66,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_SECONDS = 300
+OPEN_STATUSES = ("PENDING_NEW", "NEW", "TRIGGERED", "PARTIALLY_FILLED", "PENDING_CANCEL")
 DEFAULT_EXIT_LEVELS = ((Decimal("0.02"), Decimal("0.5")),)  # take half off at +2 %
 MAX_SLIPPAGE_BPS = Decimal(30)
 BREAKER_ACTIONS = {
@@ -244,15 +249,15 @@ def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfi
     plan = outcome.plan
     assert plan is not None
     entry, first = plan.entry, None
-    filled = Decimal(0)
     while True:
+        round_filled = Decimal(0)  # what this round's IOC slices filled
         for request in entry.orders:
             order = _send(ctx, request, purpose="entry", expected=entry.expected_price)
             first = first or order
-            filled += order.filled_quantity
+            round_filled += order.filled_quantity
         book = ctx.run(ctx.session.exchange.get_orderbook(symbol, limit=50))
         follow = config.slippage.plan_after_fills(
-            entry, filled_qty=filled, book=book, info=plan.info
+            entry, filled_qty=round_filled, book=book, info=plan.info
         )
         if isinstance(follow, EntryDone):
             break
@@ -275,7 +280,7 @@ def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfi
 def _cancel_protection(ctx: _Context, symbol: str) -> None:
     for order in Order.objects.filter(
         bot=ctx.bot, symbol=symbol, status__in=["NEW", "PARTIALLY_FILLED", "TRIGGERED"]
-    ).exclude(purpose="entry"):
+    ).exclude(purpose__in=["entry", "emergency"]):
         try:
             report = ctx.run(ctx.session.exchange.cancel_order(symbol, order.client_order_id))
         except ExchangeError as exc:
@@ -350,6 +355,14 @@ def _run_locked(
                 bot_halt(bot=bot, reason=f"circuit breaker: {breaker.reason}"[:255])
                 return CycleResult(cycle, "flatten", breaker.reason)
             outcome = _decide(ctx, symbol, interval, candle_open_time, equity, breaker)
+            if outcome.kind is OutcomeKind.BLOCKED:
+                logger.info(
+                    "bot %s %s: entry blocked by %s: %s",
+                    bot.name,
+                    symbol,
+                    outcome.blocked_by,
+                    outcome.reason,
+                )
             order = _execute(ctx, symbol, outcome, _cycle_config(bot, risk, Decimal(1)))
             _record_signal(ctx, symbol, outcome, order)
             session.save()
@@ -391,6 +404,8 @@ def _decide(
             for p in open_rows
         ),
         breaker=breaker,
+        vix=_vix(ctx),
+        correlations=_correlations(ctx, symbol, open_rows),
     )
     return decide_cycle(
         CycleInputs(
@@ -405,6 +420,33 @@ def _decide(
         ),
         config,
     )
+
+
+def _vix(ctx: _Context) -> VixReading | None:
+    """The CryptoVIX reading scaled by the bot's own volatility bands (5-minute cache)."""
+    bands = tuple(
+        VolatilityBand(float(b["max_score"]), Decimal(b["size_multiplier"]))
+        for b in validate_volatility_bands(ctx.risk.volatility_bands)
+    )
+    try:
+        return vix_current(now=ctx.now, vix=CryptoVIX(bands=bands))
+    except RiskDataError as exc:
+        logger.info("bot %s: no volatility reading (%s); size not scaled", ctx.bot.name, exc)
+        return None
+
+
+def _correlations(ctx: _Context, symbol: str, open_rows: Any) -> CorrelationMatrix | None:
+    """The correlation matrix of the candidate and the open positions (1-hour cache)."""
+    symbols = sorted({symbol, *(p.symbol for p in open_rows)})
+    if len(symbols) < 2:
+        return None
+    try:
+        return correlation_matrix_current(
+            symbols=symbols, lookback=ctx.risk.correlation_lookback, now=ctx.now
+        )
+    except RiskDataError as exc:
+        logger.info("bot %s: no correlation matrix (%s)", ctx.bot.name, exc)
+        return None
 
 
 def _execute(
@@ -479,3 +521,65 @@ def bot_catch_up(
         if result.outcome in ("skipped", "halted", "error", "flatten"):
             break
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyReport:
+    bot: str
+    orders_canceled: int
+    positions_closed: int
+    open_orders_left: int
+    open_positions_left: int
+
+
+def bot_emergency_close(*, bot: Bot, reason: str, now: datetime) -> EmergencyReport:
+    """Kill switch for one bot: cancel every open order, close every position reduce-only at
+    market, halt the bot. Runs under the bot's lock, so no cycle can place anything meanwhile."""
+    if bot.trading_mode != Bot.TradingMode.PAPER:
+        bot_halt(bot=bot, reason=f"kill switch: {reason}"[:255])
+        raise CycleBusy("live emergency close needs the Binance adapter in the loop (not wired)")
+    with bot_lock(bot.pk):
+        risk, _ = RiskSettings.objects.get_or_create(bot=bot)
+        run = _Runner()
+        try:
+            with transaction.atomic():
+                session = paper_session_load(bot=bot, now=now)
+                ctx = _Context(bot, risk, session, run, now)
+                open_before = Order.objects.filter(bot=bot, status__in=OPEN_STATUSES).count()
+                positions_before = Position.objects.filter(bot=bot).exclude(quantity=0).count()
+                for symbol in bot.symbols:
+                    _flatten(ctx, symbol, reason)
+                    run(session.exchange.cancel_all(symbol))
+                for symbol in bot.symbols:  # anything the venue still holds, we no longer want
+                    for order in Order.objects.filter(
+                        bot=bot, symbol=symbol, status__in=OPEN_STATUSES
+                    ):
+                        report = run(session.exchange.get_order(symbol, order.client_order_id))
+                        order_apply_report(order=order, report=report, at=now)
+                session.save()
+                bot_halt(bot=bot, reason=f"kill switch: {reason}"[:255])
+        finally:
+            run.close()
+    return EmergencyReport(
+        bot=bot.name,
+        orders_canceled=open_before
+        - Order.objects.filter(bot=bot, status__in=OPEN_STATUSES).count(),
+        positions_closed=positions_before,
+        open_orders_left=Order.objects.filter(bot=bot, status__in=OPEN_STATUSES).count(),
+        open_positions_left=Position.objects.filter(bot=bot).exclude(quantity=0).count(),
+    )
+
+
+def killswitch_engage(
+    *, reason: str, now: datetime, bot_names: list[str] | None = None
+) -> list[EmergencyReport]:
+    """Emergency close of the named bots (all bots when none are named)."""
+    if not reason.strip():
+        raise ValueError("the kill switch needs a reason")
+    bots = Bot.objects.select_related("strategy", "account").order_by("name")
+    if bot_names:
+        bots = bots.filter(name__in=bot_names)
+        missing = sorted(set(bot_names) - set(bots.values_list("name", flat=True)))
+        if missing:
+            raise ValueError(f"unknown bot(s): {', '.join(missing)}")
+    return [bot_emergency_close(bot=bot, reason=reason, now=now) for bot in bots]

@@ -244,8 +244,10 @@ def test_reconcile_task_with_bot_id_returns_report_dict(bot, sim, settings) -> N
     _PROVIDED["exchange"] = exchange
     open_long_with_stop(bot, feeder)
 
-    result = reconcile_bot_task.apply(args=[bot.pk]).get()
+    outcome = reconcile_bot_task.apply(args=[bot.pk])  # JSON args, run in-process
 
+    assert outcome.status == "SUCCESS", outcome.traceback
+    result = outcome.result
     assert result["stops_replaced"] == 1
     assert result["halted"] is False
     assert reconcile_bot_task.name == "exchange.reconcile_bot"

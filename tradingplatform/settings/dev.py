@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tradingplatform.settings.base import *  # noqa: F403
 from tradingplatform.env import env as _env
+from tradingplatform.settings.base import *  # noqa: F403
 from tradingplatform.settings.base import SECRET_KEY as _SECRET_KEY
 
 DEBUG = True

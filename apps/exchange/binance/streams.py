@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from binance.exceptions import ReadLoopClosed
-
 from apps.exchange.domain.errors import ExchangeError
 from apps.exchange.domain.events import OrderFilled, OrderUpdated
 from apps.exchange.domain.types import OrderReport, datetime_to_ms, ms_to_datetime
@@ -100,7 +98,7 @@ class _Resilient:
             try:
                 if self.connects > 1:
                     yield _RECONNECTED
-                async for payload in _read(socket):
+                async for payload in _read(socket, self.config.read_timeout_s):
                     yield payload
             finally:
                 self.current = None
@@ -118,23 +116,39 @@ def _exiting_state() -> Any:
     return WSListenerState.EXITING
 
 
-async def _read(socket: Any) -> AsyncIterator[dict[str, Any]]:
-    """Payloads of one socket until it fails; python-binance's error dicts end it."""
+def _payload(msg: Any) -> dict[str, Any] | None:
+    """The payload of a queued message; None for python-binance's error dicts and junk."""
+    if not isinstance(msg, dict) or msg.get("e") == "error":
+        return None
+    return msg.get("data", msg) if "stream" in msg and "data" in msg else msg
+
+
+async def _read(socket: Any, poll_s: float) -> AsyncIterator[dict[str, Any]]:
+    """Payloads of one socket until it fails; python-binance's error dicts end it.
+
+    Reads the socket's queue directly instead of `recv()`: on Python 3.11 `recv()`'s
+    `asyncio.wait_for` can swallow a cancellation that races with an arriving message, which
+    leaves a cancelled consumer running forever; and `recv()` refuses to drain the queue once
+    the read loop has ended.
+    """
+    queue: asyncio.Queue[Any] = socket._queue
     while True:
+        if socket._handle_read_loop is None and queue.empty():
+            return  # the read loop ended (connection lost) and everything was delivered
+        getter = asyncio.ensure_future(queue.get())
         try:
-            msg = await socket.recv()
-        except ReadLoopClosed:
-            queue = getattr(socket, "_queue", None)  # recv() refuses to drain after a close
-            while queue is not None and not queue.empty():
-                msg = queue.get_nowait()
-                if isinstance(msg, dict) and msg.get("e") != "error":
-                    yield msg.get("data", msg) if "stream" in msg else msg
-            return
-        if not isinstance(msg, dict):
+            await asyncio.wait({getter}, timeout=poll_s)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if not getter.done() or getter.cancelled():
             continue
-        if msg.get("e") == "error":
+        msg = getter.result()
+        if isinstance(msg, dict) and msg.get("e") == "error":
             return
-        yield msg.get("data", msg) if "stream" in msg and "data" in msg else msg
+        payload = _payload(msg)
+        if payload is not None:
+            yield payload
 
 
 class BinanceStreams:

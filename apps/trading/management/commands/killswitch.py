@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from apps.trading.engine import CycleBusy, killswitch_engage
+
+
+class Command(BaseCommand):
+    help = (
+        "Emergency close: cancel all orders, close all positions reduce-only at market and halt "
+        "the bots (all bots, or those named with --bot)."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--bot", action="append", default=[], help="bot name (repeatable)")
+        parser.add_argument("--reason", default="manual kill switch (command line)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            reports = killswitch_engage(
+                reason=options["reason"], now=timezone.now(), bot_names=options["bot"] or None
+            )
+        except (ValueError, CycleBusy) as exc:
+            raise CommandError(str(exc)) from exc
+        for r in reports:
+            self.stdout.write(
+                f"{r.bot}: canceled {r.orders_canceled} order(s), closed {r.positions_closed} "
+                f"position(s); left open: {r.open_orders_left} order(s), "
+                f"{r.open_positions_left} position(s); halted"
+            )
+        if any(r.open_orders_left or r.open_positions_left for r in reports):
+            raise CommandError("something is still open: check the exchange")

@@ -1,0 +1,149 @@
+"""The seed report's own test list, automated on the shipped real candles, through the real
+paper-trading loop (replays of BTCUSDT and ETHUSDT 1h, January 2024)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.bots.models import Bot
+from apps.exchange.models import ExchangeAccount
+from apps.orders.models import Fill, Order
+from apps.risk.models import RiskSettings
+from apps.strategies.models import Strategy
+from apps.trading.engine import killswitch_engage
+from apps.trading.models import Position, Signal, Trade
+from apps.trading.paper import paper_session_load
+from apps.trading.replay import replay_bot
+from tests.factories import make_instruments
+
+pytestmark = pytest.mark.django_db
+
+JAN1 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _bot(name: str, *, symbols=("BTCUSDT", "ETHUSDT"), bands=None, tiers=None) -> Bot:
+    make_instruments()
+    strategy, _ = Strategy.objects.get_or_create(
+        name="ema-9-21",
+        defaults={
+            "kind": "ema_cross",
+            "mode": "SWING",
+            "timeframe": "1h",
+            "parameters": {"fast": 9, "slow": 21, "warmup": 50, "sl": 0.02, "tp": 0.04},
+        },
+    )
+    account, _ = ExchangeAccount.objects.get_or_create(name="paper-seed")
+    bot = Bot.objects.create(
+        name=name, account=account, strategy=strategy, symbols=list(symbols), leverage=3
+    )
+    risk = RiskSettings.objects.create(bot=bot)
+    if bands is not None:
+        risk.volatility_bands = bands
+    if tiers is not None:
+        risk.breaker_tiers = tiers
+    risk.full_clean()
+    risk.save()
+    return bot
+
+
+def _replay(bot: Bot, hours: int, shared_data) -> Bot:
+    end = datetime.fromtimestamp(JAN1.timestamp() + hours * 3600, tz=UTC)
+    summary = replay_bot(bot=bot, start=JAN1, end=end, label="t", data_dir=shared_data)
+    return Bot.objects.get(name=summary.bot)
+
+
+def test_position_with_first_target_reached_is_partially_exited(shared_data) -> None:
+    bot = _replay(_bot("seed-partial"), 36, shared_data)
+    tp = Fill.objects.filter(order__bot=bot, order__purpose="take_profit").first()
+    assert tp is not None, "no take-profit filled"
+    trade = tp.trade
+    assert tp.quantity < trade.quantity  # only part of the position was taken off
+    entry = Order.objects.filter(bot=bot, purpose="entry", status="FILLED").first()
+    assert entry.slippage_bps is not None and entry.expected_price is not None  # slippage log
+
+
+def test_entry_into_correlated_coin_is_blocked_and_logged_with_figure(shared_data, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="apps.trading.engine")
+    bot = _replay(_bot("seed-corr"), 14, shared_data)
+    blocked = Signal.objects.filter(bot=bot, outcome="blocked", blocked_by="CORRELATION")
+    assert blocked.exists()
+    detail = blocked.first().detail
+    assert "ETHUSDT" in detail and "BTCUSDT" in detail and "correlation +0.8" in detail
+    assert any(
+        "blocked by CORRELATION" in r.message and "+0.8" in r.message for r in caplog.records
+    )
+
+
+def test_vix_band_multiplier_with_smaller_band_lowers_entry_size(shared_data) -> None:
+    full = _replay(_bot("seed-vix-1", symbols=("BTCUSDT",)), 10, shared_data)
+    quarter = _replay(
+        _bot(
+            "seed-vix-q",
+            symbols=("BTCUSDT",),
+            bands=[{"max_score": 100, "size_multiplier": "0.25"}],
+        ),
+        10,
+        shared_data,
+    )
+    q_full = Trade.objects.get(bot=full).quantity
+    q_quarter = Trade.objects.get(bot=quarter).quantity
+    assert q_quarter < q_full
+    assert abs(q_quarter / q_full - Decimal("0.25")) < Decimal("0.02")
+
+
+def test_kill_switch_with_open_position_leaves_no_open_order_or_position(shared_data) -> None:
+    bot = _replay(_bot("seed-kill", symbols=("BTCUSDT",)), 12, shared_data)
+    assert Position.objects.filter(bot=bot).exclude(quantity=0).exists()
+    assert Order.objects.filter(bot=bot, status="NEW").exists()  # stop and take-profit resting
+    now = datetime(2024, 1, 1, 12, 30, tzinfo=UTC)
+    [report] = killswitch_engage(reason="test", now=now, bot_names=[bot.name])
+    assert report.open_orders_left == 0 and report.open_positions_left == 0
+    bot.refresh_from_db()
+    assert bot.state == Bot.State.HALTED and "kill switch: test" in bot.state_reason
+    assert Trade.objects.get(bot=bot, status="CLOSED").exit_reason == "kill_switch"
+    session = paper_session_load(bot=bot, now=now)
+    import asyncio
+
+    assert asyncio.run(session.exchange.open_orders("BTCUSDT")) == []
+    assert all(p.quantity == 0 for p in asyncio.run(session.exchange.positions("BTCUSDT")))
+
+
+def test_circuit_breaker_with_flatten_tier_tripped_halts_bot_flat(shared_data) -> None:
+    tiers = [
+        {"name": "warn", "window_minutes": 60, "loss_limit": "1", "action": "warn"},
+        {"name": "flat", "window_minutes": 1440, "loss_limit": "3", "action": "flatten"},
+    ]
+    bot = _replay(_bot("seed-breaker", symbols=("BTCUSDT",), tiers=tiers), 24 * 5, shared_data)
+    bot.refresh_from_db()
+    assert bot.state == Bot.State.HALTED
+    assert "circuit breaker" in bot.state_reason and "flat" in bot.state_reason
+    assert not Position.objects.filter(bot=bot).exclude(quantity=0).exists()
+    losses = [t.net_pnl for t in Trade.objects.filter(bot=bot, status="CLOSED")]
+    assert sum(loss for loss in losses if loss < 0) <= Decimal(-3)
+
+
+@pytest.mark.parametrize(
+    ("bot_name", "mode", "start", "end"),
+    [
+        ("demo-scalp", "SCALP", datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 3, tzinfo=UTC)),
+        (
+            "demo-swing",
+            "SWING",
+            datetime(2025, 6, 1, tzinfo=UTC),
+            datetime(2025, 6, 15, tzinfo=UTC),
+        ),
+    ],
+)
+def test_demo_bot_with_real_candles_trades_in_its_mode(
+    demo, shared_data, bot_name, mode, start, end
+) -> None:
+    bot = Bot.objects.select_related("strategy").get(name=bot_name)
+    bot.symbols = ["BTCUSDT"]  # one symbol keeps the test short
+    summary = replay_bot(bot=bot, start=start, end=end, label="t", data_dir=shared_data)
+    trades = Trade.objects.filter(bot__name=summary.bot)
+    assert trades.filter(status="CLOSED").exists(), summary
+    assert set(trades.values_list("mode", flat=True)) == {mode}
