@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ from apps.exchange.domain.types import OrderRequest, OrderType, Side
 from apps.exchange.models import Instrument
 from apps.execution.domain.partial_exit import PartialExitManager, TakeProfitLevel
 from apps.execution.domain.slippage import EntryDone, SlippageConfig, SlippageManager
+from apps.execution.domain.trailing import TrailingConfig
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
 from apps.orders.models import Order
@@ -152,7 +153,10 @@ def _send(ctx: _Context, request: Any, *, purpose: str, expected: Decimal | None
     return order
 
 
-def _breaker(ctx: _Context, closed: list[Trade], equity: Decimal) -> Any:
+def _breaker(ctx: _Context, equity: Decimal) -> Any:
+    """Evaluate the bot's circuit breaker. Losses come from the closed trades in the database
+    (the source of truth, whoever closed them); the latches come from ``BreakerState``, so a
+    tripped tier stays tripped across restarts."""
     tiers = [
         BreakerTier(
             name=t["name"],
@@ -163,10 +167,19 @@ def _breaker(ctx: _Context, closed: list[Trade], equity: Decimal) -> Any:
         )
         for t in ctx.risk.breaker_tiers
     ]
+    if not tiers:
+        return None
     row, _ = BreakerState.objects.get_or_create(bot=ctx.bot)
-    breaker = CircuitBreaker.from_state(tiers, row.state) if row.state else CircuitBreaker(tiers)
-    for trade in closed:
-        breaker.record_pnl(trade.exit_time, trade.net_pnl)
+    latched = (row.state or {}).get("latched", {})
+    breaker = CircuitBreaker.from_state(tiers, {"version": 1, "events": [], "latched": latched})
+    window = timedelta(minutes=max(t.window_minutes for t in tiers))
+    for exit_time, pnl, fees, funding in Trade.objects.filter(
+        bot=ctx.bot,
+        status=Trade.Status.CLOSED,
+        exit_time__gt=ctx.now - window,
+        exit_time__lte=ctx.now,
+    ).values_list("exit_time", "realized_pnl", "fees", "funding"):
+        breaker.record_pnl(exit_time, pnl - fees - funding)
     decision = breaker.evaluate(ctx.now, equity)
     row.state = breaker.to_state()
     row.last_action = decision.action.value if decision.action else ""
@@ -204,12 +217,20 @@ def _cycle_config(bot: Bot, risk: RiskSettings, size_multiplier: Decimal) -> Cyc
         )
     )
     exits = PartialExitManager([TakeProfitLevel(d, f) for d, f in DEFAULT_EXIT_LEVELS])
+    # SWING positions trail the rest of the position with Binance's native trailing stop
+    # (the simulated exchange implements it too): activated at +1.5 %, 1.5 % callback.
+    trailing = (
+        TrailingConfig(callback=Decimal("0.015"), activation=Decimal("0.015"))
+        if bot.strategy.mode == "SWING"
+        else None
+    )
     return CycleConfig(
         bot_key=f"b{bot.pk}",
         strategy=strategy,
         gate=gate,
         slippage=SlippageManager(SlippageConfig(max_slippage_bps=MAX_SLIPPAGE_BPS)),
         exits=exits,
+        trailing=trailing,
         size_multiplier=size_multiplier,
     )
 
@@ -344,10 +365,10 @@ def _run_locked(
             events = paper_feed_candles(
                 session=session, symbol=symbol, interval=interval, until_open_time=candle_open_time
             )
-            closed = _apply_events(ctx, events)
+            _apply_events(ctx, events)
             equity = _equity(ctx)
-            breaker = _breaker(ctx, closed, equity)
-            if breaker.action is BreakerAction.FLATTEN:
+            breaker = _breaker(ctx, equity)
+            if breaker is not None and breaker.action is BreakerAction.FLATTEN:
                 for sym in bot.symbols:
                     _flatten(ctx, sym, breaker.reason)
                 session.save()

@@ -27,7 +27,7 @@ from apps.exchange.domain.types import (
     Side,
 )
 from apps.execution.domain.partial_exit import PartialExitManager
-from apps.execution.domain.plan import ExecutionPlan
+from apps.execution.domain.plan import ExecutionPlan, TrailingMode
 from apps.execution.domain.slippage import EntryRefused, SlippageManager
 from apps.execution.domain.trailing import TrailingConfig
 from apps.risk.domain.gate import EntryIntent, RiskContext, RiskGate
@@ -65,6 +65,7 @@ class CycleConfig:
     slippage: SlippageManager
     exits: PartialExitManager | None = None
     trailing: TrailingConfig | None = None
+    trailing_mode: TrailingMode = TrailingMode.NATIVE
     default_stop_distance: Decimal = Decimal("0.02")  # when a strategy gives no stop
     size_multiplier: Decimal = Decimal(1)  # e.g. a circuit-breaker "reduce size" tier
     ai_filter: DecisionFilter | None = None
@@ -190,6 +191,7 @@ def _enter(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> Cycl
             info=inputs.info,
             exits=config.exits,
             trailing=config.trailing,
+            trailing_mode=config.trailing_mode,
         )
     except (EntryRefused, ValueError) as exc:
         return CycleOutcome(OutcomeKind.REFUSED, str(exc), decision, reasons=gate_decision.reasons)
