@@ -158,8 +158,8 @@ def _btc() -> InstrumentInfo:
     )
 
 
-def bench_simulated(n: int) -> None:
-    print(f"SimulatedExchange ({n} orders)")
+def bench_simulated(n: int, resting_n: int) -> None:
+    print(f"SimulatedExchange ({n} market orders, {resting_n} resting limits)")
     t = datetime(2025, 1, 1, tzinfo=UTC)
     clock = [t]
     ex = SimulatedExchange([_btc()], clock=lambda: clock[0], balance=Decimal(10**9))
@@ -176,7 +176,7 @@ def bench_simulated(n: int) -> None:
         return time.perf_counter() - start
 
     async def resting() -> float:
-        for i in range(n):
+        for i in range(resting_n):
             await ex.place_limit_order(
                 "BTCUSDT", Side.BUY, Decimal("0.002"), px - Decimal(i % 500 + 1) / 10
             )
@@ -191,7 +191,9 @@ def bench_simulated(n: int) -> None:
     wall = asyncio.run(market())
     print(f"  MARKET orders matched              n={n:>5}  {n / wall:10.0f} orders/s")
     wall = asyncio.run(resting())
-    print(f"  resting LIMITs filled by a candle  n={n:>5}  {n / wall:10.0f} orders/s")
+    print(
+        f"  resting LIMITs filled by a candle  n={resting_n:>5}  {resting_n / wall:10.0f} orders/s"
+    )
 
 
 def main() -> None:
@@ -201,9 +203,10 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=500, help="adapter round trips")
     parser.add_argument("--paced", type=int, default=0, help="extra run at Binance's real limits")
     parser.add_argument("--sim-orders", type=int, default=20_000)
+    parser.add_argument("--sim-resting", type=int, default=1_000)
     args = parser.parse_args()
     bench_adapter(args.orders, args.paced)
-    bench_simulated(args.sim_orders)
+    bench_simulated(args.sim_orders, args.sim_resting)
 
 
 if __name__ == "__main__":

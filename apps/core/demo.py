@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.db import transaction
 
@@ -68,10 +70,43 @@ class DemoSummary:
     instruments: int
     strategies_created: int
     bots_created: int
+    candles: int = 0
+    data_note: str = ""
 
 
-def demo_load() -> DemoSummary:
-    """Create the demo records; existing ones are left as the user changed them (idempotent)."""
+# Candles the demo needs around the replayed month: the warm-up of each strategy before it.
+DEMO_DATA_WARMUP = {"5m": timedelta(days=5), "1h": timedelta(days=45)}
+DEMO_DATA_LENGTH = timedelta(days=31)
+
+
+def demo_market_data_load(*, start: datetime, data_dir: Path | None = None) -> tuple[int, str]:
+    """Import the shipped candles the demo bots (and CryptoVIX) need around ``start``."""
+    from apps.trading.replay import ReplayError, ensure_klines
+
+    needed: set[tuple[str, str]] = {("BTCUSDT", "1h")}
+    for spec in DEMO_BOTS:
+        needed.update((symbol, spec.timeframe) for symbol in spec.symbols)
+    rows = 0
+    try:
+        for symbol, interval in sorted(needed):
+            rows += ensure_klines(
+                symbol=symbol,
+                interval=interval,
+                start=start - DEMO_DATA_WARMUP[interval],
+                end=start + DEMO_DATA_LENGTH,
+                data_dir=data_dir,
+            )
+    except ReplayError as exc:
+        return rows, f"demo market data incomplete: {exc}"
+    return rows, ""
+
+
+def demo_load(*, running: bool = False, replay_start: datetime | None = None) -> DemoSummary:
+    """Create the demo records; existing ones are left as the user changed them (idempotent).
+
+    ``running``: the demo bots start running (the embedded default, which replays the shipped
+    data); otherwise they are created paused. ``replay_start``: also import the candles.
+    """
     with transaction.atomic():
         instruments = instruments_sync(symbols=exchange_info_symbols(), max_leverage=MAX_LEVERAGE)
         account, _ = ExchangeAccount.objects.get_or_create(
@@ -102,12 +137,19 @@ def demo_load() -> DemoSummary:
                     "symbols": list(spec.symbols),
                     "leverage": spec.leverage,
                     "trading_mode": Bot.TradingMode.PAPER,
-                    "state": Bot.State.PAUSED,
-                    "state_reason": "demo bot: resume it in the admin to start trading",
+                    "state": Bot.State.RUNNING if running else Bot.State.PAUSED,
+                    "state_reason": (
+                        "demo bot, paper trading the replayed market"
+                        if running
+                        else "demo bot: resume it in the admin to start trading"
+                    ),
                 },
             )
             if created:
                 bot.full_clean()
             bots_created += created
             RiskSettings.objects.get_or_create(bot=bot)
-    return DemoSummary(len(instruments), strategies_created, bots_created)
+    candles, note = (0, "")
+    if replay_start is not None:
+        candles, note = demo_market_data_load(start=replay_start)
+    return DemoSummary(len(instruments), strategies_created, bots_created, candles, note)

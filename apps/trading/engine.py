@@ -202,14 +202,20 @@ def _position_view(bot: Bot, symbol: str) -> PositionView | None:
     return PositionView(side, row.entry_price, abs(row.quantity), row.stop_price)
 
 
-def _cycle_config(bot: Bot, risk: RiskSettings, size_multiplier: Decimal) -> CycleConfig:
+def _cycle_config(
+    bot: Bot, risk: RiskSettings, size_multiplier: Decimal, equity: Decimal
+) -> CycleConfig:
     strategy = build_strategy(bot.strategy.kind, bot.strategy.parameters)
     gate = RiskGate(
         RiskConfig(
             sizing=SizingLimits(
                 risk_pct=risk.risk_per_trade,
                 max_leverage=Decimal(bot.leverage),
-                max_exposure_multiple=Decimal(bot.leverage),
+                # the bot's exposure cap (USDT) as a multiple of equity, never above leverage
+                max_exposure_multiple=min(
+                    Decimal(bot.leverage),
+                    risk.max_exposure / equity if equity > 0 else Decimal(bot.leverage),
+                ),
                 max_open_positions=risk.max_open_positions,
             ),
             correlation_threshold=float(risk.correlation_threshold),
@@ -259,7 +265,7 @@ def _record_signal(ctx: _Context, symbol: str, outcome: CycleOutcome, order: Ord
         },
         outcome=result,
         blocked_by=outcome.blocked_by,
-        detail=outcome.reason[:2000],
+        detail="; ".join(dict.fromkeys((outcome.reason, *outcome.reasons)))[:2000],
         order=order,
         signal_time=ctx.now,
         processed_at=ctx.now,
@@ -384,7 +390,7 @@ def _run_locked(
                     outcome.blocked_by,
                     outcome.reason,
                 )
-            order = _execute(ctx, symbol, outcome, _cycle_config(bot, risk, Decimal(1)))
+            order = _execute(ctx, symbol, outcome, _cycle_config(bot, risk, Decimal(1), equity))
             _record_signal(ctx, symbol, outcome, order)
             session.save()
             _finish(cycle, outcome.kind.value, outcome.reason, now)
@@ -401,7 +407,7 @@ def _decide(
     ctx: _Context, symbol: str, interval: str, open_time: int, equity: Decimal, breaker: Any
 ) -> CycleOutcome:
     bot = ctx.bot
-    config = _cycle_config(bot, ctx.risk, Decimal(1))
+    config = _cycle_config(bot, ctx.risk, Decimal(1), equity)
     candles = klines_window(
         symbol=symbol,
         interval=interval,

@@ -7,6 +7,7 @@ Every call goes through `Transport` (limiter, error translation, retries).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -39,6 +40,7 @@ from .time_sync import TimeSync
 from .transport import Transport
 
 Sleep = Callable[[float], Awaitable[None]]
+log = logging.getLogger(__name__)
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -123,11 +125,15 @@ class BinanceFuturesExchange(OrderMethods, OrderHelpers):
         async with self._instruments_lock:
             if time.monotonic() - self._instruments_at >= self.config.exchange_info_ttl_s:
                 raw = await self._call("futures_exchange_info", weight=weights.EXCHANGE_INFO)
-                self._instruments = {
-                    entry["symbol"]: InstrumentInfo.from_binance(entry)
-                    for entry in raw.get("symbols", [])
-                    if entry.get("contractType", "PERPETUAL") == "PERPETUAL"
-                }
+                instruments = {}
+                for entry in raw.get("symbols", []):
+                    if entry.get("contractType", "PERPETUAL") != "PERPETUAL":
+                        continue
+                    try:
+                        instruments[entry["symbol"]] = InstrumentInfo.from_binance(entry)
+                    except (KeyError, ValueError) as exc:  # one odd symbol must not hide the rest
+                        log.warning("exchangeInfo: skipping %s: %s", entry.get("symbol"), exc)
+                self._instruments = instruments
                 self._instruments_at = time.monotonic()
         return self._instruments
 

@@ -79,8 +79,9 @@ class OrderMethods:
         if not is_valid_client_order_id(cid):
             raise InvalidOrderError(f"client order id {cid!r} must match [A-Za-z0-9._-]{{1,36}}")
         prepared = prepare_order(info, replace(request, client_order_id=cid))
-        reference = None
-        if prepared.price is None and not (prepared.reduce_only or prepared.close_position):
+        reference = None  # values MARKET / trailing notionals (stops use their trigger)
+        unpriced = prepared.type in (OrderType.MARKET, OrderType.TRAILING_STOP_MARKET)
+        if unpriced and not (prepared.reduce_only or prepared.close_position):
             reference = await self.reference_price(prepared.symbol)
         check_order(info, prepared, reference_price=reference)
         params = mapping.order_params(prepared, cid, self.config.working_type)

@@ -111,9 +111,9 @@ class Transport:
         await self.limiter.acquire(weight, orders)
         self.sent += 1
         try:
-            value = await asyncio.wait_for(
-                getattr(self.client, method)(**dict(params)), self.timeout_s
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+            async with asyncio.timeout(self.timeout_s):
+                value = await getattr(self.client, method)(**dict(params))
         except Exception as exc:
             if not isinstance(exc, TRANSLATABLE):
                 raise

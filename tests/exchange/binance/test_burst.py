@@ -3,7 +3,8 @@
 Time is virtual, not scaled: the limits are Binance's (2,400 weight/min, 300 orders/10 s,
 1,200 orders/min, as the fake enforces them) but the limiter's clock is the fake's clock and
 its sleep moves that clock forward (and the client's timestamp offset with it, so signatures
-stay inside recvWindow). Eight callers run concurrently. Several virtual minutes of pacing then take a few real seconds.
+stay inside recvWindow). Eight callers run concurrently. Several virtual minutes of pacing
+then take a few real seconds.
 """
 
 from __future__ import annotations

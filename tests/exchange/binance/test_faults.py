@@ -1,4 +1,4 @@
-"""Injected faults at the fake: no order is lost, none is duplicated, the answer matches the fake."""
+"""Injected faults at the fake: no order lost, none duplicated, the answer matches the fake."""
 
 from __future__ import annotations
 

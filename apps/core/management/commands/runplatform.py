@@ -37,7 +37,18 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         self._ensure_admin()
         if not options["no_demo"] and not Bot.objects.exists():
-            call_command("load_demo", verbosity=verbosity)
+            from apps.market.clock import replaying
+
+            if replaying():  # the embedded demo: the bots paper-trade the replayed market
+                self.stdout.write("loading the demo and its market data ...")
+                call_command(
+                    "load_demo",
+                    running=True,
+                    data_from=settings.MARKET_REPLAY_START,
+                    verbosity=verbosity,
+                )
+            else:
+                call_command("load_demo", verbosity=verbosity)
         call_command("setup_periodic_tasks", verbosity=0)
         if settings.CELERY_EMBEDDED and not options["no_worker"]:
             from apps.core.embedded import start_embedded_worker
