@@ -46,7 +46,7 @@ class BotAdmin(admin.ModelAdmin):
         ),
     ]
     inlines = [RiskSettingsInline]
-    actions = ["pause_bots", "resume_bots"]
+    actions = ["pause_bots", "resume_bots", "emergency_close"]
 
     @admin.display(description="Mode", ordering="strategy__mode")
     def mode(self, obj: Bot) -> str:
@@ -77,6 +77,33 @@ class BotAdmin(admin.ModelAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
         if resumed:
             self.message_user(request, f"Resumed {resumed} bot(s).", messages.SUCCESS)
+
+    @admin.action(description="Kill switch: cancel all orders, close all positions, halt")
+    def emergency_close(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
+        from django.utils import timezone
+
+        from apps.trading.engine import CycleBusy, killswitch_engage
+
+        try:
+            reports = killswitch_engage(
+                reason=f"kill switch by {request.user}",
+                now=timezone.now(),
+                bot_names=list(queryset.values_list("name", flat=True)),
+            )
+        except (ValueError, CycleBusy) as exc:
+            self.message_user(request, f"Kill switch failed: {exc}", messages.ERROR)
+            return
+        for r in reports:
+            level = (
+                messages.ERROR if r.open_orders_left or r.open_positions_left else messages.WARNING
+            )
+            self.message_user(
+                request,
+                f"{r.bot}: canceled {r.orders_canceled} order(s), closed {r.positions_closed} "
+                f"position(s), left open {r.open_orders_left} order(s) / "
+                f"{r.open_positions_left} position(s); halted.",
+                level,
+            )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -67,6 +67,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_SECONDS = 300
+FAILURES_KEY = "bot-failures:"
+CRITICAL_PREFIX = "critical error:"
+RESTART_BASE_SECONDS = 60
+RESTART_MAX_SECONDS = 3600
 OPEN_STATUSES = ("PENDING_NEW", "NEW", "TRIGGERED", "PARTIALLY_FILLED", "PENDING_CANCEL")
 DEFAULT_EXIT_LEVELS = ((Decimal("0.02"), Decimal("0.5")),)  # take half off at +2 %
 MAX_SLIPPAGE_BPS = Decimal(30)
@@ -354,8 +358,43 @@ def bot_cycle_run(*, bot_id: int, symbol: str, candle_open_time: int, now: datet
     )
     if not created and cycle.status == BotCycle.Status.DONE:
         return CycleResult(cycle, cycle.outcome, "already done")
-    with bot_lock(bot.pk):
-        return _run_locked(bot, cycle, symbol, candle_open_time, now)
+    try:
+        with bot_lock(bot.pk):
+            result = _run_locked(bot, cycle, symbol, candle_open_time, now)
+    except CycleBusy:
+        raise
+    except Exception as exc:  # a critical error: flatten, halt, restart later with backoff
+        logger.exception("bot %s: critical error in cycle %s", bot.name, cycle.pk)
+        _finish(cycle, "error", f"critical error: {exc}", now, failed=True)
+        _critical_error(bot=bot, error=exc, now=now)
+        return CycleResult(cycle, "error", f"critical error: {exc}")
+    cache.delete(f"{FAILURES_KEY}{bot.pk}")
+    return result
+
+
+def restart_delay(failures: int) -> int:
+    """Seconds before a bot restarts after its ``failures``-th critical error in a row."""
+    return min(RESTART_MAX_SECONDS, RESTART_BASE_SECONDS * 2 ** max(0, failures - 1))
+
+
+def _critical_error(*, bot: Bot, error: Exception, now: datetime) -> None:
+    """The seed's error recovery: emergency close, halt, and a delayed restart with backoff."""
+    key = f"{FAILURES_KEY}{bot.pk}"
+    cache.add(key, 0, timeout=None)
+    failures = cache.incr(key)
+    reason = f"{CRITICAL_PREFIX} {type(error).__name__}: {error}"[:200]
+    try:
+        bot_emergency_close(bot=bot, reason=reason, now=now)
+    except Exception:
+        logger.exception("bot %s: emergency close after a critical error failed", bot.name)
+        bot_halt(bot=bot, reason=reason)
+    delay = restart_delay(failures)
+    from apps.trading.tasks import bot_restart
+
+    bot_restart.apply_async(args=[bot.pk], countdown=delay)
+    logger.error(
+        "bot %s halted (%s); restart in %d s (failure %d)", bot.name, reason, delay, failures
+    )
 
 
 def _run_locked(

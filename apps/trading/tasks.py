@@ -7,8 +7,9 @@ import logging
 from celery import shared_task
 
 from apps.bots.models import Bot
+from apps.bots.services import bot_resume
 from apps.market.clock import market_now
-from apps.trading.engine import CycleBusy, bot_catch_up
+from apps.trading.engine import CRITICAL_PREFIX, CycleBusy, bot_catch_up
 
 logger = logging.getLogger(__name__)
 
@@ -31,3 +32,15 @@ def schedule() -> None:
         "pk", flat=True
     ):
         bot_tick.delay(bot_id)
+
+
+@shared_task(name="trading.bot_restart", time_limit=60, soft_time_limit=50, ignore_result=True)
+def bot_restart(bot_id: int) -> None:
+    """Resume a bot halted by a critical error (not one halted by a person or a risk rule)."""
+    bot = Bot.objects.filter(pk=bot_id).first()
+    if bot is None or bot.state != Bot.State.HALTED:
+        return
+    if "kill switch: " + CRITICAL_PREFIX not in bot.state_reason:
+        return
+    bot_resume(bot=bot)
+    logger.warning("bot %s restarted after a critical error", bot.name)

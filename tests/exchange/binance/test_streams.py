@@ -177,3 +177,23 @@ async def test_depth_stream_with_price_move_yields_book(
         fake.set_price("BTCUSDT", "100000")
         book = await next_event(events, OrderBook)
         assert len(book.bids) == levels and book.best_bid < book.best_ask
+
+
+async def test_user_stream_with_abrupt_tcp_cut_reconnects_and_recovers_missed_fill(
+    fake: FakeBinance, exchange: BinanceFuturesExchange
+) -> None:
+    streams = BinanceStreams(exchange, FAST)
+    async with consuming(streams.user_events()) as events:
+        await wait_until(lambda: fake.hub.connections)
+        limit = fake.price("SOLUSDT") - 1
+        await exchange.place_limit_order(
+            "SOLUSDT", Side.BUY, Decimal("1"), limit, client_order_id="cut-1"
+        )
+        await next_event(events, OrderUpdated, lambda e: e.order.client_order_id == "cut-1")
+        await fake.faults.drop_websockets(abrupt=True)
+        fake.set_price("SOLUSDT", limit - 1)
+        recovered = await next_event(
+            events, OrderUpdated, lambda e: e.order.status is OrderStatus.FILLED
+        )
+        assert recovered.order.client_order_id == "cut-1"
+        assert (await next_event(events, StreamReconnected)).recovered == 1

@@ -1,0 +1,60 @@
+"""Trading API: the kill switch."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.apis import ErrorSerializer
+from apps.trading.engine import CycleBusy, killswitch_engage
+
+
+class KillSwitchApi(APIView):
+    """Emergency close: cancel all orders, close all positions reduce-only, halt the bots."""
+
+    class InputSerializer(serializers.Serializer):
+        bots = serializers.ListField(
+            child=serializers.CharField(max_length=64),
+            required=False,
+            default=list,
+            help_text="Bot names; empty means every bot.",
+        )
+        reason = serializers.CharField(max_length=200)
+
+    class OutputSerializer(serializers.Serializer):
+        bot = serializers.CharField()
+        orders_canceled = serializers.IntegerField()
+        positions_closed = serializers.IntegerField()
+        open_orders_left = serializers.IntegerField()
+        open_positions_left = serializers.IntegerField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer(many=True), 400: ErrorSerializer, 409: ErrorSerializer},
+        summary="Kill switch (emergency close)",
+    )
+    def post(self, request: Request) -> Response:
+        from django.utils import timezone
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            reports = killswitch_engage(
+                reason=f"{data.validated_data['reason']} (API, {request.user})",
+                now=timezone.now(),
+                bot_names=data.validated_data["bots"] or None,
+            )
+        except ValueError as exc:
+            return Response(
+                {"message": str(exc), "code": "invalid", "extra": {}},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        except CycleBusy as exc:
+            return Response(
+                {"message": str(exc), "code": "busy", "extra": {}},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(self.OutputSerializer(reports, many=True).data)
