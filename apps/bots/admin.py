@@ -41,6 +41,18 @@ class BotAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "account", "strategy", "symbols", "enabled"]}),
         ("Execution", {"fields": ["trading_mode", "leverage", "margin_type", "position_mode"]}),
         (
+            "Exits",
+            {
+                "fields": [
+                    "exit_levels",
+                    "break_even_after_first_exit",
+                    "trailing",
+                    "trailing_activation",
+                    "trailing_callback",
+                ]
+            },
+        ),
+        (
             "State (use the Pause / Resume actions)",
             {"fields": ["state", "state_reason", "state_changed_at", "created_at", "updated_at"]},
         ),

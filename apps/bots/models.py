@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.exchange.models import ExchangeAccount, Instrument
+from apps.execution.domain.partial_exit import TakeProfitLevel, validate_levels
 from apps.strategies.models import Strategy
+
+
+def _default_exit_levels() -> list[dict[str, str]]:
+    return [{"distance": "0.02", "fraction": "0.5"}]
 
 
 class Bot(models.Model):
@@ -21,6 +28,11 @@ class Bot(models.Model):
     class TradingMode(models.TextChoices):
         PAPER = "paper", "Paper (simulated fills)"
         LIVE = "live", "Live (orders on the account's exchange)"
+
+    class Trailing(models.TextChoices):
+        NONE = "none", "No trailing stop"
+        MANAGED = "managed", "Managed: our stop-market, replaced place-first as price moves"
+        NATIVE = "native", "Native: Binance's TRAILING_STOP_MARKET"
 
     class State(models.TextChoices):
         RUNNING = "running", "Running"
@@ -43,6 +55,28 @@ class Bot(models.Model):
     trading_mode = models.CharField(
         max_length=8, choices=TradingMode.choices, default=TradingMode.PAPER
     )
+    exit_levels = models.JSONField(
+        default=_default_exit_levels,
+        blank=True,
+        help_text='Partial take-profits: [{"distance": "0.02", "fraction": "0.5"}, ...]; distance '
+        "and fraction of the entry price / position. Empty: no partial exits.",
+    )
+    break_even_after_first_exit = models.BooleanField(
+        default=True, help_text="Move the stop to the entry price once the first level filled."
+    )
+    trailing = models.CharField(max_length=8, choices=Trailing.choices, default=Trailing.MANAGED)
+    trailing_activation = models.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        default=Decimal("0.015"),
+        help_text="Profit (fraction of entry) at which the trailing stop starts to move.",
+    )
+    trailing_callback = models.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        default=Decimal("0.015"),
+        help_text="Distance (fraction) the trailing stop keeps behind the best price.",
+    )
     enabled = models.BooleanField(default=True, help_text="Disabled bots are never scheduled.")
     state = models.CharField(max_length=8, choices=State.choices, default=State.PAUSED)
     state_reason = models.CharField(max_length=255, blank=True, default="")
@@ -55,6 +89,19 @@ class Bot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def exit_take_profit_levels(self) -> tuple[TakeProfitLevel, ...]:
+        """The partial take-profit levels, validated (raise ValueError naming the problem)."""
+        if not self.exit_levels:
+            return ()
+        if not isinstance(self.exit_levels, list):
+            raise ValueError('expected a list of {"distance", "fraction"} objects')
+        return validate_levels(
+            [
+                TakeProfitLevel(Decimal(str(level["distance"])), Decimal(str(level["fraction"])))
+                for level in self.exit_levels
+            ]
+        )
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -87,6 +134,14 @@ class Bot(models.Model):
                             f"leverage {self.leverage} exceeds the maximum of "
                             f"{', '.join(f'{s} ({known[s]})' for s in too_high)}"
                         )
+        try:
+            self.exit_take_profit_levels()
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            errors["exit_levels"] = f"exit levels: {exc}"
+        if self.trailing != self.Trailing.NONE and not (
+            Decimal(0) < (self.trailing_callback or 0) < Decimal("0.1")
+        ):
+            errors["trailing_callback"] = "the trailing callback must be between 0 and 0.1"
         if not 1 <= (self.leverage or 0) <= 125:
             errors["leverage"] = "leverage must be between 1 and 125"
         if (

@@ -49,22 +49,22 @@ class ErrorSerializer(serializers.Serializer):
 class PingApi(APIView):
     """Round trip through a Celery worker: enqueue ``core.ping`` and wait briefly for it."""
 
-    class InputSerializer(serializers.Serializer):
+    class PingInputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=64, required=False, default="")
 
-    class OutputSerializer(serializers.Serializer):
+    class PingOutputSerializer(serializers.Serializer):
         task_id = serializers.CharField()
         result = serializers.DictField()
 
     @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer, 504: ErrorSerializer},
+        request=PingInputSerializer,
+        responses={200: PingOutputSerializer, 504: ErrorSerializer},
         summary="Round trip through a Celery worker",
     )
     def post(self, request: Request) -> Response:
         from apps.core.tasks import ping
 
-        data = self.InputSerializer(data=request.data)
+        data = self.PingInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = ping.delay(data.validated_data["token"])
         try:

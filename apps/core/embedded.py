@@ -13,6 +13,7 @@ import logging
 import threading
 
 from celery.beat import EmbeddedService
+from celery.result import _set_task_join_will_block
 from celery.worker import WorkController
 
 logger = logging.getLogger(__name__)
@@ -94,3 +95,6 @@ def stop_embedded_worker() -> None:
         if _worker_thread is not None:
             _worker_thread.join(timeout=10)
         _worker, _worker_thread = None, None
+        # Hosting a worker marked this process as one (result.get() refuses to block in a
+        # worker); with the worker gone, the process is a plain client again.
+        _set_task_join_will_block(False)

@@ -10,9 +10,10 @@ Run after a restart, a lost user stream or on a schedule (`exchange.reconcile_bo
    closed (`order_close_missing`). Apply missed fills from `user_trades` (`fill_apply`,
    idempotent), oldest first, matched to our orders by client id or exchange order id.
 3. Compare each symbol's signed position in the database (summed over the account's bots, as
-   the venue nets them) with the exchange's. Any difference halts the bot (`bot_halt`, the
-   reason names symbol, database and exchange quantity) and publishes an `alert`; nothing is
-   traded for that symbol: never trade on a guess.
+   the venue nets them) with the exchange's. A difference is looked at once more (fills and
+   positions read again: a fill may have landed between the two reads); if it persists the bot
+   is halted (`bot_halt`, the reason names symbol, database and exchange quantity) and an
+   `alert` event is published; nothing is placed for that symbol: never trade on a guess.
 4. For each matching open position with a known stop price (`Position.stop_price`) and no
    protective STOP_MARKET of ours open on the exchange, place a reduce-only STOP_MARKET with a
    deterministic client id (recorded first, then sent), so running twice places it once.

@@ -15,7 +15,7 @@ from apps.trading.engine import CycleBusy, killswitch_engage
 class KillSwitchApi(APIView):
     """Emergency close: cancel all orders, close all positions reduce-only, halt the bots."""
 
-    class InputSerializer(serializers.Serializer):
+    class KillSwitchInputSerializer(serializers.Serializer):
         bots = serializers.ListField(
             child=serializers.CharField(max_length=64),
             required=False,
@@ -24,7 +24,7 @@ class KillSwitchApi(APIView):
         )
         reason = serializers.CharField(max_length=200)
 
-    class OutputSerializer(serializers.Serializer):
+    class KillSwitchOutputSerializer(serializers.Serializer):
         bot = serializers.CharField()
         orders_canceled = serializers.IntegerField()
         positions_closed = serializers.IntegerField()
@@ -32,14 +32,18 @@ class KillSwitchApi(APIView):
         open_positions_left = serializers.IntegerField()
 
     @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer(many=True), 400: ErrorSerializer, 409: ErrorSerializer},
+        request=KillSwitchInputSerializer,
+        responses={
+            200: KillSwitchOutputSerializer(many=True),
+            400: ErrorSerializer,
+            409: ErrorSerializer,
+        },
         summary="Kill switch (emergency close)",
     )
     def post(self, request: Request) -> Response:
         from django.utils import timezone
 
-        data = self.InputSerializer(data=request.data)
+        data = self.KillSwitchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             reports = killswitch_engage(
@@ -57,4 +61,4 @@ class KillSwitchApi(APIView):
                 {"message": str(exc), "code": "busy", "extra": {}},
                 status=status.HTTP_409_CONFLICT,
             )
-        return Response(self.OutputSerializer(reports, many=True).data)
+        return Response(self.KillSwitchOutputSerializer(reports, many=True).data)

@@ -35,9 +35,10 @@ from apps.exchange.domain.events import OrderFilled, OrderUpdated
 from apps.exchange.domain.ids import client_order_id
 from apps.exchange.domain.types import OrderRequest, OrderType, Side
 from apps.exchange.models import Instrument
-from apps.execution.domain.partial_exit import PartialExitManager, TakeProfitLevel
+from apps.execution.domain.partial_exit import BreakEvenRule, PartialExitManager
+from apps.execution.domain.plan import TrailingMode
 from apps.execution.domain.slippage import EntryDone, SlippageConfig, SlippageManager
-from apps.execution.domain.trailing import TrailingConfig
+from apps.execution.domain.trailing import TrailingConfig, TrailingStop, stop_market_order
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
 from apps.orders.models import Order
@@ -72,7 +73,6 @@ CRITICAL_PREFIX = "critical error:"
 RESTART_BASE_SECONDS = 60
 RESTART_MAX_SECONDS = 3600
 OPEN_STATUSES = ("PENDING_NEW", "NEW", "TRIGGERED", "PARTIALLY_FILLED", "PENDING_CANCEL")
-DEFAULT_EXIT_LEVELS = ((Decimal("0.02"), Decimal("0.5")),)  # take half off at +2 %
 MAX_SLIPPAGE_BPS = Decimal(30)
 BREAKER_ACTIONS = {
     "warn": BreakerAction.WARN,
@@ -157,6 +157,88 @@ def _send(ctx: _Context, request: Any, *, purpose: str, expected: Decimal | None
     return order
 
 
+def _replace_stop(
+    ctx: _Context, symbol: str, new_stop: Decimal, why: str, *, purpose: str = "stop_loss"
+) -> bool:
+    """Move the protective stop: place the new stop-market first and cancel the old one only
+    once the new one rests, so the position is never without a stop."""
+    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
+    if position is None:
+        return False
+    info = instrument_info(Instrument.objects.get(symbol=symbol))
+    stops = Order.objects.filter(
+        bot=ctx.bot, symbol=symbol, purpose__in=["stop_loss", "trailing_stop"], type="STOP_MARKET"
+    )
+    old = stops.filter(status__in=["NEW", "PENDING_NEW"]).order_by("-created_at").first()
+    request = stop_market_order(
+        intent_id=client_order_id(f"b{ctx.bot.pk}", symbol, "stop"),
+        side=Side.BUY if position.quantity > 0 else Side.SELL,
+        quantity=abs(position.quantity),
+        stop_price=new_stop,
+        info=info,
+        sequence=stops.count() + 1,
+    )
+    placed = _send(ctx, request, purpose=purpose)
+    if placed.status != Order.Status.NEW:
+        logger.warning(
+            "bot %s %s: new stop %s not placed (%s); old stop kept",
+            ctx.bot.name,
+            symbol,
+            new_stop,
+            placed.reject_reason or placed.status,
+        )
+        return False
+    if old is not None:
+        try:
+            report = ctx.run(ctx.session.exchange.cancel_order(symbol, old.client_order_id))
+            order_apply_report(order=old, report=report, at=ctx.now)
+        except ExchangeError as exc:
+            logger.warning("cancel of the old stop %s failed: %s", old.client_order_id, exc)
+    Position.objects.filter(pk=position.pk).update(stop_price=request.trigger_price)
+    logger.info(
+        "bot %s %s: stop moved to %s (%s)", ctx.bot.name, symbol, request.trigger_price, why
+    )
+    return True
+
+
+def _trail(ctx: _Context, symbol: str, candle: Any) -> None:
+    """Managed trailing stop: ratchet the stop-market with the last closed candle."""
+    bot = ctx.bot
+    if bot.trailing != Bot.Trailing.MANAGED or candle is None:
+        return
+    position = Position.objects.filter(bot=bot, symbol=symbol).exclude(quantity=0).first()
+    if position is None or position.stop_price is None:
+        return
+    trail = TrailingStop(
+        TrailingConfig(callback=bot.trailing_callback, activation=bot.trailing_activation),
+        intent_id=client_order_id(f"b{bot.pk}", symbol, "trail"),
+        side=Side.BUY if position.quantity > 0 else Side.SELL,
+        entry_price=position.entry_price,
+        info=instrument_info(Instrument.objects.get(symbol=symbol)),
+        initial_stop=position.stop_price,
+    )
+    update = trail.update_candle(candle.high, candle.low, candle.close)
+    if update.replace and update.new_stop is not None:
+        _replace_stop(ctx, symbol, update.new_stop, "trailing", purpose="trailing_stop")
+
+
+def _break_even(ctx: _Context, symbol: str, filled_purposes: set[str]) -> None:
+    """After a partial take-profit, move the stop to the entry price (if configured)."""
+    if "take_profit" not in filled_purposes or not ctx.bot.break_even_after_first_exit:
+        return
+    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
+    if position is None:
+        return
+    long = position.quantity > 0
+    better = position.stop_price is None or (
+        position.entry_price > position.stop_price
+        if long
+        else position.entry_price < position.stop_price
+    )
+    if better:
+        _replace_stop(ctx, symbol, position.entry_price, "break-even after the first exit")
+
+
 def _breaker(ctx: _Context, equity: Decimal) -> Any:
     """Evaluate the bot's circuit breaker. Losses come from the closed trades in the database
     (the source of truth, whoever closed them); the latches come from ``BreakerState``, so a
@@ -226,14 +308,21 @@ def _cycle_config(
             block_on_missing_correlation=False,
         )
     )
-    exits = PartialExitManager([TakeProfitLevel(d, f) for d, f in DEFAULT_EXIT_LEVELS])
-    # SWING positions trail the rest of the position with Binance's native trailing stop
-    # (the simulated exchange implements it too): activated at +1.5 %, 1.5 % callback.
-    trailing = (
-        TrailingConfig(callback=Decimal("0.015"), activation=Decimal("0.015"))
-        if bot.strategy.mode == "SWING"
+    levels = bot.exit_take_profit_levels()
+    exits = (
+        PartialExitManager(
+            levels,
+            break_even=BreakEvenRule() if bot.break_even_after_first_exit else None,
+        )
+        if levels
         else None
     )
+    trailing = (
+        TrailingConfig(callback=bot.trailing_callback, activation=bot.trailing_activation)
+        if bot.trailing != Bot.Trailing.NONE
+        else None
+    )
+    mode = TrailingMode.NATIVE if bot.trailing == Bot.Trailing.NATIVE else TrailingMode.MANAGED
     return CycleConfig(
         bot_key=f"b{bot.pk}",
         strategy=strategy,
@@ -241,6 +330,7 @@ def _cycle_config(
         slippage=SlippageManager(SlippageConfig(max_slippage_bps=MAX_SLIPPAGE_BPS)),
         exits=exits,
         trailing=trailing,
+        trailing_mode=mode,
         size_multiplier=size_multiplier,
     )
 
@@ -411,6 +501,20 @@ def _run_locked(
                 session=session, symbol=symbol, interval=interval, until_open_time=candle_open_time
             )
             _apply_events(ctx, events)
+            filled_ids = [e.order.client_order_id for e in events if isinstance(e, OrderFilled)]
+            purposes = set(
+                Order.objects.filter(bot=bot, client_order_id__in=filled_ids).values_list(
+                    "purpose", flat=True
+                )
+            )
+            _break_even(ctx, symbol, purposes)
+            _trail(
+                ctx,
+                symbol,
+                Kline.objects.filter(
+                    symbol=symbol, interval=interval, open_time=candle_open_time
+                ).first(),
+            )
             equity = _equity(ctx)
             breaker = _breaker(ctx, equity)
             if breaker is not None and breaker.action is BreakerAction.FLATTEN:

@@ -78,18 +78,15 @@ def ensure_klines(
 def rehearsal_bot(*, bot: Bot, label: str) -> Bot:
     """A paper copy of ``bot`` (same strategy, symbols, leverage and risk settings), running."""
     with transaction.atomic():
-        copy = Bot.objects.create(
-            name=f"{bot.name}-{label}"[:64],
-            account=bot.account,
-            strategy=bot.strategy,
-            symbols=list(bot.symbols),
-            leverage=bot.leverage,
-            margin_type=bot.margin_type,
-            position_mode=bot.position_mode,
-            trading_mode=Bot.TradingMode.PAPER,
-            state=Bot.State.RUNNING,
-            state_reason=f"replay of {bot.name}",
-        )
+        copy = Bot.objects.get(pk=bot.pk)  # every setting as stored ...
+        copy.symbols = list(bot.symbols)  # ... but the symbols asked for
+        copy.pk = None
+        copy.name = f"{bot.name}-{label}"[:64]
+        copy.trading_mode = Bot.TradingMode.PAPER
+        copy.enabled = True
+        copy.state = Bot.State.RUNNING
+        copy.state_reason = f"replay of {bot.name}"
+        copy.save()
         risk = RiskSettings.objects.filter(bot=bot).first()
         if risk is not None:
             risk.pk = None

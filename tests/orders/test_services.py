@@ -315,3 +315,14 @@ def test_fill_apply_with_commit_publishes_events_only_after_commit(
     fill_data = send_event.call_args_list[0].args[1]
     assert fill_data["client_order_id"] == order.client_order_id
     assert fill_data["price"] == "60000"
+
+
+def test_fill_apply_with_hedge_mode_order_raises(bot, sim) -> None:
+    exchange, feeder = sim
+    order = open_long(bot, feeder)
+    (venue_fill,) = fills_of(exchange, order.client_order_id)
+    Order.objects.filter(pk=order.pk).update(position_side=Order.PositionSide.LONG)
+    order.refresh_from_db()
+    with pytest.raises(ValueError, match="hedge-mode"):
+        fill_apply(order=order, fill=replace(venue_fill, trade_id=999), at=feeder.clock.now)
+    assert Fill.objects.count() == 1

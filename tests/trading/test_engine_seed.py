@@ -3,6 +3,7 @@ paper-trading loop (replays of BTCUSDT and ETHUSDT 1h, January 2024)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +26,15 @@ pytestmark = pytest.mark.django_db
 JAN1 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def _bot(name: str, *, symbols=("BTCUSDT", "ETHUSDT"), bands=None, tiers=None) -> Bot:
+def _bot(
+    name: str,
+    *,
+    symbols=("BTCUSDT", "ETHUSDT"),
+    bands=None,
+    tiers=None,
+    trailing="managed",
+    break_even=True,
+) -> Bot:
     make_instruments()
     strategy, _ = Strategy.objects.get_or_create(
         name="ema-9-21",
@@ -38,7 +47,13 @@ def _bot(name: str, *, symbols=("BTCUSDT", "ETHUSDT"), bands=None, tiers=None) -
     )
     account, _ = ExchangeAccount.objects.get_or_create(name="paper-seed")
     bot = Bot.objects.create(
-        name=name, account=account, strategy=strategy, symbols=list(symbols), leverage=3
+        name=name,
+        account=account,
+        strategy=strategy,
+        symbols=list(symbols),
+        leverage=3,
+        trailing=trailing,
+        break_even_after_first_exit=break_even,
     )
     risk = RiskSettings.objects.create(bot=bot)
     if bands is not None:
@@ -64,6 +79,9 @@ def test_position_with_first_target_reached_is_partially_exited(shared_data) -> 
     assert tp.quantity < trade.quantity  # only part of the position was taken off
     entry = Order.objects.filter(bot=bot, purpose="entry", status="FILLED").first()
     assert entry.slippage_bps is not None and entry.expected_price is not None  # slippage log
+    # After the first level the stop moved to break-even (the entry price, on the tick).
+    moved = Order.objects.filter(bot=bot, type="STOP_MARKET", trigger_price__gte=trade.entry_price)
+    assert moved.filter(trigger_price__lte=trade.entry_price + Decimal("0.1")).exists()
 
 
 def test_entry_into_correlated_coin_is_blocked_and_logged_with_figure(shared_data, caplog) -> None:
@@ -150,7 +168,27 @@ def test_demo_bot_with_real_candles_trades_in_its_mode(
 
 
 def test_swing_position_with_price_running_exits_on_native_trailing_stop(shared_data) -> None:
-    bot = _replay(_bot("seed-trail", symbols=("BTCUSDT",)), 30, shared_data)
+    bot = _replay(
+        _bot("seed-trail", symbols=("BTCUSDT",), trailing="native", break_even=False),
+        30,
+        shared_data,
+    )
     trailing = Order.objects.filter(bot=bot, purpose="trailing_stop", type="TRAILING_STOP_MARKET")
     assert trailing.exists()
     assert Trade.objects.filter(bot=bot, exit_reason="trailing").exists()
+
+
+def test_managed_trailing_stop_with_price_running_ratchets_place_first(shared_data) -> None:
+    bot = _replay(_bot("seed-managed", symbols=("BTCUSDT",), break_even=False), 48, shared_data)
+    stops = list(Order.objects.filter(bot=bot, type="STOP_MARKET").order_by("created_at", "id"))
+    assert len(stops) >= 3, [(s.purpose, s.status, s.trigger_price) for s in stops]
+    # Each replacement rests before the previous stop is canceled, and only ever tightens.
+    for old, new in itertools.pairwise(stops):
+        if new.purpose != "trailing_stop" or old.status != "CANCELED":
+            continue
+        assert new.trigger_price > old.trigger_price
+        placed = new.events.get(to_status="NEW").pk
+        canceled = old.events.get(to_status="CANCELED").pk
+        assert placed < canceled
+    assert Trade.objects.filter(bot=bot, exit_reason="trailing").exists()
+    assert all(e.detail != "" for e in Order.objects.get(pk=stops[0].pk).events.all())
