@@ -72,7 +72,7 @@ def _replay(bot: Bot, hours: int, shared_data) -> Bot:
 
 
 def test_position_with_first_target_reached_is_partially_exited(shared_data) -> None:
-    bot = _replay(_bot("seed-partial"), 36, shared_data)
+    bot = _replay(_bot("seed-partial", trailing="none"), 36, shared_data)
     tp = Fill.objects.filter(order__bot=bot, order__purpose="take_profit").first()
     assert tp is not None, "no take-profit filled"
     trade = tp.trade
