@@ -22,7 +22,6 @@ import asyncio
 import os
 import statistics
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -37,38 +36,9 @@ from apps.exchange.binance.client import new_client  # noqa: E402
 from apps.exchange.domain.simulated import SimulatedExchange  # noqa: E402
 from apps.exchange.domain.types import Candle, InstrumentInfo, Side  # noqa: E402
 from apps.exchange.fakebinance import FakeBinance, RateLimitConfig  # noqa: E402
+from apps.exchange.fakebinance.testing import FakeInThread  # noqa: E402
 
 HIGH = RateLimitConfig(weight_per_minute=10**6, orders_per_10s=10**6, orders_per_minute=10**6)
-
-
-class FakeInThread:
-    """Run a FakeBinance in a background thread with its own event loop."""
-
-    def __init__(self, limits: RateLimitConfig) -> None:
-        self.limits = limits
-        self.ready = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        self.fb: FakeBinance | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.fb = FakeBinance(seed=1, rate_limits=self.limits)
-        self.loop.run_until_complete(self.fb.start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> FakeBinance:
-        self.thread.start()
-        self.ready.wait(30)
-        assert self.fb is not None
-        return self.fb
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.fb is not None
-        asyncio.run_coroutine_threadsafe(self.fb.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def _pct(values: list[float], q: float) -> float:

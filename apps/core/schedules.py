@@ -22,6 +22,12 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
         description="Runs each running bot's cycles for the candles that closed since its last.",
     ),
     PeriodicSpec(
+        name="reconcile live bots",
+        task="exchange.reconcile_live",
+        every_seconds=300,
+        description="Brings live bots' orders, fills and positions up to the exchange.",
+    ),
+    PeriodicSpec(
         name="dashboard heartbeat",
         task="core.heartbeat",
         every_seconds=10,

@@ -188,6 +188,23 @@ def exchange_for_bot(*, bot: Bot) -> Exchange:
     return provider(bot)
 
 
+def reconcile_bot_now(*, bot: Bot, at: datetime) -> ReconcileReport:
+    """Reconcile ``bot`` with the exchange its provider opens (sync).
+
+    The provider may return an ``Exchange`` or an async context manager yielding one (the
+    Binance adapter must be built inside the event loop that uses it, and closed after).
+    """
+
+    async def run() -> ReconcileReport:
+        opened = exchange_for_bot(bot=bot)
+        if hasattr(opened, "__aenter__"):
+            async with opened as exchange:
+                return await reconcile_bot_async(bot=bot, exchange=exchange, at=at)
+        return await reconcile_bot_async(bot=bot, exchange=opened, at=at)
+
+    return async_to_sync(run)()
+
+
 # --- phase 1: what the database knows ------------------------------------------------------------
 def _local_view(*, bot: Bot, at: datetime) -> _LocalView:
     open_orders = list(order_list_open(bot=bot))

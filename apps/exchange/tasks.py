@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.utils import timezone
 
 from apps.bots.models import Bot
-from apps.exchange.reconciliation import exchange_for_bot, reconcile_bot
+from apps.exchange.reconciliation import reconcile_bot_now
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="exchange.reconcile_bot", time_limit=120, soft_time_limit=100)
 def reconcile_bot_task(bot_id: int) -> dict[str, Any]:
-    """Reconcile one bot with its exchange; return the report as a JSON-able dict.
-
-    Runs in a sync worker: `reconcile_bot` bridges to the async exchange port itself.
-    """
+    """Reconcile one bot with its exchange; return the report as a JSON-able dict."""
     bot = Bot.objects.select_related("account").get(pk=bot_id)
-    report = reconcile_bot(bot=bot, exchange=exchange_for_bot(bot=bot), at=timezone.now())
-    return report.as_dict()
+    return reconcile_bot_now(bot=bot, at=timezone.now()).as_dict()
+
+
+def live_bots() -> list[int]:
+    """Bots that trade on a real venue (testnet or live): paper bots reconcile in their cycle."""
+    return list(
+        Bot.objects.filter(enabled=True, trading_mode=Bot.TradingMode.LIVE)
+        .exclude(account__environment="paper")
+        .values_list("pk", flat=True)
+    )
+
+
+@shared_task(name="exchange.reconcile_live", time_limit=60, soft_time_limit=50, ignore_result=True)
+def reconcile_live() -> None:
+    """Beat entry (and worker start): reconcile every live bot."""
+    for bot_id in live_bots():
+        reconcile_bot_task.delay(bot_id)
+
+
+@worker_ready.connect
+def _reconcile_on_worker_start(sender: Any = None, **kwargs: Any) -> None:
+    logger.info("worker ready: reconciling live bots")
+    reconcile_live.delay()

@@ -87,3 +87,12 @@ def test_bot_client_order_id_with_any_intent_starts_with_bot_prefix() -> None:
     assert not cid.startswith(bot_client_id_prefix(1))
     assert len(cid) <= 36
     assert cid == bot_client_order_id(12, "1000SHIBUSDT", "take_profit", "3")
+
+
+def test_bot_client_id_prefix_with_nested_engine_intent_still_matches() -> None:
+    from apps.exchange.domain.ids import client_order_id
+    from apps.trading.domain.cycle import intent_id
+
+    nested = client_order_id(intent_id("b12", "BTCUSDT", 1704067200000, "entry"), "en", 0, 0)
+    assert nested.startswith(bot_client_id_prefix(12))
+    assert not nested.startswith(bot_client_id_prefix(1))

@@ -171,6 +171,8 @@ ADMIN_USERNAME = env.str("ADMIN_USERNAME", default="admin")
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
 ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="")
 SHARED_DATA_DIR = Path(env.str("SHARED_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data")))
+# Opens the exchange of a bot for reconciliation: (bot) -> Exchange or async context manager.
+EXCHANGE_PROVIDER = "apps.exchange.live.open_exchange"
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 # Replay historical market time (the embedded demo): ISO start date and speed (x wall clock).
 MARKET_REPLAY_START = env.str("MARKET_REPLAY_START", default="")

@@ -10,10 +10,12 @@ async with running_fake_binance(seed=1) as fb:
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from .ratelimit import RateLimitConfig
 from .server import FakeBinance
 
 
@@ -95,3 +97,38 @@ def fast_close(socket: Any) -> Any:
     (its read loop only notices the exit between messages or timeouts)."""
     socket.TIMEOUT = 0.1
     return socket
+
+
+class FakeInThread:
+    """Run a FakeBinance in a background thread with its own event loop, for sync callers
+    (Django tests, benchmarks) whose code opens its own event loops."""
+
+    def __init__(self, limits: RateLimitConfig | None = None, **kwargs: Any) -> None:
+        self.limits = limits
+        self.kwargs = kwargs
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.fb: FakeBinance | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        options = {"seed": 1, **self.kwargs}
+        if self.limits is not None:
+            options["rate_limits"] = self.limits
+        self.fb = FakeBinance(**options)
+        self.loop.run_until_complete(self.fb.start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> FakeBinance:
+        self.thread.start()
+        self.ready.wait(30)
+        assert self.fb is not None
+        return self.fb
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.fb is not None
+        asyncio.run_coroutine_threadsafe(self.fb.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

@@ -125,9 +125,11 @@ def slippage_bps(*, side: Side, expected: Decimal, achieved: Decimal) -> Decimal
     return (gap / expected * 10_000).quantize(BPS_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
-def bot_client_id_prefix(bot_id: int) -> str:
-    """Return the prefix every client order id of bot `bot_id` starts with (`b<id>-`)."""
-    return f"b{bot_id}-"
+def bot_client_id_prefix(bot_id: int) -> tuple[str, str]:
+    """Return the prefixes a client order id of bot `bot_id` starts with, for `str.startswith`:
+    `b<id>-` for a flat intent, `b<id>_` when an intent id is itself a part (the execution
+    kernel's slices and stops: `ids.client_order_id` writes a nested id's dashes as `_`)."""
+    return (f"b{bot_id}-", f"b{bot_id}_")
 
 
 def bot_client_order_id(bot_id: int, *parts: str | int) -> str:

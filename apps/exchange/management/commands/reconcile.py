@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from apps.bots.models import Bot
 from apps.exchange.domain.errors import ExchangeError
-from apps.exchange.reconciliation import exchange_for_bot, reconcile_bot
+from apps.exchange.live import NoVenue
+from apps.exchange.reconciliation import reconcile_bot_now
 
 
 class Command(BaseCommand):
@@ -29,9 +30,8 @@ class Command(BaseCommand):
         for bot in bots:
             self.stdout.write(f"reconciling {bot.name} ...")
             try:
-                exchange = exchange_for_bot(bot=bot)
-                report = reconcile_bot(bot=bot, exchange=exchange, at=timezone.now())
-            except ImproperlyConfigured as exc:
+                report = reconcile_bot_now(bot=bot, at=timezone.now())
+            except (ImproperlyConfigured, NoVenue) as exc:
                 raise CommandError(str(exc)) from exc
             except ExchangeError as exc:
                 raise CommandError(f"{bot.name}: exchange error: {exc}") from exc

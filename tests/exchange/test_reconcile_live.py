@@ -1,0 +1,98 @@
+"""Reconciliation of a live bot through the real Binance adapter, against the fake Binance
+server (the default EXCHANGE_PROVIDER, the task, the beat entry and the command)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.management import call_command
+
+from apps.bots.models import Bot
+from apps.exchange.domain.types import OrderRequest, OrderType, Side, TimeInForce
+from apps.exchange.fakebinance.testing import FakeInThread
+from apps.exchange.live import NoVenue, binance_config, open_exchange
+from apps.exchange.models import ExchangeAccount
+from apps.exchange.tasks import live_bots, reconcile_bot_task
+from apps.orders.domain.accounting import bot_client_order_id
+from apps.orders.models import Order
+from tests.factories import make_bot
+
+pytestmark = pytest.mark.django_db
+
+KEY, SECRET = "fake-key", "fake-secret"
+
+
+@pytest.fixture
+def fake():
+    with FakeInThread(api_key=KEY, api_secret=SECRET) as fb:
+        yield fb
+
+
+@pytest.fixture
+def live_bot(fake) -> Bot:
+    account = ExchangeAccount.objects.create(
+        name="fake-testnet",
+        environment="testnet",
+        base_url=fake.url,
+        api_key=KEY,
+        api_secret=SECRET,
+    )
+    return make_bot("live-1", account=account, trading_mode=Bot.TradingMode.LIVE)
+
+
+def _place_resting_buy(bot: Bot, client_id: str) -> None:
+    async def place() -> None:
+        async with open_exchange(bot) as exchange:
+            book = await exchange.get_book_ticker("BTCUSDT")
+            await exchange.place_order(
+                OrderRequest(
+                    symbol="BTCUSDT",
+                    side=Side.BUY,
+                    type=OrderType.LIMIT,
+                    quantity=Decimal("0.002"),
+                    price=(book.bid_price * Decimal("0.9")).quantize(Decimal("0.1")),
+                    time_in_force=TimeInForce.GTC,
+                    client_order_id=client_id,
+                )
+            )
+
+    async_to_sync(place)()
+
+
+def test_reconcile_task_with_order_placed_while_away_adopts_it(live_bot, fake) -> None:
+    client_id = bot_client_order_id(live_bot.pk, "BTCUSDT", "manual", 1)
+    _place_resting_buy(live_bot, client_id)
+    assert live_bots() == [live_bot.pk]
+    report = reconcile_bot_task(live_bot.pk)
+    assert report["orders_adopted"] == 1 and not report["halted"]
+    order = Order.objects.get(client_order_id=client_id)
+    assert order.status == "NEW" and order.exchange_order_id
+
+
+def test_reconcile_command_with_live_bot_reports_in_sync(live_bot, fake) -> None:
+    out = StringIO()
+    call_command("reconcile", live_bot.name, stdout=out)
+    assert "reconciling live-1" in out.getvalue()
+
+
+def test_binance_config_with_paper_account_refuses_in_one_line() -> None:
+    account = ExchangeAccount(name="paper-x", environment="paper")
+    with pytest.raises(NoVenue, match="paper-x is a paper account"):
+        binance_config(account)
+
+
+def test_binance_config_with_fake_base_url_points_streams_at_it() -> None:
+    account = ExchangeAccount(
+        name="t",
+        environment="testnet",
+        base_url="http://127.0.0.1:9000",
+        api_key="k",
+        api_secret="s",
+    )
+    config = binance_config(account)
+    assert config.base_url == "http://127.0.0.1:9000"
+    assert config.stream_url == "ws://127.0.0.1:9000/"
+    assert SECRET not in repr(config)
