@@ -96,3 +96,63 @@ def test_binance_config_with_fake_base_url_points_streams_at_it() -> None:
     assert config.base_url == "http://127.0.0.1:9000"
     assert config.stream_url == "ws://127.0.0.1:9000/"
     assert SECRET not in repr(config)
+
+
+def _submit(bot: Bot, client_id: str, qty: str) -> None:
+    """What the engine does for a live order: record it, send it through the adapter, apply
+    the answer; an exchange error leaves the row for reconciliation to settle."""
+    from django.utils import timezone
+
+    from apps.exchange.domain.errors import ExchangeError
+    from apps.orders.services import order_apply_report, order_create
+
+    request = OrderRequest(
+        symbol="ETHUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal(qty),
+        client_order_id=client_id,
+    )
+    order = order_create(bot=bot, request=request, purpose="entry")
+
+    async def send():
+        async with open_exchange(bot) as exchange:
+            return await exchange.place_order(request)
+
+    try:
+        report = async_to_sync(send)()
+    except ExchangeError:
+        return
+    order_apply_report(order=order, report=report, at=timezone.now())
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["none", "unknown_after_place", "fail_before_place", "timestamp", "partial_fill"],
+)
+def test_order_under_fault_with_reconcile_leaves_database_equal_to_exchange(
+    live_bot, fake, fault
+) -> None:
+    live_bot.symbols = ["ETHUSDT"]
+    live_bot.save(update_fields=["symbols"])
+    if fault == "unknown_after_place":
+        fake.faults.unknown_after_place()
+    elif fault == "fail_before_place":
+        fake.faults.fail_next("/fapi/v1/order", status=502, method="POST")
+    elif fault == "timestamp":
+        fake.faults.timestamp_error_next("/fapi/v1/order", method="POST")
+    elif fault == "partial_fill":
+        fake.faults.partial_fill_next("0.5")
+    cid = bot_client_order_id(live_bot.pk, "ETHUSDT", "entry", fault)
+    _submit(live_bot, cid, "0.02")
+    report = reconcile_bot_task(live_bot.pk)
+    assert not report["halted"], report
+    on_fake = [o for o in fake.exchange.engine.orders.values() if o.client_id == cid]
+    assert len(on_fake) == 1  # none lost, none duplicated
+    order = Order.objects.get(client_order_id=cid)
+    assert order.status == on_fake[0].status
+    assert order.filled_quantity == on_fake[0].executed
+    from apps.trading.models import Position
+
+    position = Position.objects.get(bot=live_bot, symbol="ETHUSDT")
+    assert position.quantity == on_fake[0].executed  # the database matches the exchange
