@@ -171,6 +171,10 @@ ADMIN_USERNAME = env.str("ADMIN_USERNAME", default="admin")
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@localhost")
 ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="")
 SHARED_DATA_DIR = Path(env.str("SHARED_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data")))
+# Alerts by e-mail: EMAIL_URL such as smtp+tls://user:password@smtp.example.com:587 (the
+# default prints mails on the console).
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="trading-platform@localhost")
 # Opens the exchange of a bot for reconciliation: (bot) -> Exchange or async context manager.
 EXCHANGE_PROVIDER = "apps.exchange.live.open_exchange"
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
