@@ -61,39 +61,11 @@ _FUNDING_NAME = re.compile(
 _INTERVAL = re.compile(r"^\d+[smhdwM]$")
 
 
+from apps.market.domain.candles import Klines  # noqa: E402  (re-exported: the loader returns it)
+
+
 class MarketDataError(ValueError):
     """A market-data file is missing, unreadable or malformed (message names file and line)."""
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Klines:
-    """Candles of one symbol and interval: open time in ms UTC, float64 OHLCV."""
-
-    symbol: str
-    interval: str
-    open_time: NDArray[np.int64]
-    open: NDArray[np.float64]
-    high: NDArray[np.float64]
-    low: NDArray[np.float64]
-    close: NDArray[np.float64]
-    volume: NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return int(self.open_time.size)
-
-    def slice(self, start: int | None = None, stop: int | None = None) -> Klines:
-        """Return candles ``[start:stop]`` (views, no copy)."""
-        s = slice(start, stop)
-        return Klines(
-            self.symbol,
-            self.interval,
-            self.open_time[s],
-            self.open[s],
-            self.high[s],
-            self.low[s],
-            self.close[s],
-            self.volume[s],
-        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)

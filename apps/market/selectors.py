@@ -6,24 +6,23 @@ import numpy as np
 from django.db.models import FloatField
 from django.db.models.functions import Cast
 
-from apps.market.data import Klines
+from apps.market.domain.candles import Klines, interval_to_ms
 from apps.market.models import Kline
 
 __all__ = ["interval_ms", "kline_last_closed_open_time", "klines_window"]
 
 _PRICES = ("open", "high", "low", "close", "volume")
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
 def interval_ms(interval: str) -> int:
     """Return the length of a Binance interval ("1m", "4h", "1d", "1w") in ms.
 
-    Raise ValueError for an unknown interval, and for "1M" (months have no fixed length).
+    Raise ValueError for an unknown interval, and for "1M" (months have no fixed length, so
+    candle closes cannot be computed from it).
     """
-    count, unit = interval[:-1], interval[-1:]
-    if not count.isdigit() or int(count) < 1 or unit not in _UNIT_MS:
+    if interval.endswith("M"):
         raise ValueError(f"unknown or variable-length interval {interval!r}")
-    return int(count) * _UNIT_MS[unit]
+    return interval_to_ms(interval)
 
 
 def kline_last_closed_open_time(*, interval: str, now_ms: int) -> int:

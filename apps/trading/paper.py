@@ -21,16 +21,8 @@ from apps.exchange.domain.simulated import SimulatedExchange
 from apps.exchange.domain.types import Candle, InstrumentInfo
 from apps.exchange.models import Instrument
 from apps.market.models import Kline
+from apps.market.selectors import interval_ms
 from apps.trading.models import PaperExchange
-
-INTERVAL_MS = {
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
-}
 
 
 def instrument_info(instrument: Instrument) -> InstrumentInfo:
@@ -103,7 +95,7 @@ def paper_feed_candles(
         rows = rows.filter(open_time__gt=last)
     else:  # first cycle: only the decided candle, the exchange starts from there
         rows = rows.filter(open_time=until_open_time)
-    step = timedelta(milliseconds=INTERVAL_MS.get(interval, 60_000))
+    step = timedelta(milliseconds=interval_ms(interval))
     start = len(session.exchange.events)
     for k in rows.iterator():
         opened = ms_to_utc(k.open_time)
