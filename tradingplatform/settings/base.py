@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps.trading",
     "apps.monitoring",
     "apps.dashboard",
+    "apps.backtest",
 ]
 
 MIDDLEWARE = [

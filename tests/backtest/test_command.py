@@ -1,0 +1,122 @@
+"""`manage.py backtest`: the user-facing command around the ema_cross kernel."""
+
+from __future__ import annotations
+
+import csv
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.backtest.domain.ema_cross import EmaCrossParams
+from apps.backtest.domain.engine import backtest_ema_cross
+from apps.market.data import load_klines
+
+PARAMS = '{"fast":12,"slow":26,"warmup":200,"sl":0.02,"tp":0.04}'
+
+
+def test_backtest_command_with_shipped_file_writes_trades_and_metrics(
+    shared_data, tmp_path
+) -> None:
+    data = shared_data / "futures" / "ETHUSDT-1h.csv.gz"
+    trades_out, json_out, out = tmp_path / "trades.csv", tmp_path / "result.json", StringIO()
+    call_command(
+        "backtest",
+        strategy="ema_cross",
+        params=PARAMS,
+        data=[str(data)],
+        fee=0.0004,
+        stake=1000,
+        cash=10000,
+        slippage="none",
+        trades_out=str(trades_out),
+        json_out=str(json_out),
+        stdout=out,
+    )
+    expected = backtest_ema_cross(
+        load_klines(data),
+        EmaCrossParams(
+            fast=12, slow=26, warmup=200, stop_loss=0.02, take_profit=0.04, stake=1000, fee=0.0004
+        ),
+        initial_capital=10000,
+    ).trade_records()
+    with trades_out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "symbol",
+        "entry_time",
+        "exit_time",
+        "entry_price",
+        "exit_price",
+        "quantity",
+        "exit_reason",
+        "pnl",
+        "fees",
+    ]
+    assert len(rows) == len(expected) > 100
+    for row, trade in zip(rows, expected, strict=True):
+        assert int(row["entry_time"]) == trade.entry_time
+        assert int(row["exit_time"]) == trade.exit_time
+        assert float(row["exit_price"]) == trade.exit_price
+        assert row["exit_reason"] == trade.exit_reason
+    result = json.loads(json_out.read_text())
+    assert result["trades"] == len(expected)
+    assert result["engine_seconds"] > 0
+    metrics = result["symbols"]["ETHUSDT-1h"]
+    for key in (
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "exposure",
+        "buy_and_hold_return",
+    ):
+        assert key in metrics
+    assert f"{len(expected)} trades" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ('{"fast": 30, "slow": 10}', "--params: fast (30) must be smaller than slow (10)"),
+        ("{fast: 1}", "--params is not JSON"),
+        ('{"speed": 1}', "unknown parameter(s) for ema_cross: speed"),
+    ],
+)
+def test_backtest_command_with_bad_params_fails_in_one_line(shared_data, params, message) -> None:
+    with pytest.raises(CommandError) as info:
+        call_command(
+            "backtest", params=params, data=[str(shared_data / "futures" / "ETHUSDT-1h.csv.gz")]
+        )
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_backtest_command_with_malformed_file_names_file_and_line(tmp_path) -> None:
+    bad = tmp_path / "BTCUSDT-1h.csv"
+    bad.write_text("open_time,open,high,low,close,volume\n1,2,3,1,2,5\n2,x,3,1,2,5\n")
+    with pytest.raises(CommandError, match=r"BTCUSDT-1h.csv:3"):
+        call_command("backtest", params=PARAMS, data=[str(bad)])
+
+
+def test_backtest_command_with_dates_and_symbols_selects_candles(shared_data, tmp_path) -> None:
+    out = StringIO()
+    files = [str(shared_data / "futures" / f"{s}-1h.csv.gz") for s in ("BTCUSDT", "ETHUSDT")]
+    call_command(
+        "backtest",
+        params=PARAMS,
+        data=files,
+        symbols=["ETHUSDT"],
+        start="2024-01-01",
+        end="2024-02-01",
+        json_out=str(tmp_path / "r.json"),
+        stdout=out,
+    )
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert list(result["symbols"]) == ["ETHUSDT-1h"]
+    assert result["candles"] == 31 * 24
