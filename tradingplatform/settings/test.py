@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 from tradingplatform.env import env
 from tradingplatform.services_probe import postgres_reachable, redis_reachable
@@ -41,3 +43,7 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"
 CELERY_EMBEDDED = True
+
+# WhiteNoise reads STATIC_ROOT at start-up; the suite never collects static files.
+STATIC_ROOT = Path(tempfile.gettempdir()) / "tradingplatform-test-static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
