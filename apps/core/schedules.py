@@ -22,6 +22,12 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
         description="Runs each running bot's cycles for the candles that closed since its last.",
     ),
     PeriodicSpec(
+        name="live market data",
+        task="trading.sync_market_data",
+        every_seconds=20,
+        description="Stores the candles that closed on live bots' venues (their cycles follow).",
+    ),
+    PeriodicSpec(
         name="reconcile live bots",
         task="exchange.reconcile_live",
         every_seconds=300,

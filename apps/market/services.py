@@ -21,13 +21,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
 from django.db import transaction
 
+from apps.exchange.domain.types import Candle
 from apps.market.data import MarketDataError, _read_text, load_klines
+from apps.market.domain.candles import interval_to_ms
 from apps.market.models import Kline
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ImportSummary", "klines_import"]
@@ -192,3 +195,29 @@ def klines_import(
         first_open_time=first,
         last_open_time=last,
     )
+
+
+def klines_store(*, symbol: str, interval: str, candles: list[Candle], now: datetime) -> int:
+    """Store the closed candles among ``candles`` (from an exchange); return how many were new.
+
+    A candle is closed when its close time is not after ``now``; closed candles are final, so
+    rows already stored are kept as they are (idempotent, like the file import).
+    """
+    step = timedelta(milliseconds=interval_to_ms(interval))
+    rows = [
+        Kline(
+            symbol=symbol,
+            interval=interval,
+            open_time=int(c.open_time.timestamp() * 1000),
+            open=c.open,
+            high=c.high,
+            low=c.low,
+            close=c.close,
+            volume=c.volume,
+        )
+        for c in candles
+        if (c.close_time or c.open_time + step) <= now
+    ]
+    before = Kline.objects.filter(symbol=symbol, interval=interval).count()
+    Kline.objects.bulk_create(rows, ignore_conflicts=True)
+    return Kline.objects.filter(symbol=symbol, interval=interval).count() - before

@@ -14,15 +14,14 @@ rather than trading on a guess.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
@@ -31,7 +30,6 @@ from apps.bots.models import Bot
 from apps.bots.services import bot_halt, bot_pause
 from apps.core.domain.clock import ms_to_utc
 from apps.exchange.domain.errors import ExchangeError, RejectedError
-from apps.exchange.domain.events import OrderFilled, OrderUpdated
 from apps.exchange.domain.ids import client_order_id
 from apps.exchange.domain.types import OrderRequest, OrderType, Side
 from apps.exchange.models import Instrument
@@ -42,7 +40,7 @@ from apps.execution.domain.trailing import TrailingConfig, TrailingStop, stop_ma
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
 from apps.orders.models import Order
-from apps.orders.services import fill_apply, order_apply_report, order_create, order_reject
+from apps.orders.services import order_apply_report, order_create, order_reject
 from apps.risk.domain.circuit_breaker import BreakerAction, BreakerTier, CircuitBreaker
 from apps.risk.domain.gate import OpenPosition, RiskConfig, RiskContext, RiskGate
 from apps.risk.domain.portfolio import CorrelationMatrix
@@ -62,17 +60,16 @@ from apps.trading.domain.cycle import (
     decide_cycle,
 )
 from apps.trading.models import BotCycle, Position, Signal, Trade
-from apps.trading.paper import PaperSession, instrument_info, paper_feed_candles, paper_session_load
+from apps.trading.paper import instrument_info
+from apps.trading.venues import OPEN_STATUSES, Runner, Venue, venue_open
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 LOCK_SECONDS = 300
 FAILURES_KEY = "bot-failures:"
 CRITICAL_PREFIX = "critical error:"
 RESTART_BASE_SECONDS = 60
 RESTART_MAX_SECONDS = 3600
-OPEN_STATUSES = ("PENDING_NEW", "NEW", "TRIGGERED", "PARTIALLY_FILLED", "PENDING_CANCEL")
 MAX_SLIPPAGE_BPS = Decimal(30)
 BREAKER_ACTIONS = {
     "warn": BreakerAction.WARN,
@@ -99,60 +96,26 @@ def bot_lock(bot_id: int, *, seconds: int = LOCK_SECONDS) -> Iterator[None]:
             cache.delete(key)
 
 
-class _Runner:
-    """Runs the exchange's coroutines on one event loop for the whole cycle."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-
-    def __call__(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        self.loop.close()
-
-
 @dataclass
 class _Context:
     bot: Bot
     risk: RiskSettings
-    session: PaperSession
-    run: _Runner
+    venue: Venue
+    run: Runner
     now: datetime
-
-
-def _apply_events(ctx: _Context, events: list[Any]) -> list[Trade]:
-    """Write what the exchange reports (order changes, fills) through the order services;
-    return the trades that closed."""
-    closed: list[Trade] = []
-    for event in events:
-        if isinstance(event, OrderFilled | OrderUpdated):
-            order = Order.objects.filter(
-                bot=ctx.bot, client_order_id=event.order.client_order_id
-            ).first()
-            if order is None:
-                continue  # not ours (e.g. an order placed by hand on the account)
-            if isinstance(event, OrderFilled):
-                row = fill_apply(order=order, fill=event.fill, at=event.time)
-                if row is not None and row.trade_id:
-                    trade = Trade.objects.get(pk=row.trade_id)
-                    if trade.status == Trade.Status.CLOSED:
-                        closed.append(trade)
-            order_apply_report(order=order, report=event.order, at=event.time)
-    return closed
 
 
 def _send(ctx: _Context, request: Any, *, purpose: str, expected: Decimal | None = None) -> Order:
     order = order_create(bot=ctx.bot, request=request, purpose=purpose, expected_price=expected)
     if order.status != Order.Status.PENDING_NEW:
         return order  # sent before (a retried cycle): never twice
-    mark = len(ctx.session.exchange.events)
+    mark = ctx.venue.mark()
     try:
-        report = ctx.run(ctx.session.exchange.place_order(request))
+        report = ctx.run(ctx.venue.exchange.place_order(request))
     except RejectedError as exc:
         return order_reject(order=order, at=ctx.now, reason=str(exc)[:255], code=exc.code)
     order = order_apply_report(order=order, report=report, at=ctx.now)
-    _apply_events(ctx, ctx.session.exchange.events[mark:])
+    ctx.venue.after_place(order=order, report=report, mark=mark)
     order.refresh_from_db()
     return order
 
@@ -190,7 +153,7 @@ def _replace_stop(
         return False
     if old is not None:
         try:
-            report = ctx.run(ctx.session.exchange.cancel_order(symbol, old.client_order_id))
+            report = ctx.run(ctx.venue.exchange.cancel_order(symbol, old.client_order_id))
             order_apply_report(order=old, report=report, at=ctx.now)
         except ExchangeError as exc:
             logger.warning("cancel of the old stop %s failed: %s", old.client_order_id, exc)
@@ -275,7 +238,7 @@ def _breaker(ctx: _Context, equity: Decimal) -> Any:
 
 
 def _equity(ctx: _Context) -> Decimal:
-    balances = ctx.run(ctx.session.exchange.balances())
+    balances = ctx.run(ctx.venue.exchange.balances())
     usdt = next((b for b in balances if b.asset == "USDT"), None)
     return (usdt.wallet_balance + usdt.unrealized_pnl) if usdt else Decimal(0)
 
@@ -376,7 +339,7 @@ def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfi
             order = _send(ctx, request, purpose="entry", expected=entry.expected_price)
             first = first or order
             round_filled += order.filled_quantity
-        book = ctx.run(ctx.session.exchange.get_orderbook(symbol, limit=50))
+        book = ctx.run(ctx.venue.exchange.get_orderbook(symbol, limit=50))
         follow = config.slippage.plan_after_fills(
             entry, filled_qty=round_filled, book=book, info=plan.info
         )
@@ -403,7 +366,7 @@ def _cancel_protection(ctx: _Context, symbol: str) -> None:
         bot=ctx.bot, symbol=symbol, status__in=["NEW", "PARTIALLY_FILLED", "TRIGGERED"]
     ).exclude(purpose__in=["entry", "emergency"]):
         try:
-            report = ctx.run(ctx.session.exchange.cancel_order(symbol, order.client_order_id))
+            report = ctx.run(ctx.venue.exchange.cancel_order(symbol, order.client_order_id))
         except ExchangeError as exc:
             logger.warning("cancel of %s failed: %s", order.client_order_id, exc)
             continue
@@ -440,9 +403,6 @@ def bot_cycle_run(*, bot_id: int, symbol: str, candle_open_time: int, now: datet
     bot = Bot.objects.select_related("strategy", "account").get(pk=bot_id)
     if not bot.enabled or bot.state != Bot.State.RUNNING:
         return CycleResult(None, "skipped", f"bot is {bot.state}")
-    if bot.trading_mode != Bot.TradingMode.PAPER:
-        bot_halt(bot=bot, reason="live trading is not wired into the loop yet; use paper")
-        return CycleResult(None, "halted", "live mode")
     cycle, created = BotCycle.objects.get_or_create(
         bot=bot, symbol=symbol, candle_open_time=candle_open_time, defaults={"started_at": now}
     )
@@ -491,22 +451,14 @@ def _run_locked(
     bot: Bot, cycle: BotCycle, symbol: str, candle_open_time: int, now: datetime
 ) -> CycleResult:
     risk, _ = RiskSettings.objects.get_or_create(bot=bot)
-    run = _Runner()
+    run = Runner()
     interval = bot.strategy.timeframe
+    venue: Venue | None = None
     try:
         with transaction.atomic():
-            session = paper_session_load(bot=bot, now=now)
-            ctx = _Context(bot, risk, session, run, now)
-            events = paper_feed_candles(
-                session=session, symbol=symbol, interval=interval, until_open_time=candle_open_time
-            )
-            _apply_events(ctx, events)
-            filled_ids = [e.order.client_order_id for e in events if isinstance(e, OrderFilled)]
-            purposes = set(
-                Order.objects.filter(bot=bot, client_order_id__in=filled_ids).values_list(
-                    "purpose", flat=True
-                )
-            )
+            venue = venue_open(bot=bot, now=now, run=run)
+            ctx = _Context(bot, risk, venue, run, now)
+            purposes = venue.catch_up(symbol=symbol, interval=interval, open_time=candle_open_time)
             _break_even(ctx, symbol, purposes)
             _trail(
                 ctx,
@@ -520,7 +472,7 @@ def _run_locked(
             if breaker is not None and breaker.action is BreakerAction.FLATTEN:
                 for sym in bot.symbols:
                     _flatten(ctx, sym, breaker.reason)
-                session.save()
+                venue.save()
                 _finish(cycle, "flatten", breaker.reason, now)
                 bot_halt(bot=bot, reason=f"circuit breaker: {breaker.reason}"[:255])
                 return CycleResult(cycle, "flatten", breaker.reason)
@@ -535,7 +487,7 @@ def _run_locked(
                 )
             order = _execute(ctx, symbol, outcome, _cycle_config(bot, risk, Decimal(1), equity))
             _record_signal(ctx, symbol, outcome, order)
-            session.save()
+            venue.save()
             _finish(cycle, outcome.kind.value, outcome.reason, now)
         return CycleResult(cycle, outcome.kind.value, outcome.reason)
     except StrategyError as exc:
@@ -543,6 +495,8 @@ def _run_locked(
         bot_pause(bot=bot, reason=f"strategy error: {exc}"[:255])
         return CycleResult(cycle, "error", str(exc))
     finally:
+        if venue is not None:
+            venue.close()
         run.close()
 
 
@@ -582,8 +536,8 @@ def _decide(
             symbol=symbol,
             candles=candles,
             info=info,
-            book=ctx.run(ctx.session.exchange.get_orderbook(symbol, limit=50)),
-            ticker=ctx.run(ctx.session.exchange.get_book_ticker(symbol)),
+            book=ctx.run(ctx.venue.exchange.get_orderbook(symbol, limit=50)),
+            ticker=ctx.run(ctx.venue.exchange.get_book_ticker(symbol)),
             risk=context,
             now=ctx.now,
             position=_position_view(bot, symbol),
@@ -705,30 +659,32 @@ class EmergencyReport:
 def bot_emergency_close(*, bot: Bot, reason: str, now: datetime) -> EmergencyReport:
     """Kill switch for one bot: cancel every open order, close every position reduce-only at
     market, halt the bot. Runs under the bot's lock, so no cycle can place anything meanwhile."""
-    if bot.trading_mode != Bot.TradingMode.PAPER:
-        bot_halt(bot=bot, reason=f"kill switch: {reason}"[:255])
-        raise CycleBusy("live emergency close needs the Binance adapter in the loop (not wired)")
     with bot_lock(bot.pk):
         risk, _ = RiskSettings.objects.get_or_create(bot=bot)
-        run = _Runner()
+        run = Runner()
+        venue: Venue | None = None
         try:
             with transaction.atomic():
-                session = paper_session_load(bot=bot, now=now)
-                ctx = _Context(bot, risk, session, run, now)
+                venue = venue_open(bot=bot, now=now, run=run)
+                ctx = _Context(bot, risk, venue, run, now)
+                for symbol in bot.symbols:  # what filled since the last cycle (live venues)
+                    venue.catch_up(symbol=symbol, interval=bot.strategy.timeframe, open_time=-1)
                 open_before = Order.objects.filter(bot=bot, status__in=OPEN_STATUSES).count()
                 positions_before = Position.objects.filter(bot=bot).exclude(quantity=0).count()
                 for symbol in bot.symbols:
                     _flatten(ctx, symbol, reason)
-                    run(session.exchange.cancel_all(symbol))
+                    run(venue.exchange.cancel_all(symbol))
                 for symbol in bot.symbols:  # anything the venue still holds, we no longer want
                     for order in Order.objects.filter(
                         bot=bot, symbol=symbol, status__in=OPEN_STATUSES
                     ):
-                        report = run(session.exchange.get_order(symbol, order.client_order_id))
+                        report = run(venue.exchange.get_order(symbol, order.client_order_id))
                         order_apply_report(order=order, report=report, at=now)
-                session.save()
+                venue.save()
                 bot_halt(bot=bot, reason=f"kill switch: {reason}"[:255])
         finally:
+            if venue is not None:
+                venue.close()
             run.close()
     return EmergencyReport(
         bot=bot.name,

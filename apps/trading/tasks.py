@@ -44,3 +44,13 @@ def bot_restart(bot_id: int) -> None:
         return
     bot_resume(bot=bot)
     logger.warning("bot %s restarted after a critical error", bot.name)
+
+
+@shared_task(name="trading.sync_market_data", time_limit=120, soft_time_limit=100)
+def sync_market_data() -> dict[str, int]:
+    """Beat entry: store the candles that closed on live bots' venues."""
+    from django.utils import timezone
+
+    from apps.trading.venues import live_market_data_sync
+
+    return live_market_data_sync(now=timezone.now())
