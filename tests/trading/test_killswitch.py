@@ -83,6 +83,7 @@ def test_cycle_with_critical_error_flattens_halts_and_schedules_restart(
     open_bot, monkeypatch
 ) -> None:
     import apps.trading.engine as engine
+    import apps.trading.engine.cycle as engine_cycle
     from apps.trading import tasks
 
     scheduled: list[tuple] = []
@@ -96,7 +97,7 @@ def test_cycle_with_critical_error_flattens_halts_and_schedules_restart(
         raise RuntimeError("exchange state corrupted")
 
     Bot.objects.filter(pk=open_bot.pk).update(state=Bot.State.RUNNING)
-    monkeypatch.setattr(engine, "_decide", explode)
+    monkeypatch.setattr(engine_cycle, "_decide", explode)
     t = 1704067200000 + 13 * 3_600_000
     now = datetime.fromtimestamp((t + 3_600_000) / 1000, tz=UTC)
     result = engine.bot_cycle_run(bot_id=open_bot.pk, symbol="BTCUSDT", candle_open_time=t, now=now)

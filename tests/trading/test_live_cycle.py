@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-import apps.trading.engine as engine
+import apps.trading.engine.cycle as engine_cycle
 from apps.bots.models import Bot
 from apps.exchange.fakebinance.testing import FakeInThread
 from apps.exchange.models import ExchangeAccount
@@ -37,7 +37,7 @@ class EnterLongNow:
         self.warmup_candles = self.inner.warmup_candles
         self.min_candles = self.inner.min_candles
 
-    def decide(self, candles, position=None):  # noqa: ANN001, ANN201
+    def decide(self, candles, position=None):
         if position is not None:
             return None
         close = Decimal(repr(float(candles.close[-1])))
@@ -86,7 +86,7 @@ def live_bot(fake, shared_data, monkeypatch) -> Bot:
         trailing="none",
     )
     bot.full_clean()
-    monkeypatch.setattr(engine, "build_strategy", lambda kind, params: EnterLongNow())
+    monkeypatch.setattr(engine_cycle, "build_strategy", lambda kind, params: EnterLongNow())
     return bot
 
 
@@ -103,9 +103,7 @@ def test_live_cycle_with_entry_places_orders_on_the_venue_and_mirrors_them(live_
     assert entry is not None and entry.exchange_order_id and entry.slippage_bps is not None
     stop = Order.objects.get(bot=live_bot, purpose="stop_loss")
     assert stop.status == "NEW" and stop.algo_id  # a conditional order on the Algo Order API
-    assert [a.client_algo_id for a in fake.exchange.algos.open_algos()] == [
-        stop.client_order_id
-    ]
+    assert [a.client_algo_id for a in fake.exchange.algos.open_algos()] == [stop.client_order_id]
     assert Order.objects.filter(bot=live_bot, purpose="take_profit", status="NEW").exists()
     position = Position.objects.get(bot=live_bot, symbol="BTCUSDT")
     assert position.quantity == _fake_position(fake) > 0  # the database matches the venue

@@ -1,23 +1,7 @@
-"""AutoTradingService: one bot, one symbol, one closed candle, from data to database rows.
-
-A cycle: load the bot -> (paper) feed the simulated exchange the candles it has not seen and
-record what filled -> circuit breaker -> strategy + AI hook + risk gate + execution plan (the
-pure ``decide_cycle``) -> send the orders -> orders, fills, trades and positions written through
-the order services (one transaction per change, dashboard events after commit) -> the cycle
-row. Cycles are unique per (bot, symbol, candle) and run under a per-bot lock, so a retried or
-duplicated task never acts twice.
-
-Paper bots trade on their own ``SimulatedExchange`` (``apps.trading.paper``). Live bots need the
-Binance adapter, which is not wired into the loop yet: a live bot is halted with that reason
-rather than trading on a guess.
-"""
+"""One cycle of one bot in one symbol at one closed candle."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,19 +12,14 @@ from django.db import transaction
 
 from apps.bots.models import Bot
 from apps.bots.services import bot_halt, bot_pause
-from apps.core.domain.clock import ms_to_utc
-from apps.exchange.domain.errors import ExchangeError, RejectedError
-from apps.exchange.domain.ids import client_order_id
-from apps.exchange.domain.types import OrderRequest, OrderType, Side
 from apps.exchange.models import Instrument
 from apps.execution.domain.partial_exit import BreakEvenRule, PartialExitManager
 from apps.execution.domain.plan import TrailingMode
 from apps.execution.domain.slippage import EntryDone, SlippageConfig, SlippageManager
-from apps.execution.domain.trailing import TrailingConfig, TrailingStop, stop_market_order
+from apps.execution.domain.trailing import TrailingConfig
 from apps.market.models import Kline
-from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
+from apps.market.selectors import klines_window
 from apps.orders.models import Order
-from apps.orders.services import order_apply_report, order_create, order_reject
 from apps.risk.domain.circuit_breaker import BreakerAction, BreakerTier, CircuitBreaker
 from apps.risk.domain.gate import OpenPosition, RiskConfig, RiskContext, RiskGate
 from apps.risk.domain.portfolio import CorrelationMatrix
@@ -50,7 +29,7 @@ from apps.risk.domain.vix import CryptoVIX, VixReading, VolatilityBand
 from apps.risk.models import BreakerState, RiskSettings
 from apps.risk.services import RiskDataError, correlation_matrix_current, vix_current
 from apps.risk.validation import validate_volatility_bands
-from apps.strategies.domain.base import PositionView, StrategyError
+from apps.strategies.domain.base import StrategyError
 from apps.strategies.domain.registry import build_strategy
 from apps.trading.domain.cycle import (
     CycleConfig,
@@ -59,147 +38,26 @@ from apps.trading.domain.cycle import (
     OutcomeKind,
     decide_cycle,
 )
+from apps.trading.engine.context import (
+    BREAKER_ACTIONS,
+    CRITICAL_PREFIX,
+    FAILURES_KEY,
+    MAX_SLIPPAGE_BPS,
+    RESTART_BASE_SECONDS,
+    RESTART_MAX_SECONDS,
+    CycleBusy,
+    _Context,
+    _equity,
+    _position_view,
+    _send,
+    bot_lock,
+    logger,
+)
+from apps.trading.engine.exits import _break_even, _cancel_protection, _flatten, _trail
+from apps.trading.engine.killswitch import bot_emergency_close
 from apps.trading.models import BotCycle, Position, Signal, Trade
 from apps.trading.paper import instrument_info
-from apps.trading.venues import OPEN_STATUSES, Runner, Venue, venue_open
-
-logger = logging.getLogger(__name__)
-
-LOCK_SECONDS = 300
-FAILURES_KEY = "bot-failures:"
-CRITICAL_PREFIX = "critical error:"
-RESTART_BASE_SECONDS = 60
-RESTART_MAX_SECONDS = 3600
-MAX_SLIPPAGE_BPS = Decimal(30)
-BREAKER_ACTIONS = {
-    "warn": BreakerAction.WARN,
-    "reduce_size": BreakerAction.REDUCE_SIZE,
-    "halt": BreakerAction.HALT_ENTRIES,
-    "flatten": BreakerAction.FLATTEN,
-}
-
-
-class CycleBusy(Exception):
-    """Another cycle of the same bot holds the lock; the task retries later."""
-
-
-@contextmanager
-def bot_lock(bot_id: int, *, seconds: int = LOCK_SECONDS) -> Iterator[None]:
-    """One cycle of a bot at a time, across processes (the cache is Redis when configured)."""
-    key, token = f"bot-lock:{bot_id}", uuid.uuid4().hex
-    if not cache.add(key, token, timeout=seconds):
-        raise CycleBusy(f"bot {bot_id} is already running a cycle")
-    try:
-        yield
-    finally:
-        if cache.get(key) == token:
-            cache.delete(key)
-
-
-@dataclass
-class _Context:
-    bot: Bot
-    risk: RiskSettings
-    venue: Venue
-    run: Runner
-    now: datetime
-
-
-def _send(ctx: _Context, request: Any, *, purpose: str, expected: Decimal | None = None) -> Order:
-    order = order_create(bot=ctx.bot, request=request, purpose=purpose, expected_price=expected)
-    if order.status != Order.Status.PENDING_NEW:
-        return order  # sent before (a retried cycle): never twice
-    mark = ctx.venue.mark()
-    try:
-        report = ctx.run(ctx.venue.exchange.place_order(request))
-    except RejectedError as exc:
-        return order_reject(order=order, at=ctx.now, reason=str(exc)[:255], code=exc.code)
-    order = order_apply_report(order=order, report=report, at=ctx.now)
-    ctx.venue.after_place(order=order, report=report, mark=mark)
-    order.refresh_from_db()
-    return order
-
-
-def _replace_stop(
-    ctx: _Context, symbol: str, new_stop: Decimal, why: str, *, purpose: str = "stop_loss"
-) -> bool:
-    """Move the protective stop: place the new stop-market first and cancel the old one only
-    once the new one rests, so the position is never without a stop."""
-    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
-    if position is None:
-        return False
-    info = instrument_info(Instrument.objects.get(symbol=symbol))
-    stops = Order.objects.filter(
-        bot=ctx.bot, symbol=symbol, purpose__in=["stop_loss", "trailing_stop"], type="STOP_MARKET"
-    )
-    old = stops.filter(status__in=["NEW", "PENDING_NEW"]).order_by("-created_at").first()
-    request = stop_market_order(
-        intent_id=client_order_id(f"b{ctx.bot.pk}", symbol, "stop"),
-        side=Side.BUY if position.quantity > 0 else Side.SELL,
-        quantity=abs(position.quantity),
-        stop_price=new_stop,
-        info=info,
-        sequence=stops.count() + 1,
-    )
-    placed = _send(ctx, request, purpose=purpose)
-    if placed.status != Order.Status.NEW:
-        logger.warning(
-            "bot %s %s: new stop %s not placed (%s); old stop kept",
-            ctx.bot.name,
-            symbol,
-            new_stop,
-            placed.reject_reason or placed.status,
-        )
-        return False
-    if old is not None:
-        try:
-            report = ctx.run(ctx.venue.exchange.cancel_order(symbol, old.client_order_id))
-            order_apply_report(order=old, report=report, at=ctx.now)
-        except ExchangeError as exc:
-            logger.warning("cancel of the old stop %s failed: %s", old.client_order_id, exc)
-    Position.objects.filter(pk=position.pk).update(stop_price=request.trigger_price)
-    logger.info(
-        "bot %s %s: stop moved to %s (%s)", ctx.bot.name, symbol, request.trigger_price, why
-    )
-    return True
-
-
-def _trail(ctx: _Context, symbol: str, candle: Any) -> None:
-    """Managed trailing stop: ratchet the stop-market with the last closed candle."""
-    bot = ctx.bot
-    if bot.trailing != Bot.Trailing.MANAGED or candle is None:
-        return
-    position = Position.objects.filter(bot=bot, symbol=symbol).exclude(quantity=0).first()
-    if position is None or position.stop_price is None:
-        return
-    trail = TrailingStop(
-        TrailingConfig(callback=bot.trailing_callback, activation=bot.trailing_activation),
-        intent_id=client_order_id(f"b{bot.pk}", symbol, "trail"),
-        side=Side.BUY if position.quantity > 0 else Side.SELL,
-        entry_price=position.entry_price,
-        info=instrument_info(Instrument.objects.get(symbol=symbol)),
-        initial_stop=position.stop_price,
-    )
-    update = trail.update_candle(candle.high, candle.low, candle.close)
-    if update.replace and update.new_stop is not None:
-        _replace_stop(ctx, symbol, update.new_stop, "trailing", purpose="trailing_stop")
-
-
-def _break_even(ctx: _Context, symbol: str, filled_purposes: set[str]) -> None:
-    """After a partial take-profit, move the stop to the entry price (if configured)."""
-    if "take_profit" not in filled_purposes or not ctx.bot.break_even_after_first_exit:
-        return
-    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
-    if position is None:
-        return
-    long = position.quantity > 0
-    better = position.stop_price is None or (
-        position.entry_price > position.stop_price
-        if long
-        else position.entry_price < position.stop_price
-    )
-    if better:
-        _replace_stop(ctx, symbol, position.entry_price, "break-even after the first exit")
+from apps.trading.venues import Runner, Venue, venue_open
 
 
 def _breaker(ctx: _Context, equity: Decimal) -> Any:
@@ -235,20 +93,6 @@ def _breaker(ctx: _Context, equity: Decimal) -> Any:
     row.last_reason = decision.reason[:255] if decision.action else ""
     row.save()
     return decision
-
-
-def _equity(ctx: _Context) -> Decimal:
-    balances = ctx.run(ctx.venue.exchange.balances())
-    usdt = next((b for b in balances if b.asset == "USDT"), None)
-    return (usdt.wallet_balance + usdt.unrealized_pnl) if usdt else Decimal(0)
-
-
-def _position_view(bot: Bot, symbol: str) -> PositionView | None:
-    row = Position.objects.filter(bot=bot, symbol=symbol).exclude(quantity=0).first()
-    if row is None:
-        return None
-    side = Side.BUY if row.side == "LONG" else Side.SELL
-    return PositionView(side, row.entry_price, abs(row.quantity), row.stop_price)
 
 
 def _cycle_config(
@@ -359,36 +203,6 @@ def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfi
         _send(ctx, protection.native_trailing, purpose="trailing_stop")
     Position.objects.filter(pk=position.pk).update(stop_price=plan.stop_price)
     return first
-
-
-def _cancel_protection(ctx: _Context, symbol: str) -> None:
-    for order in Order.objects.filter(
-        bot=ctx.bot, symbol=symbol, status__in=["NEW", "PARTIALLY_FILLED", "TRIGGERED"]
-    ).exclude(purpose__in=["entry", "emergency"]):
-        try:
-            report = ctx.run(ctx.venue.exchange.cancel_order(symbol, order.client_order_id))
-        except ExchangeError as exc:
-            logger.warning("cancel of %s failed: %s", order.client_order_id, exc)
-            continue
-        order_apply_report(order=order, report=report, at=ctx.now)
-
-
-def _flatten(ctx: _Context, symbol: str, reason: str) -> None:
-    """Cancel the symbol's orders and close its position reduce-only at market."""
-    _cancel_protection(ctx, symbol)
-    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
-    if position is None:
-        return
-    request = OrderRequest(
-        symbol=symbol,
-        side=Side.SELL if position.quantity > 0 else Side.BUY,
-        type=OrderType.MARKET,
-        quantity=abs(position.quantity),
-        reduce_only=True,
-        client_order_id=client_order_id(f"b{ctx.bot.pk}", symbol, "flat", ctx.now.isoformat()),
-    )
-    _send(ctx, request, purpose="emergency")
-    logger.warning("bot %s %s flattened: %s", ctx.bot.name, symbol, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,119 +407,3 @@ def _finish(
     cycle.detail = detail[:2000]
     cycle.finished_at = now
     cycle.save(update_fields=["status", "outcome", "detail", "finished_at"])
-
-
-def bot_due_candles(
-    *, bot: Bot, now: datetime, limit: int = 200, start_ms: int | None = None
-) -> list[tuple[int, str, int]]:
-    """The closed candles a bot has not decided yet, oldest first: (open_time, symbol, close).
-
-    A bot that never ran starts at the last closed candle, or at ``start_ms`` when given.
-    """
-    step = interval_ms(bot.strategy.timeframe)
-    latest = kline_last_closed_open_time(
-        interval=bot.strategy.timeframe, now_ms=int(now.timestamp() * 1000)
-    )
-    due: list[tuple[int, str, int]] = []
-    for symbol in bot.symbols:
-        done = (
-            BotCycle.objects.filter(bot=bot, symbol=symbol)
-            .order_by("-candle_open_time")
-            .values_list("candle_open_time", flat=True)
-            .first()
-        )
-        first = latest if start_ms is None else start_ms
-        start = first if done is None else done + step
-        times = Kline.objects.filter(
-            symbol=symbol,
-            interval=bot.strategy.timeframe,
-            open_time__gte=start,
-            open_time__lte=latest,
-        ).values_list("open_time", flat=True)
-        due.extend((t, symbol, t + step) for t in times.order_by("open_time")[:limit])
-    due.sort()
-    return due[:limit]
-
-
-def bot_catch_up(
-    *, bot_id: int, now: datetime, limit: int = 200, start_ms: int | None = None
-) -> list[CycleResult]:
-    """Run every due cycle of the bot in candle order (each decided at its candle's close)."""
-    bot = Bot.objects.select_related("strategy").get(pk=bot_id)
-    results = []
-    due = bot_due_candles(bot=bot, now=now, limit=limit, start_ms=start_ms)
-    for open_time, symbol, close_ms in due:
-        result = bot_cycle_run(
-            bot_id=bot_id,
-            symbol=symbol,
-            candle_open_time=open_time,
-            now=ms_to_utc(close_ms),
-        )
-        results.append(result)
-        if result.outcome in ("skipped", "halted", "error", "flatten"):
-            break
-    return results
-
-
-@dataclass(frozen=True, slots=True)
-class EmergencyReport:
-    bot: str
-    orders_canceled: int
-    positions_closed: int
-    open_orders_left: int
-    open_positions_left: int
-
-
-def bot_emergency_close(*, bot: Bot, reason: str, now: datetime) -> EmergencyReport:
-    """Kill switch for one bot: cancel every open order, close every position reduce-only at
-    market, halt the bot. Runs under the bot's lock, so no cycle can place anything meanwhile."""
-    with bot_lock(bot.pk):
-        risk, _ = RiskSettings.objects.get_or_create(bot=bot)
-        run = Runner()
-        venue: Venue | None = None
-        try:
-            with transaction.atomic():
-                venue = venue_open(bot=bot, now=now, run=run)
-                ctx = _Context(bot, risk, venue, run, now)
-                for symbol in bot.symbols:  # what filled since the last cycle (live venues)
-                    venue.catch_up(symbol=symbol, interval=bot.strategy.timeframe, open_time=-1)
-                open_before = Order.objects.filter(bot=bot, status__in=OPEN_STATUSES).count()
-                positions_before = Position.objects.filter(bot=bot).exclude(quantity=0).count()
-                for symbol in bot.symbols:
-                    _flatten(ctx, symbol, reason)
-                    run(venue.exchange.cancel_all(symbol))
-                for symbol in bot.symbols:  # anything the venue still holds, we no longer want
-                    for order in Order.objects.filter(
-                        bot=bot, symbol=symbol, status__in=OPEN_STATUSES
-                    ):
-                        report = run(venue.exchange.get_order(symbol, order.client_order_id))
-                        order_apply_report(order=order, report=report, at=now)
-                venue.save()
-                bot_halt(bot=bot, reason=f"kill switch: {reason}"[:255])
-        finally:
-            if venue is not None:
-                venue.close()
-            run.close()
-    return EmergencyReport(
-        bot=bot.name,
-        orders_canceled=open_before
-        - Order.objects.filter(bot=bot, status__in=OPEN_STATUSES).count(),
-        positions_closed=positions_before,
-        open_orders_left=Order.objects.filter(bot=bot, status__in=OPEN_STATUSES).count(),
-        open_positions_left=Position.objects.filter(bot=bot).exclude(quantity=0).count(),
-    )
-
-
-def killswitch_engage(
-    *, reason: str, now: datetime, bot_names: list[str] | None = None
-) -> list[EmergencyReport]:
-    """Emergency close of the named bots (all bots when none are named)."""
-    if not reason.strip():
-        raise ValueError("the kill switch needs a reason")
-    bots = Bot.objects.select_related("strategy", "account").order_by("name")
-    if bot_names:
-        bots = bots.filter(name__in=bot_names)
-        missing = sorted(set(bot_names) - set(bots.values_list("name", flat=True)))
-        if missing:
-            raise ValueError(f"unknown bot(s): {', '.join(missing)}")
-    return [bot_emergency_close(bot=bot, reason=reason, now=now) for bot in bots]
