@@ -192,3 +192,31 @@ def test_managed_trailing_stop_with_price_running_ratchets_place_first(shared_da
         assert placed < canceled
     assert Trade.objects.filter(bot=bot, exit_reason="trailing").exists()
     assert all(e.detail != "" for e in Order.objects.get(pk=stops[0].pk).events.all())
+
+
+def _tier_run(action: str, shared_data) -> Bot:
+    tier = {"name": "t", "window_minutes": 4320, "loss_limit": "20", "action": action}
+    if action == "reduce_size":
+        tier["size_multiplier"] = "0.5"
+    return _replay(_bot(f"tier-{action}", symbols=("BTCUSDT",), tiers=[tier]), 24 * 12, shared_data)
+
+
+def test_circuit_breaker_tiers_with_losses_over_their_window_fire_their_actions(shared_data):
+    """After the -30 and -17 USDT losses of 5-6 January (over 20 USDT in 3 days): warn keeps
+    trading at full size, reduce_size halves the next entries, halt blocks them."""
+    from apps.risk.models import BreakerState
+
+    warn = _tier_run("warn", shared_data)
+    reduce = _tier_run("reduce_size", shared_data)
+    halt = _tier_run("halt", shared_data)
+    after = datetime(2024, 1, 8, tzinfo=UTC)
+    full = list(Trade.objects.filter(bot=warn, entry_time__gte=after).order_by("entry_time"))
+    halved = list(Trade.objects.filter(bot=reduce, entry_time__gte=after).order_by("entry_time"))
+    assert len(full) == len(halved) >= 2
+    for big, small in zip(full, halved, strict=True):
+        assert abs(small.quantity / big.quantity - Decimal("0.5")) < Decimal("0.03")
+    assert not Trade.objects.filter(bot=halt, entry_time__gte=after).exists()
+    blocked = Signal.objects.filter(bot=halt, blocked_by="CIRCUIT_BREAKER")
+    assert blocked.count() == len(full)
+    assert "loss" in blocked.first().detail
+    assert BreakerState.objects.get(bot=halt).state["latched"] or blocked.exists()
