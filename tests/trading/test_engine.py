@@ -82,3 +82,21 @@ def test_bot_cycle_with_paused_bot_does_nothing(btc_hours) -> None:
     Bot.objects.filter(pk=bot.pk).update(state=Bot.State.PAUSED)
     assert set(_run(bot, START, START + 5 * HOUR)) == {"skipped"}
     assert not Position.objects.filter(bot=bot).exists()
+
+
+def test_bot_cycle_with_too_few_candles_pauses_bot_with_the_reason(btc_hours) -> None:
+    bot = _ema_bot()
+    from apps.market.models import Kline
+
+    Kline.objects.filter(symbol="BTCUSDT", open_time__lt=START).delete()  # no warm-up history
+    result = bot_cycle_run(
+        bot_id=bot.pk,
+        symbol="BTCUSDT",
+        candle_open_time=START + 5 * HOUR,
+        now=datetime.fromtimestamp((START + 6 * HOUR) / 1000, tz=UTC),
+    )
+    assert result.outcome == "error"
+    bot.refresh_from_db()
+    assert bot.state == Bot.State.PAUSED
+    assert bot.state_reason.startswith("strategy error:") and "candles" in bot.state_reason
+    assert not Order.objects.filter(bot=bot).exists()
