@@ -2,33 +2,15 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.backtest.domain.ema_cross import EmaCrossParams
-from apps.backtest.domain.engine import BacktestResult, backtest_ema_cross
-from apps.market.data import Klines, MarketDataError, load_klines
-from apps.market.domain.indicators import set_numba_enabled
-from apps.strategies.domain.params import ParameterError, validate_parameters
-
-TRADE_COLUMNS = (
-    "symbol",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "quantity",
-    "exit_reason",
-    "pnl",
-    "fees",
-)
+from apps.backtest.services import TRADE_COLUMNS, BacktestError, backtest_series, series_load
+from apps.market.data import MarketDataError
 
 
 def _ms(value: str, option: str) -> int:
@@ -38,15 +20,6 @@ def _ms(value: str, option: str) -> int:
         raise CommandError(f"{option}: not an ISO date: {value!r}") from exc
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no inf/nan: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
 
 
 class Command(BaseCommand):
@@ -76,78 +49,44 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["strategy"] != "ema_cross":
-            raise CommandError(
-                f"no backtest kernel for strategy {options['strategy']!r} yet (ema_cross only)"
-            )
         try:
-            raw = json.loads(options["params"])
-            values = validate_parameters("ema_cross", raw)
-            params = EmaCrossParams(
-                fast=values["fast"],
-                slow=values["slow"],
-                warmup=values["warmup"],
-                stop_loss=values["sl"],
-                take_profit=values["tp"],
-                stake=options["stake"],
-                fee=options["fee"],
-            )
+            params = json.loads(options["params"])
         except json.JSONDecodeError as exc:
             raise CommandError(f"--params is not JSON: {exc}") from exc
-        except (ParameterError, ValueError) as exc:
-            raise CommandError(f"--params: {exc}") from exc
-        series = self._load(options)
-        set_numba_enabled(options["jit"])
-        started = time.perf_counter()
-        results: list[BacktestResult] = []
-        for i, klines in enumerate(series, start=1):
-            results.append(backtest_ema_cross(klines, params, initial_capital=options["cash"]))
-            sys.stderr.write(f"\r[{i}/{len(series)}] {klines.symbol} {klines.interval}")
-        engine_seconds = time.perf_counter() - started
-        sys.stderr.write("\n")
-        trades = [t for r in results for t in r.trade_records()]
-        if options["trades_out"]:
-            self._write_trades(Path(options["trades_out"]), trades)
-        summary = {
-            "strategy": "ema_cross",
-            "params": {**values, "fee": options["fee"], "stake": options["stake"]},
-            "cash": options["cash"],
-            "trades": len(trades),
-            "candles": int(sum(len(s) for s in series)),
-            "engine_seconds": engine_seconds,
-            "total_pnl": float(sum(t.pnl for t in trades)),
-            "symbols": {f"{r.symbol}-{r.interval}": _finite(r.metrics.as_dict()) for r in results},
-        }
-        if options["json_out"]:
-            Path(options["json_out"]).write_text(json.dumps(summary, indent=2))
-        rate = summary["candles"] / engine_seconds if engine_seconds > 0 else float("inf")
-        self.stdout.write(
-            f"{summary['trades']} trades on {summary['candles']:,} candles, net PnL "
-            f"{summary['total_pnl']:.2f}, engine {engine_seconds:.3f} s ({rate / 1e6:.1f} M "
-            "candles/s)"
-        )
-
-    def _load(self, options: dict[str, Any]) -> list[Klines]:
-        wanted = {s.upper() for s in options["symbols"]} if options["symbols"] else None
         start = _ms(options["start"], "--start") if options["start"] else None
         end = _ms(options["end"], "--end") if options["end"] else None
-        series = []
-        for name in options["data"]:
-            try:
-                klines = load_klines(name)
-            except MarketDataError as exc:
-                raise CommandError(str(exc)) from exc
-            if wanted is not None and klines.symbol not in wanted:
-                continue
-            first = 0 if start is None else int(np.searchsorted(klines.open_time, start))
-            last = len(klines) if end is None else int(np.searchsorted(klines.open_time, end))
-            klines = klines.slice(first, last)
-            if len(klines) == 0:
-                raise CommandError(f"{name}: no candles in the selected dates")
-            series.append(klines)
-        if not series:
-            raise CommandError("no data left after --symbols")
-        return series
+        try:
+            series = series_load(
+                paths=options["data"], symbols=options["symbols"], start_ms=start, end_ms=end
+            )
+            sys.stderr.write(f"loaded {len(series)} series; running the engine ...\n")
+            outcome = backtest_series(
+                strategy=options["strategy"],
+                params=params,
+                series=series,
+                fee=options["fee"],
+                stake=options["stake"],
+                cash=options["cash"],
+                jit=options["jit"],
+            )
+        except BacktestError as exc:
+            message = str(exc)
+            raise CommandError(
+                f"--{message}" if message.startswith("params:") else message
+            ) from exc
+        except MarketDataError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["trades_out"]:
+            self._write_trades(Path(options["trades_out"]), outcome.trades)
+        summary = outcome.summary
+        if options["json_out"]:
+            Path(options["json_out"]).write_text(json.dumps(summary, indent=2))
+        seconds = summary["engine_seconds"]
+        rate = summary["candles"] / seconds if seconds > 0 else float("inf")
+        self.stdout.write(
+            f"{summary['trades']} trades on {summary['candles']:,} candles, net PnL "
+            f"{summary['total_pnl']:.2f}, engine {seconds:.3f} s ({rate / 1e6:.1f} M candles/s)"
+        )
 
     @staticmethod
     def _write_trades(path: Path, trades: list[Any]) -> None:

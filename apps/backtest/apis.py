@@ -1,0 +1,113 @@
+"""Backtest API: start a backtest on a worker, read its result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.backtest.models import BacktestRun
+from apps.backtest.services import BacktestError, data_file_resolve
+from apps.core.apis import ErrorSerializer
+from apps.strategies.domain.params import ParameterError, validate_parameters
+
+
+class BacktestStartSerializer(serializers.Serializer):
+    strategy = serializers.ChoiceField(choices=["ema_cross"], default="ema_cross")
+    params = serializers.DictField(required=False, default=dict)
+    data = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        min_length=1,
+        help_text='Files under the data directory, e.g. "futures/BTCUSDT-1h.csv.gz".',
+    )
+    symbols = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+    fee = serializers.DecimalField(max_digits=8, decimal_places=6, default="0.0004")
+    stake = serializers.DecimalField(max_digits=20, decimal_places=8, default="1000")
+    cash = serializers.DecimalField(max_digits=20, decimal_places=8, default="10000")
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["params"] = validate_parameters(attrs["strategy"], attrs.get("params"))
+        except ParameterError as exc:
+            raise serializers.ValidationError({"params": str(exc)}) from exc
+        try:
+            for name in attrs["data"]:
+                data_file_resolve(name)
+        except BacktestError as exc:
+            raise serializers.ValidationError({"data": str(exc)}) from exc
+        return attrs
+
+
+class BacktestRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BacktestRun
+        fields = [
+            "id",
+            "strategy",
+            "parameters",
+            "data_files",
+            "symbols",
+            "start_ms",
+            "end_ms",
+            "fee",
+            "stake",
+            "cash",
+            "status",
+            "code_version",
+            "first_open_time",
+            "last_open_time",
+            "trade_count",
+            "total_pnl",
+            "engine_seconds",
+            "metrics",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
+
+
+def _ms(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+class BacktestStartApi(APIView):
+    @extend_schema(
+        request=BacktestStartSerializer,
+        responses={202: BacktestRunSerializer, 400: ErrorSerializer},
+        summary="Start a backtest on a worker",
+    )
+    def post(self, request: Request) -> Response:
+        from apps.backtest.tasks import backtest_run
+
+        data = BacktestStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        with transaction.atomic():
+            run = BacktestRun.objects.create(
+                strategy=v["strategy"],
+                parameters=v["params"],
+                data_files=v["data"],
+                symbols=[s.upper() for s in v.get("symbols", [])],
+                start_ms=_ms(v.get("start")),
+                end_ms=_ms(v.get("end")),
+                fee=v["fee"],
+                stake=v["stake"],
+                cash=v["cash"],
+                created_by=request.user,
+            )
+            transaction.on_commit(lambda: backtest_run.delay(run.pk))
+        return Response(BacktestRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BacktestDetailApi(APIView):
+    @extend_schema(responses={200: BacktestRunSerializer}, summary="Read a backtest's result")
+    def get(self, request: Request, run_id: int) -> Response:
+        return Response(BacktestRunSerializer(get_object_or_404(BacktestRun, pk=run_id)).data)
