@@ -120,3 +120,26 @@ def test_backtest_command_with_dates_and_symbols_selects_candles(shared_data, tm
     result = json.loads((tmp_path / "r.json").read_text())
     assert list(result["symbols"]) == ["ETHUSDT-1h"]
     assert result["candles"] == 31 * 24
+
+
+@pytest.mark.parametrize("kind", ["ema_cross", "bollinger_scalp", "trend_swing"])
+def test_lookahead_command_with_builtin_strategy_finds_none(shared_data, kind) -> None:
+    out = StringIO()
+    call_command(
+        "lookahead",
+        strategy=kind,
+        data=str(shared_data / "futures" / "ETHUSDT-1h.csv.gz"),
+        candles=3000,
+        cuts=8,
+        stdout=out,
+    )
+    assert f"no look-ahead: {kind} gave the same signals on 8 truncations" in out.getvalue()
+
+
+def test_lookahead_command_with_unknown_kind_fails_in_one_line(shared_data) -> None:
+    with pytest.raises(CommandError, match="martingale"):
+        call_command(
+            "lookahead",
+            strategy="martingale",
+            data=str(shared_data / "futures" / "ETHUSDT-1h.csv.gz"),
+        )
