@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.backtest.views import backtest_report
 from apps.core.views import health
 
 admin.site.site_header = "Trading platform"
@@ -12,6 +13,7 @@ admin.site.index_title = "Configure accounts, bots, risk and strategies; review 
 
 urlpatterns = [
     path("health/", health, name="health"),
+    path("backtests/<int:run_id>/report/", backtest_report, name="backtest-report"),
     path("admin/", admin.site.urls),
     path("api/", include("apps.core.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -194,3 +194,27 @@ def backtest_run_execute(*, run_id: int) -> Any:
     run.error = ""
     run.save()
     return run
+
+
+def backtest_run_report(*, run_id: int) -> str:
+    """The HTML report of a finished run, recomputed from its stored inputs (deterministic)."""
+    from apps.backtest.models import BacktestRun
+    from apps.backtest.report import backtest_report_html
+
+    run = BacktestRun.objects.get(pk=run_id)
+    series = series_load(
+        paths=[str(data_file_resolve(name)) for name in run.data_files],
+        symbols=run.symbols or None,
+        start_ms=run.start_ms,
+        end_ms=run.end_ms,
+    )
+    outcome = backtest_series(
+        strategy=run.strategy,
+        params=run.parameters,
+        series=series,
+        fee=float(run.fee),
+        stake=float(run.stake),
+        cash=float(run.cash),
+    )
+    closes = {f"{k.symbol}-{k.interval}": k.close for k in series}
+    return backtest_report_html(results=outcome.results, closes=closes)

@@ -143,3 +143,26 @@ def test_lookahead_command_with_unknown_kind_fails_in_one_line(shared_data) -> N
             strategy="martingale",
             data=str(shared_data / "futures" / "ETHUSDT-1h.csv.gz"),
         )
+
+
+def test_backtest_command_with_report_writes_self_contained_html(shared_data, tmp_path) -> None:
+    import re
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / "report.html"
+    call_command(
+        "backtest",
+        params=PARAMS,
+        data=[str(shared_data / "futures" / "ETHUSDT-1h.csv.gz")],
+        start="2024-01-01",
+        report=str(report),
+        stdout=StringIO(),
+    )
+    text = report.read_text()
+    svgs = re.findall(r"<svg.*?</svg>", text, flags=re.S)
+    assert len(svgs) == 3  # equity, drawdown, price with trades
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed
+    assert "ETHUSDT-1h:" in text and "trades" in text and "max_drawdown" in text
+    assert text.count("<circle") > 100  # entries and exits on the price chart
+    assert "http" not in text  # nothing to fetch: opens offline

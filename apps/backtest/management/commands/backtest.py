@@ -41,6 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--end", default="", help="ISO date: candles before it")
         parser.add_argument("--trades-out", default="", help="write the trades to this CSV")
         parser.add_argument("--json", dest="json_out", default="", help="write results here")
+        parser.add_argument("--report", default="", help="write an HTML report here")
         parser.add_argument(
             "--jit",
             action="store_true",
@@ -78,6 +79,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if options["trades_out"]:
             self._write_trades(Path(options["trades_out"]), outcome.trades)
+        if options["report"]:
+            from apps.backtest.report import backtest_report_html
+
+            closes = {f"{k.symbol}-{k.interval}": k.close for k in series}
+            Path(options["report"]).write_text(
+                backtest_report_html(results=outcome.results, closes=closes)
+            )
         summary = outcome.summary
         if options["json_out"]:
             Path(options["json_out"]).write_text(json.dumps(summary, indent=2))
