@@ -149,6 +149,25 @@ def data_file_resolve(name: str) -> Path:
     return path
 
 
+def _run_backtest(run: Any) -> tuple[list[Klines], BacktestOutcome]:
+    """Load a BacktestRun's data and run it (deterministic: the report recomputes the same)."""
+    series = series_load(
+        paths=[str(data_file_resolve(name)) for name in run.data_files],
+        symbols=run.symbols or None,
+        start_ms=run.start_ms,
+        end_ms=run.end_ms,
+    )
+    outcome = backtest_series(
+        strategy=run.strategy,
+        params=run.parameters,
+        series=series,
+        fee=float(run.fee),
+        stake=float(run.stake),
+        cash=float(run.cash),
+    )
+    return series, outcome
+
+
 def backtest_run_execute(*, run_id: int) -> Any:
     """Run a queued ``BacktestRun`` and store its figures and trades (or its one-line error)."""
     from django.utils import timezone
@@ -163,20 +182,7 @@ def backtest_run_execute(*, run_id: int) -> Any:
     run.code_version = code_version()
     run.save(update_fields=["status", "code_version"])
     try:
-        series = series_load(
-            paths=[str(data_file_resolve(name)) for name in run.data_files],
-            symbols=run.symbols or None,
-            start_ms=run.start_ms,
-            end_ms=run.end_ms,
-        )
-        outcome = backtest_series(
-            strategy=run.strategy,
-            params=run.parameters,
-            series=series,
-            fee=float(run.fee),
-            stake=float(run.stake),
-            cash=float(run.cash),
-        )
+        _, outcome = _run_backtest(run)
     except (BacktestError, MarketDataError) as exc:
         run.status, run.error, run.finished_at = BacktestRun.Status.FAILED, str(exc), timezone.now()
         run.save(update_fields=["status", "error", "finished_at"])
@@ -201,20 +207,6 @@ def backtest_run_report(*, run_id: int) -> str:
     from apps.backtest.models import BacktestRun
     from apps.backtest.report import backtest_report_html
 
-    run = BacktestRun.objects.get(pk=run_id)
-    series = series_load(
-        paths=[str(data_file_resolve(name)) for name in run.data_files],
-        symbols=run.symbols or None,
-        start_ms=run.start_ms,
-        end_ms=run.end_ms,
-    )
-    outcome = backtest_series(
-        strategy=run.strategy,
-        params=run.parameters,
-        series=series,
-        fee=float(run.fee),
-        stake=float(run.stake),
-        cash=float(run.cash),
-    )
+    series, outcome = _run_backtest(BacktestRun.objects.get(pk=run_id))
     closes = {f"{k.symbol}-{k.interval}": k.close for k in series}
     return backtest_report_html(results=outcome.results, closes=closes)
