@@ -101,8 +101,12 @@ def backtest_series(
     stake: float,
     cash: float,
     jit: bool = False,
+    funding: dict[str, tuple[Any, Any]] | None = None,
 ) -> BacktestOutcome:
-    """Backtest ``strategy`` on each series; return results, trades and a JSON summary."""
+    """Backtest ``strategy`` on each series; return results, trades and a JSON summary.
+
+    ``funding`` maps a symbol to its (funding times ms, rates); symbols without it pay none.
+    """
     if strategy != "ema_cross":
         raise BacktestError(f"no backtest kernel for strategy {strategy!r} yet (ema_cross only)")
     try:
@@ -120,7 +124,10 @@ def backtest_series(
         raise BacktestError(f"params: {exc}") from exc
     set_numba_enabled(jit)
     started = time.perf_counter()
-    results = [backtest_ema_cross(k, config, initial_capital=cash) for k in series]
+    results = [
+        backtest_ema_cross(k, config, initial_capital=cash, funding=(funding or {}).get(k.symbol))
+        for k in series
+    ]
     engine_seconds = time.perf_counter() - started
     trades = [t for r in results for t in r.trade_records()]
     summary = {
@@ -133,7 +140,14 @@ def backtest_series(
         "last_open_time": int(max(int(s.open_time[-1]) for s in series)),
         "engine_seconds": engine_seconds,
         "total_pnl": float(sum(t.pnl for t in trades)),
-        "symbols": {f"{r.symbol}-{r.interval}": _finite(r.metrics.as_dict()) for r in results},
+        "funding_paid": float(sum(r.funding_paid for r in results)),
+        "symbols": {
+            f"{r.symbol}-{r.interval}": {
+                **_finite(r.metrics.as_dict()),
+                "funding_paid": r.funding_paid,
+            }
+            for r in results
+        },
     }
     return BacktestOutcome(results, trades, summary)
 
@@ -210,3 +224,27 @@ def backtest_run_report(*, run_id: int) -> str:
     series, outcome = _run_backtest(BacktestRun.objects.get(pk=run_id))
     closes = {f"{k.symbol}-{k.interval}": k.close for k in series}
     return backtest_report_html(results=outcome.results, closes=closes)
+
+
+def funding_load(*, paths: list[str], spec: list[str]) -> dict[str, tuple[Any, Any]]:
+    """Funding series for the backtest: ``["none"]``, ``["auto"]`` (the ``SYMBOL-funding``
+    file next to each data file) or explicit funding files."""
+    from apps.market.data import load_funding
+
+    if not spec or spec == ["none"]:
+        return {}
+    files: list[Path] = []
+    if spec == ["auto"]:
+        for name in paths:
+            symbol = Path(name).name.split("-", 1)[0]
+            candidate = Path(name).with_name(f"{symbol}-funding.csv.gz")
+            if not candidate.exists():
+                raise BacktestError(f"--funding auto: no {candidate.name} next to {name}")
+            files.append(candidate)
+    else:
+        files = [Path(f) for f in spec]
+    out = {}
+    for path in files:
+        rates = load_funding(path)
+        out[rates.symbol] = (rates.funding_time, rates.funding_rate)
+    return out

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from apps.backtest.domain.candles import CandleSeries, interval_to_ms
 from apps.backtest.domain.ema_cross import EmaCrossParams, ema_cross_trades
+from apps.backtest.domain.funding import apply_funding, funding_per_candle
 from apps.backtest.domain.kernel import Trade, TradeLog, equity_curve
 from apps.backtest.domain.metrics import Metrics, compute_metrics
 
@@ -29,6 +30,7 @@ class BacktestResult:
     trades: TradeLog
     equity: NDArray[np.float64]
     metrics: Metrics
+    funding_paid: float = 0.0
 
     def trade_records(self) -> list[Trade]:
         """Return the trades as records (times in ms UTC)."""
@@ -60,8 +62,13 @@ def backtest_ema_cross(
     *,
     initial_capital: float | None = None,
     method: Literal["batch", "events"] = "batch",
+    funding: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None,
 ) -> BacktestResult:
-    """Backtest ``ema_cross`` on one series; capital defaults to the stake (return on stake)."""
+    """Backtest ``ema_cross`` on one series; capital defaults to the stake (return on stake).
+
+    ``funding``: (funding times in ms, rates) of the symbol; positions then pay funding at each
+    settlement they hold (see ``funding.py``), in the trades' PnL and in the equity curve.
+    """
     params = params or EmaCrossParams()
     capital = float(params.stake if initial_capital is None else initial_capital)
     if capital <= 0.0:
@@ -71,6 +78,11 @@ def backtest_ema_cross(
         candles.open, candles.high, candles.low, candles.close, params, method=method
     )
     equity = equity_curve(trades, candles.close, capital)
+    funding_paid = 0.0
+    if funding is not None:
+        per_candle = funding_per_candle(candles.open_time, candles.close, *funding)
+        trades, equity, paid = apply_funding(trades, equity, per_candle)
+        funding_paid = float(paid.sum())
     n = candles.close.size
     metrics = compute_metrics(
         equity=equity,
@@ -90,6 +102,7 @@ def backtest_ema_cross(
         trades=trades,
         equity=equity,
         metrics=metrics,
+        funding_paid=funding_paid,
     )
 
 

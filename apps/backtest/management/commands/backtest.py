@@ -9,7 +9,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.backtest.services import TRADE_COLUMNS, BacktestError, backtest_series, series_load
+from apps.backtest.services import (
+    TRADE_COLUMNS,
+    BacktestError,
+    backtest_series,
+    funding_load,
+    series_load,
+)
 from apps.market.data import MarketDataError
 
 
@@ -43,6 +49,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_out", default="", help="write results here")
         parser.add_argument("--report", default="", help="write an HTML report here")
         parser.add_argument(
+            "--funding",
+            nargs="+",
+            default=["none"],
+            help="none (default), auto (the SYMBOL-funding file next to each data file), or "
+            "funding files",
+        )
+        parser.add_argument(
             "--jit",
             action="store_true",
             help="compile the EMA recursions with numba: pays ~0.3 s of start-up, so it helps "
@@ -60,6 +73,7 @@ class Command(BaseCommand):
             series = series_load(
                 paths=options["data"], symbols=options["symbols"], start_ms=start, end_ms=end
             )
+            funding = funding_load(paths=options["data"], spec=options["funding"])
             sys.stderr.write(f"loaded {len(series)} series; running the engine ...\n")
             outcome = backtest_series(
                 strategy=options["strategy"],
@@ -69,6 +83,7 @@ class Command(BaseCommand):
                 stake=options["stake"],
                 cash=options["cash"],
                 jit=options["jit"],
+                funding=funding,
             )
         except BacktestError as exc:
             message = str(exc)
