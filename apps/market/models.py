@@ -25,3 +25,20 @@ class Kline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.interval} @{self.open_time}"
+
+
+class FundingRate(models.Model):
+    """A settled funding rate of a perpetual (per 8-hour interval, as a fraction)."""
+
+    symbol = models.CharField(max_length=32)
+    funding_time = models.BigIntegerField(help_text="Settlement time, ms since the epoch (UTC).")
+    rate = models.DecimalField(max_digits=20, decimal_places=12)
+
+    class Meta:
+        ordering = ["symbol", "funding_time"]
+        constraints = [
+            models.UniqueConstraint(fields=["symbol", "funding_time"], name="funding_symbol_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} @{self.funding_time}: {self.rate}"

@@ -221,3 +221,27 @@ def klines_store(*, symbol: str, interval: str, candles: list[Candle], now: date
     before = Kline.objects.filter(symbol=symbol, interval=interval).count()
     Kline.objects.bulk_create(rows, ignore_conflicts=True)
     return Kline.objects.filter(symbol=symbol, interval=interval).count() - before
+
+
+def funding_import(
+    *, path: str | Path, since_ms: int | None = None, until_ms: int | None = None
+) -> int:
+    """Import a funding-rate file (the shipped format or Binance's); return the rows added.
+    Idempotent: settled rates are final, rows already stored are kept."""
+    from apps.market.data import load_funding
+    from apps.market.models import FundingRate
+
+    rates = load_funding(path)
+    keep = np.ones(len(rates), dtype=bool)
+    if since_ms is not None:
+        keep &= rates.funding_time >= since_ms
+    if until_ms is not None:
+        keep &= rates.funding_time < until_ms
+    rows = [
+        FundingRate(symbol=rates.symbol, funding_time=int(t), rate=Decimal(repr(float(r))))
+        for t, r in zip(rates.funding_time[keep], rates.funding_rate[keep], strict=True)
+    ]
+    before = FundingRate.objects.filter(symbol=rates.symbol).count()
+    with transaction.atomic():
+        FundingRate.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    return FundingRate.objects.filter(symbol=rates.symbol).count() - before

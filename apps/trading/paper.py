@@ -20,7 +20,7 @@ from apps.exchange.domain.events import ExchangeEvent
 from apps.exchange.domain.simulated import SimulatedExchange
 from apps.exchange.domain.types import Candle, InstrumentInfo
 from apps.exchange.models import Instrument
-from apps.market.models import Kline
+from apps.market.models import FundingRate, Kline
 from apps.market.selectors import interval_ms
 from apps.trading.models import PaperExchange
 
@@ -96,6 +96,19 @@ def paper_feed_candles(
     else:  # first cycle: only the decided candle, the exchange starts from there
         rows = rows.filter(open_time=until_open_time)
     step = timedelta(milliseconds=interval_ms(interval))
+    # Funding settled over the candles about to be fed (the shipped or recorded history).
+    first_fed = until_open_time if last is None else last
+    session.exchange.set_funding_rates(
+        symbol,
+        [
+            (ms_to_utc(t), r)
+            for t, r in FundingRate.objects.filter(
+                symbol=symbol,
+                funding_time__gt=first_fed,
+                funding_time__lte=until_open_time + int(step.total_seconds() * 1000),
+            ).values_list("funding_time", "rate")
+        ],
+    )
     start = len(session.exchange.events)
     for k in rows.iterator():
         opened = ms_to_utc(k.open_time)

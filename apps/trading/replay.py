@@ -21,7 +21,7 @@ from django.db.models import Count, Sum
 from apps.bots.models import Bot
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms
-from apps.market.services import klines_import
+from apps.market.services import funding_import, klines_import
 from apps.risk.models import RiskSettings
 from apps.strategies.domain.registry import build_strategy
 from apps.trading.engine import bot_catch_up
@@ -60,13 +60,17 @@ def ensure_klines(
     *, symbol: str, interval: str, start: datetime, end: datetime, data_dir: Path | None = None
 ) -> int:
     """Import the shipped candles of [start, end) when the database lacks them; return rows."""
+    folder = (data_dir or settings.SHARED_DATA_DIR) / "futures"
+    funding = folder / f"{symbol}-funding.csv.gz"
+    if funding.exists():  # paper positions then pay the funding history too (idempotent)
+        funding_import(path=funding, since_ms=_ms(start), until_ms=_ms(end))
     have = Kline.objects.filter(
         symbol=symbol, interval=interval, open_time__gte=_ms(start), open_time__lt=_ms(end)
     ).count()
     expected = (_ms(end) - _ms(start)) // interval_ms(interval)
     if have >= expected:
         return have
-    path = (data_dir or settings.SHARED_DATA_DIR) / "futures" / f"{symbol}-{interval}.csv.gz"
+    path = folder / f"{symbol}-{interval}.csv.gz"
     if not path.exists():
         raise ReplayError(f"no candles for {symbol} {interval} in the database and no file {path}")
     klines_import(path=path, since_ms=_ms(start), until_ms=_ms(end))

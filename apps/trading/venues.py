@@ -17,15 +17,16 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from django.db.models import Max
+from django.db.models import F, Max
 
 from apps.bots.models import Bot
-from apps.exchange.domain.events import OrderFilled, OrderUpdated
+from apps.exchange.domain.events import FundingFeeCharged, OrderFilled, OrderUpdated
 from apps.exchange.domain.protocol import Exchange
 from apps.exchange.domain.types import Fill as VenueFill
 from apps.exchange.domain.types import OrderReport
 from apps.orders.models import Fill, Order
 from apps.orders.services import fill_apply, order_apply_report
+from apps.trading.models import Trade
 from apps.trading.paper import PaperSession, paper_feed_candles, paper_session_load
 
 T = TypeVar("T")
@@ -51,6 +52,9 @@ def apply_events(*, bot: Bot, events: list[Any]) -> set[str]:
     purposes of the orders that filled."""
     purposes: set[str] = set()
     for event in events:
+        if isinstance(event, FundingFeeCharged):
+            funding_credit(bot=bot, event=event)
+            continue
         if not isinstance(event, OrderFilled | OrderUpdated):
             continue
         order = Order.objects.filter(bot=bot, client_order_id=event.order.client_order_id).first()
@@ -63,6 +67,13 @@ def apply_events(*, bot: Bot, events: list[Any]) -> set[str]:
             purposes.add(order.purpose)
         order_apply_report(order=order, report=event.order, at=event.time)
     return purposes
+
+
+def funding_credit(*, bot: Bot, event: FundingFeeCharged) -> None:
+    """Book a funding settlement on the bot's open trade in the symbol (paid is positive)."""
+    Trade.objects.filter(bot=bot, symbol=event.symbol, status=Trade.Status.OPEN).update(
+        funding=F("funding") - event.amount
+    )
 
 
 def apply_fills(*, bot: Bot, fills: list[VenueFill], at: datetime) -> set[str]:

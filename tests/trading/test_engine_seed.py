@@ -220,3 +220,18 @@ def test_circuit_breaker_tiers_with_losses_over_their_window_fire_their_actions(
     assert blocked.count() == len(full)
     assert "loss" in blocked.first().detail
     assert BreakerState.objects.get(bot=halt).state["latched"] or blocked.exists()
+
+
+def test_paper_position_held_over_settlements_pays_funding_into_its_trade(shared_data) -> None:
+    from apps.market.models import FundingRate
+
+    bot = _replay(_bot("seed-funding", symbols=("BTCUSDT",), trailing="none"), 24 * 7, shared_data)
+    assert FundingRate.objects.filter(symbol="BTCUSDT").exists()
+    trades = list(Trade.objects.filter(bot=bot, status="CLOSED"))
+    held_over = [t for t in trades if (t.exit_time - t.entry_time).total_seconds() > 8 * 3600]
+    assert held_over, "no trade held over a settlement"
+    assert any(t.funding != 0 for t in held_over)
+    for t in trades:  # ROI is on the net PnL, funding included
+        margin = t.quantity * t.entry_price / t.leverage
+        net = t.realized_pnl - t.fees - t.funding
+        assert abs(t.roi - net / margin * 100) < Decimal("0.0001")
