@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from apps.backtest.models import BacktestRun
 from apps.backtest.services import BacktestError, data_file_resolve
 from apps.core.apis import ErrorSerializer
+from apps.exchange.domain.types import datetime_to_ms
 from apps.strategies.domain.params import ParameterError, validate_parameters
 
 
@@ -75,7 +76,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
 
 
 def _ms(value: datetime | None) -> int | None:
-    return int(value.timestamp() * 1000) if value is not None else None
+    return datetime_to_ms(value) if value is not None else None
 
 
 class BacktestStartApi(APIView):

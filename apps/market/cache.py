@@ -26,7 +26,7 @@ import numpy as np
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 
-from apps.exchange.domain.types import BookTicker, Candle
+from apps.exchange.domain.types import BookTicker, Candle, datetime_to_ms
 from apps.market.data import Klines
 
 __all__ = [
@@ -51,10 +51,6 @@ CandleRow = tuple[int, str, str, str, str, str]
 
 def _cache(cache: BaseCache | None) -> BaseCache:
     return caches["default"] if cache is None else cache
-
-
-def _to_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MS
 
 
 def candles_key(symbol: str, interval: str) -> str:
@@ -83,7 +79,7 @@ def candle_store_append(
     store = _cache(cache)
     key = candles_key(symbol, interval)
     row: CandleRow = (
-        _to_ms(candle.open_time),
+        datetime_to_ms(candle.open_time),
         str(candle.open),
         str(candle.high),
         str(candle.low),
@@ -154,7 +150,7 @@ def book_ticker_set(*, ticker: BookTicker, cache: BaseCache | None = None) -> No
         str(ticker.bid_qty),
         str(ticker.ask_price),
         str(ticker.ask_qty),
-        None if ticker.time is None else _to_ms(ticker.time),
+        None if ticker.time is None else datetime_to_ms(ticker.time),
     )
     _cache(cache).set(book_ticker_key(ticker.symbol), value, timeout=BOOK_TICKER_TIMEOUT)
 

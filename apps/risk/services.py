@@ -33,6 +33,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 
 from apps.bots.models import Bot
+from apps.exchange.domain.types import datetime_to_ms
 from apps.market.data import Klines
 from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
 from apps.risk.domain.portfolio import CorrelationMatrix, GateDecision, check_entry
@@ -75,10 +76,6 @@ class RiskDataError(ValueError):
     """Too few or too old candles to compute a risk figure (one-line message)."""
 
 
-def _to_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MS
-
-
 def _iso(ms: int) -> str:
     return (_EPOCH + ms * _MS).strftime("%Y-%m-%dT%H:%MZ")
 
@@ -87,7 +84,7 @@ def _cached(
     cache: BaseCache | None, key: str, now: datetime, ttl: timedelta, compute: Callable[[], T]
 ) -> T:
     store = caches["default"] if cache is None else cache
-    now_ms = _to_ms(now)
+    now_ms = datetime_to_ms(now)
     entry = store.get(key)
     if entry is not None:
         stored_ms, value = entry
@@ -138,7 +135,7 @@ def vix_current(
     """
     require_utc(now, "now")
     vix = CryptoVIX() if vix is None else vix
-    last_closed = kline_last_closed_open_time(interval=interval, now_ms=_to_ms(now))
+    last_closed = kline_last_closed_open_time(interval=interval, now_ms=datetime_to_ms(now))
     key = f"risk:vix:v1:{symbol}:{interval}:{_vix_params_tag(vix)}:{last_closed}"
 
     def compute() -> VixReading:
@@ -175,7 +172,7 @@ def correlation_matrix_current(
     key = f"risk:corr:v1:{interval}:{lookback}:{min_returns}:{','.join(names)}"
 
     def compute() -> CorrelationMatrix:
-        last_closed = kline_last_closed_open_time(interval=interval, now_ms=_to_ms(now))
+        last_closed = kline_last_closed_open_time(interval=interval, now_ms=datetime_to_ms(now))
         series = {}
         for name in names:
             klines = source(symbol=name, interval=interval, end_ms=last_closed, limit=2 * lookback)

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from apps.bots.models import Bot
-from apps.core.domain.clock import SettableClock, ms_to_utc
+from apps.core.domain.clock import SettableClock
 from apps.exchange.domain.events import ExchangeEvent
 from apps.exchange.domain.simulated import SimulatedExchange
-from apps.exchange.domain.types import Candle, InstrumentInfo
+from apps.exchange.domain.types import Candle, InstrumentInfo, ms_to_datetime
 from apps.exchange.models import Instrument
 from apps.market.models import FundingRate, Kline
 from apps.market.selectors import interval_ms
@@ -101,7 +101,7 @@ def paper_feed_candles(
     session.exchange.set_funding_rates(
         symbol,
         [
-            (ms_to_utc(t), r)
+            (ms_to_datetime(t), r)
             for t, r in FundingRate.objects.filter(
                 symbol=symbol,
                 funding_time__gt=first_fed,
@@ -111,7 +111,7 @@ def paper_feed_candles(
     )
     start = len(session.exchange.events)
     for k in rows.iterator():
-        opened = ms_to_utc(k.open_time)
+        opened = ms_to_datetime(k.open_time)
         session.clock.set(max(session.clock(), opened + step))
         session.exchange.on_candle(
             symbol,

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 
 from apps.bots.models import Bot
+from apps.exchange.domain.types import datetime_to_ms
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms
 from apps.market.services import funding_import, klines_import
@@ -52,10 +53,6 @@ class ReplaySummary:
         return self.wins / self.closed if self.closed else None
 
 
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
 def ensure_klines(
     *, symbol: str, interval: str, start: datetime, end: datetime, data_dir: Path | None = None
 ) -> int:
@@ -63,19 +60,25 @@ def ensure_klines(
     folder = (data_dir or settings.SHARED_DATA_DIR) / "futures"
     funding = folder / f"{symbol}-funding.csv.gz"
     if funding.exists():  # paper positions then pay the funding history too (idempotent)
-        funding_import(path=funding, since_ms=_ms(start), until_ms=_ms(end))
+        funding_import(path=funding, since_ms=datetime_to_ms(start), until_ms=datetime_to_ms(end))
     have = Kline.objects.filter(
-        symbol=symbol, interval=interval, open_time__gte=_ms(start), open_time__lt=_ms(end)
+        symbol=symbol,
+        interval=interval,
+        open_time__gte=datetime_to_ms(start),
+        open_time__lt=datetime_to_ms(end),
     ).count()
-    expected = (_ms(end) - _ms(start)) // interval_ms(interval)
+    expected = (datetime_to_ms(end) - datetime_to_ms(start)) // interval_ms(interval)
     if have >= expected:
         return have
     path = folder / f"{symbol}-{interval}.csv.gz"
     if not path.exists():
         raise ReplayError(f"no candles for {symbol} {interval} in the database and no file {path}")
-    klines_import(path=path, since_ms=_ms(start), until_ms=_ms(end))
+    klines_import(path=path, since_ms=datetime_to_ms(start), until_ms=datetime_to_ms(end))
     return Kline.objects.filter(
-        symbol=symbol, interval=interval, open_time__gte=_ms(start), open_time__lt=_ms(end)
+        symbol=symbol,
+        interval=interval,
+        open_time__gte=datetime_to_ms(start),
+        open_time__lt=datetime_to_ms(end),
     ).count()
 
 
@@ -128,10 +131,10 @@ def replay_bot(
         data_dir=data_dir,
     )
     copy = rehearsal_bot(bot=bot, label=label)
-    total = len(bot.symbols) * ((_ms(end) - _ms(start)) // step)
+    total = len(bot.symbols) * ((datetime_to_ms(end) - datetime_to_ms(start)) // step)
     done = 0
     while True:
-        results = bot_catch_up(bot_id=copy.pk, now=end, limit=500, start_ms=_ms(start))
+        results = bot_catch_up(bot_id=copy.pk, now=end, limit=500, start_ms=datetime_to_ms(start))
         done += len(results)
         if progress:
             progress(min(done, total), total)

@@ -332,8 +332,7 @@ def test_equity_curve_equals_per_candle_mark_to_market() -> None:
 def test_engine_trades_identical_with_and_without_numba() -> None:
     from apps.market.domain import indicators
 
-    if not indicators.numba_available():
-        pytest.skip("numba not installed")
+    assert indicators.numba_available(), "numba is pinned in requirements/base.txt"
     c = synthetic_candles(100_000, seed=9)
     with_numba = ema_cross_trades(c.open, c.high, c.low, c.close, PARAM_SETS[0])
     indicators.set_numba_enabled(False)

@@ -141,8 +141,7 @@ def test_ema_incremental_property(values, period) -> None:
 
 
 def test_numba_and_python_recursions_are_bit_identical() -> None:
-    if not ind.numba_available():
-        pytest.skip("numba not installed")
+    assert ind.numba_available(), "numba is pinned in requirements/base.txt"
     rng = np.random.default_rng(0)
     x = 1e4 + np.cumsum(rng.normal(size=50_000))
     for period in (2, 9, 26, 200):

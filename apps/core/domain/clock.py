@@ -23,7 +23,3 @@ class SettableClock:
 
     def __call__(self) -> datetime:
         return self._now
-
-
-def ms_to_utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from apps.bots.models import Bot
-from apps.core.domain.clock import ms_to_utc
+from apps.exchange.domain.types import ms_to_datetime
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms, kline_last_closed_open_time
 from apps.trading.engine.cycle import CycleResult, bot_cycle_run
@@ -56,7 +56,7 @@ def bot_catch_up(
             bot_id=bot_id,
             symbol=symbol,
             candle_open_time=open_time,
-            now=ms_to_utc(close_ms),
+            now=ms_to_datetime(close_ms),
         )
         results.append(result)
         if result.outcome in ("skipped", "halted", "error", "flatten"):
