@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -9,6 +10,53 @@ from django.http import HttpRequest
 from apps.bots.models import Bot
 from apps.bots.services import BotStateError, bot_pause, bot_resume
 from apps.risk.models import RiskSettings
+from apps.webhook.domain.security import hash_secret
+
+
+class BotForm(forms.ModelForm):
+    """The webhook passphrase is write-only: stored hashed, never rendered back."""
+
+    new_webhook_passphrase = forms.CharField(
+        label="Webhook passphrase",
+        required=False,
+        strip=True,
+        min_length=16,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Set a new passphrase for this bot's TradingView alerts (16+ characters; "
+        "`manage.py webhook_secret BOT` generates one). Leave empty to keep the current one.",
+    )
+    clear_webhook_passphrase = forms.BooleanField(
+        required=False, help_text="Remove the bot's own passphrase (WEBHOOK_SECRET still works)."
+    )
+
+    class Meta:
+        model = Bot
+        fields = [  # everything but webhook_secret_hash (the admin's fieldsets pick from these)
+            "name",
+            "account",
+            "strategy",
+            "symbols",
+            "enabled",
+            "trading_mode",
+            "leverage",
+            "margin_type",
+            "position_mode",
+            "exit_levels",
+            "break_even_after_first_exit",
+            "trailing",
+            "trailing_activation",
+            "trailing_callback",
+        ]
+
+    def save(self, commit: bool = True) -> Bot:
+        bot = super().save(commit=False)
+        if self.cleaned_data.get("clear_webhook_passphrase"):
+            bot.webhook_secret_hash = ""
+        elif self.cleaned_data.get("new_webhook_passphrase"):
+            bot.webhook_secret_hash = hash_secret(self.cleaned_data["new_webhook_passphrase"])
+        if commit:
+            bot.save()
+        return bot
 
 
 class RiskSettingsInline(admin.StackedInline):
@@ -20,6 +68,7 @@ class RiskSettingsInline(admin.StackedInline):
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
+    form = BotForm
     list_display = [
         "name",
         "strategy",
@@ -36,10 +85,27 @@ class BotAdmin(admin.ModelAdmin):
     list_filter = ["state", "enabled", "trading_mode", "strategy__mode", "account__environment"]
     search_fields = ["name", "strategy__name", "state_reason"]
     list_select_related = ["strategy", "account"]
-    readonly_fields = ["state", "state_reason", "state_changed_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "state",
+        "state_reason",
+        "state_changed_at",
+        "created_at",
+        "updated_at",
+        "has_webhook_passphrase",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "account", "strategy", "symbols", "enabled"]}),
         ("Execution", {"fields": ["trading_mode", "leverage", "margin_type", "position_mode"]}),
+        (
+            "Webhook",
+            {
+                "fields": [
+                    "has_webhook_passphrase",
+                    "new_webhook_passphrase",
+                    "clear_webhook_passphrase",
+                ]
+            },
+        ),
         (
             "Exits",
             {
@@ -63,6 +129,10 @@ class BotAdmin(admin.ModelAdmin):
     @admin.display(description="Mode", ordering="strategy__mode")
     def mode(self, obj: Bot) -> str:
         return obj.strategy.mode
+
+    @admin.display(description="Own webhook passphrase", boolean=True)
+    def has_webhook_passphrase(self, obj: Bot) -> bool:
+        return bool(obj.webhook_secret_hash)
 
     @admin.display(description="Symbols")
     def symbol_list(self, obj: Bot) -> str:

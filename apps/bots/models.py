@@ -77,6 +77,13 @@ class Bot(models.Model):
         default=Decimal("0.015"),
         help_text="Distance (fraction) the trailing stop keeps behind the best price.",
     )
+    webhook_secret_hash = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="The bot's own webhook passphrase, hashed (set it in the form or with "
+        "`manage.py webhook_secret BOT`); WEBHOOK_SECRET is accepted for every bot.",
+    )
     enabled = models.BooleanField(default=True, help_text="Disabled bots are never scheduled.")
     state = models.CharField(max_length=8, choices=State.choices, default=State.PAUSED)
     state_reason = models.CharField(max_length=255, blank=True, default="")

@@ -146,6 +146,14 @@ class Signal(models.Model):
     symbol = models.CharField(max_length=32)
     action = models.CharField(max_length=5, choices=Action.choices)
     alert_id = models.CharField(max_length=128, blank=True, default="")
+    dedup_key = models.CharField(
+        max_length=160,
+        blank=True,
+        default="",
+        help_text="Replay key of an accepted webhook signal: alert:<alert_id>, or the body digest "
+        "and time bucket; unique per bot, so a repeat delivery is answered with this signal.",
+    )
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True, help_text="As received, secrets removed.")
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED)
     blocked_by = models.CharField(max_length=64, blank=True, default="")
@@ -161,9 +169,9 @@ class Signal(models.Model):
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["bot", "alert_id"],
-                condition=~Q(alert_id=""),
-                name="signal_bot_alert_id",
+                fields=["bot", "dedup_key"],
+                condition=~Q(dedup_key=""),
+                name="signal_bot_dedup_key",
             ),
         ]
 

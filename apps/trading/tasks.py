@@ -10,6 +10,7 @@ from apps.bots.models import Bot
 from apps.bots.services import bot_resume
 from apps.market.clock import market_now
 from apps.trading.engine import CRITICAL_PREFIX, CycleBusy, bot_catch_up
+from apps.trading.engine.signals import signal_process as signal_process_run
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +55,20 @@ def sync_market_data() -> dict[str, int]:
     from apps.trading.venues import live_market_data_sync
 
     return live_market_data_sync(now=timezone.now())
+
+
+@shared_task(
+    name="trading.signal_process",
+    bind=True,
+    max_retries=30,
+    time_limit=120,
+    soft_time_limit=100,
+    ignore_result=True,
+)
+def signal_process(self, signal_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Act on an accepted webhook signal (once; a busy bot retries it shortly)."""
+    try:
+        signal = signal_process_run(signal_id=signal_id)
+    except CycleBusy as exc:
+        raise self.retry(exc=exc, countdown=0.5) from None
+    logger.info("signal %s: %s", signal_id, signal.outcome)

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.monitoring",
     "apps.dashboard",
     "apps.backtest",
+    "apps.webhook",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +183,23 @@ HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 # Replay historical market time (the embedded demo): ISO start date and speed (x wall clock).
 MARKET_REPLAY_START = env.str("MARKET_REPLAY_START", default="")
 MARKET_REPLAY_SPEED = env.float("MARKET_REPLAY_SPEED", default=0.0)
+
+# --- TradingView webhook (POST /api/webhook/tradingview/) ------------------------------------
+# The shared passphrase every bot accepts (empty: only bots with their own passphrase).
+WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
+# When set, every request must carry X-Signature: sha256=<HMAC-SHA256 of the body with this key>.
+WEBHOOK_HMAC_KEY = env.str("WEBHOOK_HMAC_KEY", default="")
+# Source addresses / CIDR blocks allowed to post (empty: any). TradingView sends from
+# 52.89.214.238, 34.212.75.30, 54.218.53.128 and 52.32.178.7.
+WEBHOOK_ALLOWED_IPS = env.list("WEBHOOK_ALLOWED_IPS", default=[])
+# Reverse proxies in front of the platform that append to X-Forwarded-For (0: use the peer).
+WEBHOOK_TRUSTED_PROXIES = env.int("WEBHOOK_TRUSTED_PROXIES", default=0)
+# Signals older than this (by their `time`) are refused; a bot's `max_signal_age_s` overrides.
+WEBHOOK_MAX_SIGNAL_AGE_S = env.int("WEBHOOK_MAX_SIGNAL_AGE_S", default=60)
+# The same body without an alert_id inside this window is a repeat delivery.
+WEBHOOK_REPLAY_WINDOW_S = env.int("WEBHOOK_REPLAY_WINDOW_S", default=300)
+# Requests per source address: "<count>/<second|minute|hour>" (Redis-backed with REDIS_URL).
+WEBHOOK_THROTTLE_RATE = env.str("WEBHOOK_THROTTLE_RATE", default="120/minute")
 
 LOGGING = {
     "version": 1,

@@ -40,6 +40,7 @@ __all__ = [
     "CycleOutcome",
     "OutcomeKind",
     "decide_cycle",
+    "decision_outcome",
     "intent_id",
 ]
 
@@ -95,7 +96,7 @@ class CycleOutcome:
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
-def intent_id(bot_key: str, symbol: str, open_time: int, action: str) -> str:
+def intent_id(bot_key: str, symbol: str, open_time: int | str, action: str) -> str:
     """The intent of one decision: the same bot, symbol, candle and action give the same id, so
     a retried cycle re-sends the same client order ids and the exchange refuses a duplicate."""
     return client_order_id(bot_key, symbol, open_time, action)
@@ -115,6 +116,25 @@ def decide_cycle(inputs: CycleInputs, config: CycleConfig) -> CycleOutcome:
     decision = config.strategy.decide(inputs.candles, inputs.position)
     if decision is None:
         return CycleOutcome(OutcomeKind.NOTHING, "no signal")
+    return decision_outcome(inputs, config, decision)
+
+
+def decision_outcome(
+    inputs: CycleInputs,
+    config: CycleConfig,
+    decision: Decision,
+    *,
+    intent_key: int | str | None = None,
+) -> CycleOutcome:
+    """The rest of a cycle for a decision already made (by the strategy's candles, or by an
+    external signal through ``SignalStrategy.on_signal``): AI hook, risk gate, execution plan.
+
+    ``intent_key`` names the decision in its client order ids (default: the decision's candle
+    open time); an external signal passes its own id, so two signals never share an order id.
+    A decision carrying a ``quantity`` (an external signal's requested size) is sized at that
+    quantity, capped by what the risk gate allows.
+    """
+    key = decision.open_time if intent_key is None else intent_key
     vetoed = (
         config.ai_filter is not None
         and decision.is_entry
@@ -125,15 +145,17 @@ def decide_cycle(inputs: CycleInputs, config: CycleConfig) -> CycleOutcome:
             OutcomeKind.BLOCKED, "AI filter vetoed the entry", decision, blocked_by="ai_filter"
         )
     if decision.action in (Action.EXIT_LONG, Action.EXIT_SHORT):
-        return _exit(inputs, config, decision)
+        return _exit(inputs, config, decision, key)
     if decision.action is Action.ADJUST_STOP:
         return CycleOutcome(
             OutcomeKind.ADJUST_STOP, decision.reason, decision, new_stop=decision.stop_price
         )
-    return _enter(inputs, config, decision)
+    return _enter(inputs, config, decision, key)
 
 
-def _exit(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> CycleOutcome:
+def _exit(
+    inputs: CycleInputs, config: CycleConfig, decision: Decision, key: int | str
+) -> CycleOutcome:
     position = inputs.position
     if position is None or position.quantity <= 0:
         return CycleOutcome(OutcomeKind.NOTHING, "exit signal while flat", decision)
@@ -143,16 +165,16 @@ def _exit(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> Cycle
         type=OrderType.MARKET,
         quantity=position.quantity,
         reduce_only=True,
-        client_order_id=client_order_id(
-            intent_id(config.bot_key, inputs.symbol, decision.open_time, "exit"), "x"
-        ),
+        client_order_id=client_order_id(intent_id(config.bot_key, inputs.symbol, key, "exit"), "x"),
     )
     return CycleOutcome(
         OutcomeKind.EXIT, decision.reason or "exit signal", decision, exit_order=order
     )
 
 
-def _enter(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> CycleOutcome:
+def _enter(
+    inputs: CycleInputs, config: CycleConfig, decision: Decision, key: int | str
+) -> CycleOutcome:
     side = decision.side
     stop = decision.stop_price or _default_stop(decision, config.default_stop_distance)
     gate_decision = config.gate.evaluate(
@@ -175,7 +197,14 @@ def _enter(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> Cycl
             reasons=gate_decision.reasons,
         )
     quantity = gate_decision.quantity * config.size_multiplier
-    intent = intent_id(config.bot_key, inputs.symbol, decision.open_time, "entry")
+    reasons = gate_decision.reasons
+    if decision.quantity is not None:
+        if decision.quantity > quantity:
+            reasons = (*reasons, f"requested {decision.quantity} capped to {quantity} by risk")
+        else:
+            reasons = (*reasons, f"size {decision.quantity} as requested (risk allows {quantity})")
+        quantity = min(quantity, decision.quantity)
+    intent = intent_id(config.bot_key, inputs.symbol, key, "entry")
     try:
         entry = config.slippage.plan_entry(
             intent_id=intent,
@@ -194,11 +223,11 @@ def _enter(inputs: CycleInputs, config: CycleConfig, decision: Decision) -> Cycl
             trailing_mode=config.trailing_mode,
         )
     except (EntryRefused, ValueError) as exc:
-        return CycleOutcome(OutcomeKind.REFUSED, str(exc), decision, reasons=gate_decision.reasons)
+        return CycleOutcome(OutcomeKind.REFUSED, str(exc), decision, reasons=reasons)
     return CycleOutcome(
         OutcomeKind.ENTER,
         decision.reason or f"{decision.action}",
         decision,
         plan=plan,
-        reasons=gate_decision.reasons,
+        reasons=reasons,
     )

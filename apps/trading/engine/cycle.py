@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,24 +13,19 @@ from django.db import transaction
 from apps.bots.models import Bot
 from apps.bots.services import bot_halt, bot_pause
 from apps.exchange.models import Instrument
-from apps.execution.domain.partial_exit import BreakEvenRule, PartialExitManager
-from apps.execution.domain.plan import TrailingMode
-from apps.execution.domain.slippage import EntryDone, SlippageConfig, SlippageManager
-from apps.execution.domain.trailing import TrailingConfig
+from apps.execution.domain.slippage import EntryDone
 from apps.market.models import Kline
 from apps.market.selectors import klines_window
 from apps.orders.models import Order
-from apps.risk.domain.circuit_breaker import BreakerAction, BreakerTier, CircuitBreaker
-from apps.risk.domain.gate import OpenPosition, RiskConfig, RiskContext, RiskGate
+from apps.risk.domain.circuit_breaker import BreakerAction
+from apps.risk.domain.gate import OpenPosition, RiskContext
 from apps.risk.domain.portfolio import CorrelationMatrix
-from apps.risk.domain.sizing import InstrumentFilters, SizingLimits
+from apps.risk.domain.sizing import InstrumentFilters
 from apps.risk.domain.types import Direction
-from apps.risk.domain.vix import CryptoVIX, VixReading, VolatilityBand
+from apps.risk.domain.vix import CryptoVIX, VixReading
 from apps.risk.models import BreakerState, RiskSettings
 from apps.risk.services import RiskDataError, correlation_matrix_current, vix_current
-from apps.risk.validation import validate_volatility_bands
 from apps.strategies.domain.base import StrategyError
-from apps.strategies.domain.registry import build_strategy
 from apps.trading.domain.cycle import (
     CycleConfig,
     CycleInputs,
@@ -38,11 +33,10 @@ from apps.trading.domain.cycle import (
     OutcomeKind,
     decide_cycle,
 )
+from apps.trading.domain.profile import breaker_decide, breaker_tiers, breaker_window
 from apps.trading.engine.context import (
-    BREAKER_ACTIONS,
     CRITICAL_PREFIX,
     FAILURES_KEY,
-    MAX_SLIPPAGE_BPS,
     RESTART_BASE_SECONDS,
     RESTART_MAX_SECONDS,
     CycleBusy,
@@ -51,7 +45,9 @@ from apps.trading.engine.context import (
     _position_view,
     _send,
     bot_lock,
+    bot_profile,
     logger,
+    volatility_bands,
 )
 from apps.trading.engine.exits import _break_even, _cancel_protection, _flatten, _trail
 from apps.trading.engine.killswitch import bot_emergency_close
@@ -64,31 +60,23 @@ def _breaker(ctx: _Context, equity: Decimal) -> Any:
     """Evaluate the bot's circuit breaker. Losses come from the closed trades in the database
     (the source of truth, whoever closed them); the latches come from ``BreakerState``, so a
     tripped tier stays tripped across restarts."""
-    tiers = [
-        BreakerTier(
-            name=t["name"],
-            window_minutes=t["window_minutes"],
-            action=BREAKER_ACTIONS[t["action"]],
-            loss_limit=Decimal(t["loss_limit"]),
-            size_multiplier=Decimal(t.get("size_multiplier", "1")),
-        )
-        for t in ctx.risk.breaker_tiers
-    ]
+    tiers = breaker_tiers(ctx.risk.breaker_tiers)
     if not tiers:
         return None
     row, _ = BreakerState.objects.get_or_create(bot=ctx.bot)
-    latched = (row.state or {}).get("latched", {})
-    breaker = CircuitBreaker.from_state(tiers, {"version": 1, "events": [], "latched": latched})
-    window = timedelta(minutes=max(t.window_minutes for t in tiers))
-    for exit_time, pnl, fees, funding in Trade.objects.filter(
+    closed = Trade.objects.filter(
         bot=ctx.bot,
         status=Trade.Status.CLOSED,
-        exit_time__gt=ctx.now - window,
+        exit_time__gt=ctx.now - breaker_window(tiers),
         exit_time__lte=ctx.now,
-    ).values_list("exit_time", "realized_pnl", "fees", "funding"):
-        breaker.record_pnl(exit_time, pnl - fees - funding)
-    decision = breaker.evaluate(ctx.now, equity)
-    row.state = breaker.to_state()
+    ).values_list("exit_time", "realized_pnl", "fees", "funding")
+    decision, row.state = breaker_decide(
+        tiers,
+        (row.state or {}).get("latched", {}),
+        ((exit_time, pnl - fees - funding) for exit_time, pnl, fees, funding in closed),
+        ctx.now,
+        equity,
+    )
     row.last_action = decision.action.value if decision.action else ""
     row.last_reason = decision.reason[:255] if decision.action else ""
     row.save()
@@ -98,48 +86,7 @@ def _breaker(ctx: _Context, equity: Decimal) -> Any:
 def _cycle_config(
     bot: Bot, risk: RiskSettings, size_multiplier: Decimal, equity: Decimal
 ) -> CycleConfig:
-    strategy = build_strategy(bot.strategy.kind, bot.strategy.parameters)
-    gate = RiskGate(
-        RiskConfig(
-            sizing=SizingLimits(
-                risk_pct=risk.risk_per_trade,
-                max_leverage=Decimal(bot.leverage),
-                # the bot's exposure cap (USDT) as a multiple of equity, never above leverage
-                max_exposure_multiple=min(
-                    Decimal(bot.leverage),
-                    risk.max_exposure / equity if equity > 0 else Decimal(bot.leverage),
-                ),
-                max_open_positions=risk.max_open_positions,
-            ),
-            correlation_threshold=float(risk.correlation_threshold),
-            block_on_missing_correlation=False,
-        )
-    )
-    levels = bot.exit_take_profit_levels()
-    exits = (
-        PartialExitManager(
-            levels,
-            break_even=BreakEvenRule() if bot.break_even_after_first_exit else None,
-        )
-        if levels
-        else None
-    )
-    trailing = (
-        TrailingConfig(callback=bot.trailing_callback, activation=bot.trailing_activation)
-        if bot.trailing != Bot.Trailing.NONE
-        else None
-    )
-    mode = TrailingMode.NATIVE if bot.trailing == Bot.Trailing.NATIVE else TrailingMode.MANAGED
-    return CycleConfig(
-        bot_key=f"b{bot.pk}",
-        strategy=strategy,
-        gate=gate,
-        slippage=SlippageManager(SlippageConfig(max_slippage_bps=MAX_SLIPPAGE_BPS)),
-        exits=exits,
-        trailing=trailing,
-        trailing_mode=mode,
-        size_multiplier=size_multiplier,
-    )
+    return bot_profile(bot, risk).cycle_config(equity, size_multiplier)
 
 
 def _record_signal(ctx: _Context, symbol: str, outcome: CycleOutcome, order: Order | None) -> None:
@@ -325,8 +272,16 @@ def _decide(
         end_ms=open_time,
         limit=max(config.strategy.warmup_candles, config.strategy.min_candles),
     )
-    instrument = Instrument.objects.get(symbol=symbol)
-    info = instrument_info(instrument)
+    return decide_cycle(cycle_inputs(ctx, symbol, candles, equity, breaker), config)
+
+
+def cycle_inputs(
+    ctx: _Context, symbol: str, candles: Any, equity: Decimal, breaker: Any
+) -> CycleInputs:
+    """Everything the pure kernel needs about ``symbol`` now: instrument, book, quote, position
+    and the risk context (open positions, breaker, CryptoVIX, correlations)."""
+    bot = ctx.bot
+    info = instrument_info(Instrument.objects.get(symbol=symbol))
     open_rows = Position.objects.filter(bot=bot).exclude(quantity=0)
     context = RiskContext(
         equity=equity,
@@ -345,29 +300,22 @@ def _decide(
         vix=_vix(ctx),
         correlations=_correlations(ctx, symbol, open_rows),
     )
-    return decide_cycle(
-        CycleInputs(
-            symbol=symbol,
-            candles=candles,
-            info=info,
-            book=ctx.run(ctx.venue.exchange.get_orderbook(symbol, limit=50)),
-            ticker=ctx.run(ctx.venue.exchange.get_book_ticker(symbol)),
-            risk=context,
-            now=ctx.now,
-            position=_position_view(bot, symbol),
-        ),
-        config,
+    return CycleInputs(
+        symbol=symbol,
+        candles=candles,
+        info=info,
+        book=ctx.run(ctx.venue.exchange.get_orderbook(symbol, limit=50)),
+        ticker=ctx.run(ctx.venue.exchange.get_book_ticker(symbol)),
+        risk=context,
+        now=ctx.now,
+        position=_position_view(bot, symbol),
     )
 
 
 def _vix(ctx: _Context) -> VixReading | None:
     """The CryptoVIX reading scaled by the bot's own volatility bands (5-minute cache)."""
-    bands = tuple(
-        VolatilityBand(float(b["max_score"]), Decimal(b["size_multiplier"]))
-        for b in validate_volatility_bands(ctx.risk.volatility_bands)
-    )
     try:
-        return vix_current(now=ctx.now, vix=CryptoVIX(bands=bands))
+        return vix_current(now=ctx.now, vix=CryptoVIX(bands=volatility_bands(ctx.risk)))
     except RiskDataError as exc:
         logger.info("bot %s: no volatility reading (%s); size not scaled", ctx.bot.name, exc)
         return None

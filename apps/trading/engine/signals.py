@@ -1,0 +1,247 @@
+"""Acting on an external signal (the TradingView webhook), on a worker.
+
+The HTTP side (``apps.webhook``) authenticates, validates, de-duplicates and stores the
+``Signal`` (outcome ``accepted``), then hands its id to the ``trading.signal_process`` task.
+Here, under the bot's lock (one decision of a bot at a time, candle cycles included):
+
+    bring the venue up to date -> break-even moves -> equity -> circuit breaker
+    -> ``SignalStrategy.on_signal`` (staleness, side, stop / take-profit sanity)
+    -> requested size (quantity, quote amount or percent of equity) -> the pure kernel's
+    ``decision_outcome`` (AI hook, the same RiskGate, the same SlippageManager plan)
+    -> the same execution as a candle cycle (``_execute``: IOC entry slices, protective stop,
+    partial take-profits, trailing) -> the outcome written on the Signal.
+
+A ``limit`` signal is an entry priced no worse than its ``price``: the IOC slices are bounded
+by it (the SlippageManager's maximum slippage is set from it), and nothing rests on the book.
+Client order ids derive from the signal's id (``s<id>``), so a retried task re-sends the same
+ids and never places twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.bots.models import Bot
+from apps.exchange.domain.errors import ExchangeError
+from apps.exchange.domain.types import BookTicker, Side
+from apps.execution.domain.slippage import SlippageManager, reference_price
+from apps.market.clock import market_now
+from apps.market.models import Kline
+from apps.market.selectors import kline_last_closed_open_time, klines_window
+from apps.orders.models import Order
+from apps.risk.models import RiskSettings
+from apps.strategies.domain.base import StrategyError
+from apps.strategies.domain.signal import ExternalSignal, SignalRejected, SignalStrategy
+from apps.trading.domain.cycle import CycleConfig, OutcomeKind, decision_outcome
+from apps.trading.engine.context import _Context, _equity, bot_lock, logger
+from apps.trading.engine.cycle import _breaker, _cycle_config, _execute, cycle_inputs
+from apps.trading.engine.exits import _break_even
+from apps.trading.models import Signal
+from apps.trading.venues import Runner, Venue, venue_open
+
+__all__ = ["signal_process"]
+
+MAX_LIMIT_BPS = Decimal(1000)  # the SlippageManager's hard bound: 10 % from the reference
+_OUTCOMES = {
+    OutcomeKind.ENTER: Signal.Outcome.PLACED,
+    OutcomeKind.EXIT: Signal.Outcome.PLACED,
+    OutcomeKind.BLOCKED: Signal.Outcome.BLOCKED,
+    OutcomeKind.REFUSED: Signal.Outcome.REJECTED,
+    OutcomeKind.NOTHING: Signal.Outcome.IGNORED,
+}
+
+
+class _Refused(Exception):
+    """The signal cannot be acted on now; the message is recorded on it."""
+
+    def __init__(self, outcome: str, message: str, blocked_by: str = "") -> None:
+        super().__init__(message)
+        self.outcome, self.blocked_by = outcome, blocked_by
+
+
+def signal_process(*, signal_id: int, wall: datetime | None = None) -> Signal:
+    """Act on an accepted signal once; return it with its outcome.
+
+    ``wall`` is the real time the signal's age is judged by (default: now); the venue runs on
+    market time (the replayed clock in the demo). Raise ``CycleBusy`` when the bot is busy (the
+    task retries); every other problem is recorded on the signal.
+    """
+    signal = Signal.objects.select_related("bot__strategy", "bot__account").get(pk=signal_id)
+    if signal.outcome != Signal.Outcome.ACCEPTED:
+        return signal  # done before (a redelivered task)
+    wall = wall or timezone.now()
+    bot = signal.bot
+    if bot is None or not bot.enabled or bot.state != Bot.State.RUNNING:
+        state = "deleted" if bot is None else ("disabled" if not bot.enabled else bot.state)
+        return _record(signal, Signal.Outcome.REJECTED, f"bot is {state}", wall)
+    with bot_lock(bot.pk):
+        signal.refresh_from_db()
+        if signal.outcome != Signal.Outcome.ACCEPTED:
+            return signal
+        return _process_locked(signal, bot, wall)
+
+
+def _process_locked(signal: Signal, bot: Bot, wall: datetime) -> Signal:
+    risk, _ = RiskSettings.objects.get_or_create(bot=bot)
+    now = market_now()
+    run = Runner()
+    venue: Venue | None = None
+    try:
+        with transaction.atomic():
+            venue = venue_open(bot=bot, now=now, run=run)
+            ctx = _Context(bot, risk, venue, run, now)
+            kind, detail, order, blocked_by = _decide_and_execute(ctx, signal, wall)
+            venue.save()
+            _record(signal, kind, detail, wall, order=order, blocked_by=blocked_by)
+    except _Refused as exc:
+        _record(signal, exc.outcome, str(exc), wall, blocked_by=exc.blocked_by)
+    except (ExchangeError, StrategyError) as exc:
+        logger.warning("signal %s for bot %s failed: %s", signal.pk, bot.name, exc)
+        _record(signal, Signal.Outcome.FAILED, f"{type(exc).__name__}: {exc}", wall)
+    finally:
+        if venue is not None:
+            venue.close()
+        run.close()
+    return signal
+
+
+def _decide_and_execute(
+    ctx: _Context, signal: Signal, wall: datetime
+) -> tuple[str, str, Order | None, str]:
+    bot, symbol, payload = ctx.bot, signal.symbol, signal.payload
+    interval = bot.strategy.timeframe
+    candle = _last_candle(symbol, interval, ctx.now)
+    purposes = ctx.venue.catch_up(symbol=symbol, interval=interval, open_time=candle)
+    _break_even(ctx, symbol, purposes)
+    equity = _equity(ctx)
+    breaker = _breaker(ctx, equity)
+    config = _cycle_config(bot, ctx.risk, Decimal(1), equity)
+    strategy = config.strategy
+    if not isinstance(strategy, SignalStrategy):
+        raise _Refused(Signal.Outcome.REJECTED, f"bot {bot.name} does not take signals")
+    candles = klines_window(
+        symbol=symbol, interval=interval, end_ms=candle, limit=strategy.warmup_candles or 100
+    )
+    inputs = cycle_inputs(ctx, symbol, candles, equity, breaker)
+    side = Side.SELL if signal.action == Signal.Action.SELL else Side.BUY
+    limit = _decimal(payload.get("price")) if payload.get("order_type") == "limit" else None
+    market_ref = reference_price(inputs.ticker, side, config.slippage.config.reference)
+    try:
+        decision = strategy.on_signal(
+            ExternalSignal.parse(payload, time=signal.signal_time or wall),
+            symbol=symbol,
+            now=wall,
+            reference_price=limit or market_ref,
+            position=inputs.position,
+        )
+    except SignalRejected as exc:
+        raise _Refused(Signal.Outcome.REJECTED, str(exc)) from None
+    if decision is None:
+        held = "flat" if inputs.position is None else f"{inputs.position.side} already"
+        return Signal.Outcome.IGNORED, f"nothing to do: {signal.action} while {held}", None, ""
+    if decision.is_entry:
+        decision = replace(
+            decision, quantity=_requested_quantity(payload, equity, limit or market_ref)
+        )
+        if limit is not None:
+            config = _limit_config(config, side, limit, inputs.ticker)
+    outcome = decision_outcome(inputs, config, decision, intent_key=f"s{signal.pk}")
+    order = _execute(ctx, symbol, outcome, config)
+    detail = "; ".join(dict.fromkeys(r for r in (outcome.reason, *outcome.reasons) if r))
+    if order is not None and order.status == Order.Status.REJECTED:
+        return (
+            Signal.Outcome.FAILED,
+            f"exchange rejected the order: {order.reject_reason}",
+            order,
+            "",
+        )
+    return _OUTCOMES.get(outcome.kind, Signal.Outcome.IGNORED), detail, order, outcome.blocked_by
+
+
+def _last_candle(symbol: str, interval: str, now: datetime) -> int:
+    """Open time of the last stored closed candle the signal is decided after."""
+    latest = kline_last_closed_open_time(interval=interval, now_ms=int(now.timestamp() * 1000))
+    open_time = (
+        Kline.objects.filter(symbol=symbol, interval=interval, open_time__lte=latest)
+        .order_by("-open_time")
+        .values_list("open_time", flat=True)
+        .first()
+    )
+    if open_time is None:
+        raise _Refused(Signal.Outcome.FAILED, f"no {symbol} {interval} candles to trade on")
+    return open_time
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _requested_quantity(payload: dict[str, Any], equity: Decimal, price: Decimal) -> Decimal | None:
+    """The size the signal asks for, in base units (None: the risk gate sizes it)."""
+    if (quantity := _decimal(payload.get("quantity"))) is not None:
+        return quantity
+    if (quote := _decimal(payload.get("quote_amount"))) is not None:
+        return quote / price
+    if (percent := _decimal(payload.get("percent_equity"))) is not None:
+        return equity * percent / 100 / price
+    return None
+
+
+def _limit_config(
+    config: CycleConfig, side: Side, limit: Decimal, ticker: BookTicker
+) -> CycleConfig:
+    """Bound the entry's IOC slices by the signal's limit price."""
+    ref = reference_price(ticker, side, config.slippage.config.reference)
+    gap = (limit - ref) if side is Side.BUY else (ref - limit)
+    if gap < 0:
+        touch = ticker.ask_price if side is Side.BUY else ticker.bid_price
+        raise _Refused(
+            Signal.Outcome.REJECTED,
+            f"limit {limit} is {'below the ask' if side is Side.BUY else 'above the bid'} "
+            f"({touch}): nothing would fill now, and signal entries never rest on the book",
+        )
+    bps = min(MAX_LIMIT_BPS, (gap / ref * 10_000).quantize(Decimal("0.01"), ROUND_DOWN))
+    slippage = SlippageManager(replace(config.slippage.config, max_slippage_bps=bps))
+    return replace(config, slippage=slippage)
+
+
+def _record(
+    signal: Signal,
+    outcome: str,
+    detail: str,
+    wall: datetime,
+    *,
+    order: Order | None = None,
+    blocked_by: str = "",
+) -> Signal:
+    signal.outcome = outcome
+    signal.detail = detail[:2000]
+    signal.blocked_by = blocked_by[:64]
+    signal.order = order
+    signal.processed_at = wall
+    signal.save(update_fields=["outcome", "detail", "blocked_by", "order", "processed_at"])
+    logger.info("signal %s -> %s: %s", signal.pk, outcome, detail)
+    _publish(signal)
+    return signal
+
+
+def _publish(signal: Signal) -> None:
+    from apps.dashboard.events import publish_event
+
+    publish_event(
+        "signal",
+        {
+            "id": signal.pk,
+            "bot": signal.bot.name if signal.bot else None,
+            "symbol": signal.symbol,
+            "action": signal.action,
+            "outcome": signal.outcome,
+            "detail": signal.detail[:200],
+        },
+    )
