@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,49 +16,14 @@ from django.utils import timezone
 
 from apps.bots.models import Bot
 from apps.orders.models import Order
-from apps.strategies.models import Strategy
 from apps.trading.models import Position, Signal
-from apps.trading.replay import ensure_klines
 from apps.webhook.domain.security import hash_secret
 from tests.factories import make_bot
-from tradingplatform.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/webhook/tradingview/"
 SECRET = "shared-secret-for-tests-0123456789"
-
-
-@pytest.fixture
-def eager(transactional_db):
-    """The worker task runs in the request, once the signal's row commits (a real commit: the
-    hand-over to the worker happens on commit), instead of on a worker."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def signal_bot(settings, shared_data) -> Bot:
-    settings.WEBHOOK_SECRET = SECRET
-    for symbol in ("BTCUSDT", "ETHUSDT"):
-        ensure_klines(
-            symbol=symbol,
-            interval="1h",
-            start=datetime(2025, 9, 20, tzinfo=UTC),
-            end=datetime(2025, 9, 21, tzinfo=UTC),
-            data_dir=shared_data,
-        )
-    strategy = Strategy.objects.create(
-        name="tv", kind="signal", mode="SWING", timeframe="1h", parameters={}
-    )
-    return make_bot(
-        "tv-bot",
-        strategy=strategy,
-        symbols=["BTCUSDT", "ETHUSDT"],
-        state=Bot.State.RUNNING,
-        trailing="none",
-    )
 
 
 def body(**overrides: Any) -> dict[str, Any]:
