@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.urls import reverse
-from django.utils.html import format_html
+import json
 
-from apps.backtest.models import BacktestRun
+from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from apps.backtest.models import BacktestRun, OptimizationRun, OptimizationTrial
 from apps.core.admin import EngineRecordAdmin
 
 
@@ -32,3 +35,81 @@ class BacktestRunAdmin(EngineRecordAdmin):
             return "available when the run is done"
         url = reverse("backtest-report", args=[obj.pk])
         return format_html('<a href="{}">equity, drawdown and trades (HTML)</a>', url)
+
+
+@admin.register(OptimizationRun)
+class OptimizationRunAdmin(EngineRecordAdmin):
+    list_display = [
+        "id",
+        "strategy",
+        "sampler",
+        "objective",
+        "seed",
+        "n_trials",
+        "status",
+        "mean_in_sample",
+        "mean_out_of_sample",
+        "distributed",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "sampler", "objective", "strategy", "distributed"]
+    search_fields = ["strategy", "code_version", "error"]
+    date_hierarchy = "created_at"
+    extra_readonly_fields = ["trial_states", "walk_forward"]
+
+    @admin.display(description="Trials")
+    def trial_states(self, obj: OptimizationRun) -> str:
+        counts = dict(
+            obj.trials.values_list("state").annotate(n=Count("pk")).values_list("state", "n")
+        )
+        url = reverse("admin:backtest_optimizationtrial_changelist") + f"?run__id__exact={obj.pk}"
+        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none yet"
+        return format_html('<a href="{}">{}</a>', url, text)
+
+    @admin.display(description="Walk-forward: in-sample vs out-of-sample")
+    def walk_forward(self, obj: OptimizationRun) -> str:
+        if not obj.windows:
+            return "available when the run is done"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    w["window"] + 1,
+                    w["train"],
+                    w["test"],
+                    f"{w['in_sample']:.3f}",
+                    f"{w['out_of_sample']:.3f}",
+                    json.dumps(w["best_params"], sort_keys=True),
+                )
+                for w in obj.windows
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>window</th><th>train</th><th>test</th><th>in-sample {}</th>"
+            "<th>out-of-sample {}</th><th>best params</th></tr></thead><tbody>{}</tbody></table>",
+            obj.objective,
+            obj.objective,
+            rows,
+        )
+
+
+@admin.register(OptimizationTrial)
+class OptimizationTrialAdmin(EngineRecordAdmin):
+    list_display = [
+        "id",
+        "run",
+        "window",
+        "number",
+        "state",
+        "value",
+        "out_of_sample_value",
+        "worker",
+        "attempts",
+        "finished_at",
+    ]
+    list_filter = ["state", "run__sampler", "run__objective", "worker"]
+    search_fields = ["=run__id", "worker", "error"]
+    list_select_related = ["run"]
+    ordering = ["-run", "window", "number"]

@@ -85,12 +85,14 @@ def backtest_report_html(*, results: Sequence[BacktestResult], closes: dict[str,
         rows = "".join(
             f"<tr><td>{datetime.fromtimestamp(t.entry_time / 1000, tz=UTC):%Y-%m-%d %H:%M}</td>"
             f"<td>{datetime.fromtimestamp(t.exit_time / 1000, tz=UTC):%Y-%m-%d %H:%M}</td>"
-            f"<td>{t.entry_price:,.4f}</td><td>{t.exit_price:,.4f}</td>"
-            f"<td>{html.escape(t.exit_reason)}</td><td>{t.pnl:,.2f}</td></tr>"
+            f"<td>{t.side}</td><td>{t.entry_price:,.4f}</td><td>{t.exit_price:,.4f}</td>"
+            f"<td>{html.escape(t.exit_reason)}</td><td>{t.pnl:,.2f}</td>"
+            f"<td>{t.slippage_bps:,.2f}</td></tr>"
             for t in trades[-200:]
         )
         sections.append(
-            f"<section><h2>{html.escape(key)}: {len(trades)} trades</h2>"
+            f"<section><h2>{html.escape(key)}: {len(trades)} trades"
+            f" ({html.escape(r.kind)}, {html.escape(r.mode or r.kind)})</h2>"
             + _metrics_table(r)
             + _svg_line(r.open_time, r.equity, title="Equity (quote currency)", color="#1565c0")
             + _svg_line(r.open_time, drawdown, title="Drawdown (%)", color="#c62828")
@@ -101,8 +103,9 @@ def backtest_report_html(*, results: Sequence[BacktestResult], closes: dict[str,
                 color="#555",
                 markers=markers,
             )
-            + "<h3>Last trades</h3><table><tr><th>entry</th><th>exit</th><th>entry price</th>"
-            "<th>exit price</th><th>reason</th><th>PnL</th></tr>" + rows + "</table></section>"
+            + "<h3>Last trades</h3><table><tr><th>entry</th><th>exit</th><th>side</th>"
+            "<th>entry price</th><th>exit price</th><th>reason</th><th>PnL</th>"
+            "<th>slippage (bps)</th></tr>" + rows + "</table></section>"
         )
     style = (
         "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}"

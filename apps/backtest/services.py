@@ -11,12 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from apps.backtest.domain.candles import interval_to_ms
 from apps.backtest.domain.ema_cross import EmaCrossParams
-from apps.backtest.domain.engine import BacktestResult, backtest_ema_cross
-from apps.backtest.domain.kernel import Trade
+from apps.backtest.domain.engine import BacktestResult, backtest_ema_cross, backtest_strategy
+from apps.backtest.domain.kernel import Trade, TradeLog
+from apps.backtest.domain.metrics import avg_slippage_bps, trade_stats
+from apps.backtest.domain.signal_kernel import BookSlippage, ExecutionParams
 from apps.market.data import Klines, load_klines
 from apps.market.domain.indicators import set_numba_enabled
-from apps.strategies.domain.params import validate_parameters
+from apps.strategies.domain.base import StrategyError
+from apps.strategies.domain.params import SCHEMAS, ParameterError, validate_parameters
+from apps.strategies.domain.registry import build_strategy
 
 TRADE_COLUMNS = (
     "symbol",
@@ -28,7 +33,11 @@ TRADE_COLUMNS = (
     "exit_reason",
     "pnl",
     "fees",
+    "side",
+    "slippage_bps",
 )
+#: strategies that do not trade on candles: nothing to backtest
+NOT_BACKTESTABLE = {"signal": "it acts on external signals (the webhook), not on candles"}
 
 
 class BacktestError(ValueError):
@@ -92,6 +101,35 @@ def series_load(
     return series
 
 
+def _split_params(strategy: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The strategy's validated parameters, and the fallback ``sl`` / ``tp`` fractions given for
+    a strategy whose schema has none (``ema_cross`` keeps them as its own parameters)."""
+    if strategy in NOT_BACKTESTABLE:
+        raise BacktestError(
+            f"strategy {strategy!r} cannot be backtested: {NOT_BACKTESTABLE[strategy]}"
+        )
+    if strategy not in SCHEMAS:
+        known_kinds = ", ".join(sorted(set(SCHEMAS) - set(NOT_BACKTESTABLE)))
+        raise BacktestError(f"unknown strategy {strategy!r} (known: {known_kinds})")
+    if not isinstance(params, dict):
+        raise BacktestError(f"params: parameters of {strategy} must be a JSON object")
+    known = {p.name for p in SCHEMAS[strategy].params}
+    own = {k: v for k, v in params.items() if k in known or k not in ("sl", "tp")}
+    fallback = {k: params[k] for k in ("sl", "tp") if k in params and k not in known}
+    try:
+        values = validate_parameters(strategy, own)
+        for name, value in fallback.items():
+            number = float(value)
+            if not (0.0 < number < 1.0 if name == "sl" else number > 0.0):
+                raise ParameterError(
+                    f"{name} must be {'in (0, 1)' if name == 'sl' else '> 0'}, got {value!r}"
+                )
+            fallback[name] = number
+    except (ValueError, TypeError) as exc:
+        raise BacktestError(f"params: {exc}") from exc
+    return values, fallback
+
+
 def backtest_series(
     *,
     strategy: str,
@@ -102,37 +140,102 @@ def backtest_series(
     cash: float,
     jit: bool = False,
     funding: dict[str, tuple[Any, Any]] | None = None,
+    maker_fee: float | None = None,
+    leverage: float = 1.0,
+    maintenance_margin: float = 0.004,
+    slippage: str = "none",
+    intrabar: str = "stop_first",
+    fine: dict[str, Klines] | None = None,
+    mode: str = "",
 ) -> BacktestOutcome:
     """Backtest ``strategy`` on each series; return results, trades and a JSON summary.
 
-    ``funding`` maps a symbol to its (funding times ms, rates); symbols without it pay none.
+    Any registered strategy runs with its own ``signals`` (``backtest_strategy``); ``ema_cross``
+    with no slippage, leverage 1, ``stop_first`` and one fee keeps its batch fast path (same
+    trades). ``funding`` maps a symbol to its (funding times ms, rates); symbols without it pay
+    none. ``fine`` maps a symbol to finer candles for ``intrabar="finer"``. ``mode`` labels the
+    run in the per-mode figures (default: the strategy kind).
     """
-    if strategy != "ema_cross":
-        raise BacktestError(f"no backtest kernel for strategy {strategy!r} yet (ema_cross only)")
+    values, fallback = _split_params(strategy, params)
+    if slippage not in ("none", "book"):
+        raise BacktestError(f"slippage must be none or book, got {slippage!r}")
+    ema = strategy == "ema_cross"
     try:
-        values = validate_parameters("ema_cross", params)
-        config = EmaCrossParams(
-            fast=values["fast"],
-            slow=values["slow"],
-            warmup=values["warmup"],
-            stop_loss=values["sl"],
-            take_profit=values["tp"],
+        execution = ExecutionParams(
             stake=stake,
             fee=fee,
+            maker_fee=maker_fee,
+            leverage=leverage,
+            maintenance_margin=maintenance_margin,
+            slippage=BookSlippage.from_depth_model() if slippage == "book" else None,
+            intrabar=intrabar,  # type: ignore[arg-type]
+            stop_loss=values["sl"] if ema else fallback.get("sl"),
+            take_profit=values["tp"] if ema else fallback.get("tp"),
+        )
+        config = (
+            EmaCrossParams(
+                fast=values["fast"],
+                slow=values["slow"],
+                warmup=values["warmup"],
+                stop_loss=values["sl"],
+                take_profit=values["tp"],
+                stake=stake,
+                fee=fee,
+            )
+            if ema
+            else None
         )
     except ValueError as exc:
-        raise BacktestError(f"params: {exc}") from exc
+        raise BacktestError(str(exc)) from exc
+    fast_path = (
+        config is not None
+        and execution.slippage is None
+        and execution.leverage == 1.0
+        and execution.intrabar == "stop_first"
+        and execution.effective_maker_fee == execution.fee
+    )
+    label = mode or strategy
     set_numba_enabled(jit)
+    instance = build_strategy(strategy, values)
     started = time.perf_counter()
-    results = [
-        backtest_ema_cross(k, config, initial_capital=cash, funding=(funding or {}).get(k.symbol))
-        for k in series
-    ]
+    results = []
+    for k in series:
+        symbol_funding = (funding or {}).get(k.symbol)
+        if fast_path:
+            results.append(
+                backtest_ema_cross(k, config, initial_capital=cash, funding=symbol_funding)
+            )
+            continue
+        try:
+            result = backtest_strategy(
+                k,
+                instance,
+                execution,
+                initial_capital=cash,
+                funding=symbol_funding,
+                fine=(fine or {}).get(k.symbol) if intrabar == "finer" else None,
+                frame_levels=not ema,
+                mode=label,
+            )
+        except (StrategyError, ValueError) as exc:
+            raise BacktestError(f"{k.symbol}-{k.interval}: {exc}") from exc
+        results.append(result)
     engine_seconds = time.perf_counter() - started
     trades = [t for r in results for t in r.trade_records()]
+    everything = TradeLog.concat([r.trades for r in results])
     summary = {
         "strategy": strategy,
-        "params": {**values, "fee": fee, "stake": stake},
+        "mode": label,
+        "params": {**values, **fallback, "fee": fee, "stake": stake},
+        "execution": {
+            "engine": "ema_cross batch" if fast_path else "signal kernel",
+            "fee": execution.fee,
+            "maker_fee": execution.effective_maker_fee,
+            "leverage": execution.leverage,
+            "maintenance_margin": execution.maintenance_margin,
+            "slippage": slippage,
+            "intrabar": intrabar,
+        },
         "cash": cash,
         "trades": len(trades),
         "candles": int(sum(len(s) for s in series)),
@@ -141,15 +244,67 @@ def backtest_series(
         "engine_seconds": engine_seconds,
         "total_pnl": float(sum(t.pnl for t in trades)),
         "funding_paid": float(sum(r.funding_paid for r in results)),
+        "avg_slippage_bps": avg_slippage_bps(everything),
         "symbols": {
             f"{r.symbol}-{r.interval}": {
                 **_finite(r.metrics.as_dict()),
                 "funding_paid": r.funding_paid,
+                "by_side": _by_side(r.trades),
+                **({"intrabar": r.intrabar} if r.intrabar else {}),
             }
             for r in results
         },
+        "by_side": _by_side(everything),
+        "by_mode": {
+            label: {
+                **_finite(trade_stats(everything)),
+                "symbols": [f"{r.symbol}-{r.interval}" for r in results],
+                "by_side": _by_side(everything),
+            }
+        },
     }
     return BacktestOutcome(results, trades, summary)
+
+
+def _by_side(trades: TradeLog) -> dict[str, Any]:
+    sides = trades.sides()
+    return {
+        "long": _finite(trade_stats(trades, sides > 0)),
+        "short": _finite(trade_stats(trades, sides < 0)),
+    }
+
+
+def fine_load(
+    *, paths: list[str], spec: list[str] | None, series: list[Klines]
+) -> dict[str, Klines]:
+    """Finer candles per symbol for ``intrabar="finer"``: the given files, or (``spec`` empty)
+    the ``SYMBOL-1m`` file next to each data file where there is one. Only candles of a shorter
+    interval than the series of that symbol are kept; symbols without any use ``path``."""
+    files: list[Path] = []
+    if spec:
+        files = [Path(f) for f in spec]
+    else:
+        for name in paths:
+            symbol = Path(name).name.split("-", 1)[0]
+            for suffix in (".csv.gz", ".csv"):
+                candidate = Path(name).with_name(f"{symbol}-1m{suffix}")
+                if candidate.exists() and candidate != Path(name):
+                    files.append(candidate)
+                    break
+    coarse = {k.symbol: interval_to_ms(k.interval) for k in series}
+    out: dict[str, Klines] = {}
+    for path in files:
+        klines = load_klines(path)
+        if klines.symbol not in coarse:
+            continue
+        if interval_to_ms(klines.interval) >= coarse[klines.symbol]:
+            if spec:
+                raise BacktestError(
+                    f"{path}: {klines.interval} is not finer than the {klines.symbol} data"
+                )
+            continue
+        out[klines.symbol] = klines
+    return out
 
 
 def data_file_resolve(name: str) -> Path:

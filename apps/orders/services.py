@@ -29,16 +29,19 @@ from apps.exchange.domain.types import OrderReport, OrderRequest, Side, require_
 from apps.orders.domain.accounting import (
     PRICE_QUANTUM,
     PositionChange,
-    money,
     position_apply_fill,
+    position_update,
     slippage_bps,
-    trade_roi_percent,
+    split_fee,
+    trade_add,
+    trade_open_values,
+    trade_reduce,
 )
 from apps.orders.domain.state import (
-    IllegalTransition,
     OrderStatus,
-    check_transition,
     is_terminal,
+    report_stale_reason,
+    report_target_status,
 )
 from apps.orders.models import Fill, Order
 from apps.trading.models import Direction, Position, Trade
@@ -46,15 +49,6 @@ from apps.trading.models import Direction, Position, Trade
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-
-EXIT_REASON_BY_PURPOSE: dict[str, str] = {
-    Order.Purpose.ENTRY: Trade.ExitReason.SIGNAL,  # an entry that flips the position
-    Order.Purpose.EXIT: Trade.ExitReason.SIGNAL,
-    Order.Purpose.STOP_LOSS: Trade.ExitReason.STOP_LOSS,
-    Order.Purpose.TAKE_PROFIT: Trade.ExitReason.TAKE_PROFIT,
-    Order.Purpose.TRAILING_STOP: Trade.ExitReason.TRAILING,
-    Order.Purpose.EMERGENCY: Trade.ExitReason.KILL_SWITCH,
-}
 
 _REALIZED_TOLERANCE = Decimal("0.01")
 MISSING_GRACE = timedelta(minutes=2)
@@ -182,27 +176,11 @@ def _merge_venue_ids(order: Order, report: OrderReport) -> bool:
 
 
 def _target_status(order: Order, report: OrderReport) -> OrderStatus:
-    target = OrderStatus(report.status.value)
-    if (
-        target == OrderStatus.NEW
-        and order.status == OrderStatus.NEW
-        and report.type.is_conditional
-        and report.order_id is not None
-    ):
-        return OrderStatus.TRIGGERED  # a conditional order got its regular order id: it fired
-    return target
+    return report_target_status(order.status, report)
 
 
 def _stale_reason(order: Order, report: OrderReport, target: OrderStatus) -> str:
-    if report.filled_qty < order.filled_quantity:
-        return f"filled {report.filled_qty} < known {order.filled_quantity}"
-    if target == order.status:
-        return ""
-    try:
-        check_transition(order.status, target)
-    except IllegalTransition as exc:
-        return str(exc)
-    return ""
+    return report_stale_reason(order.status, order.filled_quantity, report, target)
 
 
 def _merge_fill_numbers(order: Order, report: OrderReport) -> bool:
@@ -303,7 +281,7 @@ def fill_apply(*, order: Order, fill: VenueFill, at: datetime) -> Fill | None:
             price=fill.price,
         )
         _warn_on_realized_mismatch(locked, fill, change)
-        fee_close, fee_open = _split_fee(fill, change)
+        fee_close, fee_open = split_fee(fee=fill.fee, fill_qty=fill.qty, change=change)
         closed_trade = opened_trade = None
         if change.closed_qty > 0:
             if trade is None:
@@ -343,16 +321,6 @@ def fill_apply(*, order: Order, fill: VenueFill, at: datetime) -> Fill | None:
     return row
 
 
-def _split_fee(fill: VenueFill, change: PositionChange) -> tuple[Decimal, Decimal]:
-    """Share a flip fill's fee between the closing and the opening part, pro rata."""
-    if change.closed_qty and change.opened_qty:
-        closing = money(fill.fee * change.closed_qty / fill.qty)
-        return closing, fill.fee - closing
-    if change.closed_qty:
-        return fill.fee, ZERO
-    return ZERO, fill.fee
-
-
 def _warn_on_realized_mismatch(order: Order, fill: VenueFill, change: PositionChange) -> None:
     if fill.realized_pnl and abs(fill.realized_pnl - change.realized_pnl) > _REALIZED_TOLERANCE:
         logger.warning(
@@ -367,27 +335,18 @@ def _warn_on_realized_mismatch(order: Order, fill: VenueFill, change: PositionCh
 def _trade_open(
     bot: Bot, symbol: str, change: PositionChange, fill: VenueFill, fee: Decimal
 ) -> Trade:
-    size = abs(change.qty_after)
     return Trade.objects.create(
         bot=bot,
         symbol=symbol,
-        side=Direction.LONG if change.qty_after > 0 else Direction.SHORT,
         mode=bot.strategy.mode,
-        quantity=size,
-        remaining_quantity=size,
-        entry_price=change.entry_after,
         leverage=bot.leverage,
         entry_time=fill.time,
-        fees=fee,
+        **trade_open_values(change, fee=fee),
     )
 
 
 def _trade_add(trade: Trade, change: PositionChange, *, fee: Decimal) -> None:
-    size = abs(change.qty_after)
-    trade.entry_price = change.entry_after
-    trade.quantity = max(trade.quantity, size)
-    trade.remaining_quantity = size
-    trade.fees += fee
+    trade_add(trade, change, fee=fee)
     trade.save()
 
 
@@ -400,41 +359,23 @@ def _trade_reduce(
         qty=Sum("quantity"),
         notional=Sum(notional, output_field=DecimalField(max_digits=40, decimal_places=24)),
     )
-    prior_qty, prior_notional = prior["qty"] or ZERO, prior["notional"] or ZERO
-    exit_qty = prior_qty + change.closed_qty
-    trade.exit_price = ((prior_notional + fill.price * change.closed_qty) / exit_qty).quantize(
-        PRICE_QUANTUM
+    trade_reduce(
+        trade,
+        change,
+        price=fill.price,
+        fee=fee,
+        time=fill.time,
+        purpose=purpose,
+        prior_exit_qty=prior["qty"] or ZERO,
+        prior_exit_notional=prior["notional"] or ZERO,
     )
-    trade.realized_pnl += change.realized_pnl
-    trade.fees += fee
-    trade.remaining_quantity = ZERO if change.closes else abs(change.qty_after)
-    if change.closes:
-        trade.status = Trade.Status.CLOSED
-        trade.exit_time = fill.time
-        trade.exit_reason = EXIT_REASON_BY_PURPOSE.get(purpose, Trade.ExitReason.SIGNAL)
-        trade.roi = trade_roi_percent(
-            net_pnl=trade.net_pnl,
-            entry_price=trade.entry_price,
-            quantity=trade.quantity,
-            leverage=trade.leverage,
-        )
     trade.save()
 
 
 def _position_update(
     position: Position, change: PositionChange, *, bot: Bot, price: Decimal
 ) -> None:
-    qty = change.qty_after
-    position.quantity = qty
-    position.side = Direction.LONG if qty > 0 else Direction.SHORT if qty < 0 else ""
-    position.entry_price = change.entry_after
-    position.mark_price = price
-    position.unrealized_pnl = money((price - change.entry_after) * qty) if qty else ZERO
-    if change.opens:
-        position.leverage = bot.leverage
-    if change.closes:
-        position.stop_price = None  # the stop belonged to the position that just ended
-        position.liquidation_price = None
+    position_update(position, change, price=price, leverage=bot.leverage)
     position.save()
 
 

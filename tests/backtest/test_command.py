@@ -53,7 +53,11 @@ def test_backtest_command_with_shipped_file_writes_trades_and_metrics(
         "exit_reason",
         "pnl",
         "fees",
+        "side",
+        "slippage_bps",
     ]
+    assert {row["side"] for row in rows} == {"long"}
+    assert {float(row["slippage_bps"]) for row in rows} == {0.0}  # --slippage none
     assert len(rows) == len(expected) > 100
     for row, trade in zip(rows, expected, strict=True):
         assert int(row["entry_time"]) == trade.entry_time
@@ -166,3 +170,102 @@ def test_backtest_command_with_report_writes_self_contained_html(shared_data, tm
     assert "ETHUSDT-1h:" in text and "trades" in text and "max_drawdown" in text
     assert text.count("<circle") > 100  # entries and exits on the price chart
     assert "http" not in text  # nothing to fetch: opens offline
+
+
+def test_backtest_command_runs_trend_swing_long_and_short_with_figures_per_side(
+    shared_data, tmp_path
+) -> None:
+    trades_out, json_out, out = tmp_path / "trades.csv", tmp_path / "result.json", StringIO()
+    call_command(
+        "backtest",
+        strategy="trend_swing",
+        params='{"fast": 20, "slow": 50}',
+        data=[str(shared_data / "futures" / "ETHUSDT-1h.csv.gz")],
+        funding=["auto"],
+        mode="SWING",
+        trades_out=str(trades_out),
+        json_out=str(json_out),
+        stdout=out,
+    )
+    with trades_out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert {row["side"] for row in rows} == {"long", "short"}
+    assert {row["exit_reason"] for row in rows} >= {"stop_loss", "trailing", "signal"}
+    result = json.loads(json_out.read_text())
+    assert result["strategy"] == "trend_swing" and result["mode"] == "SWING"
+    assert result["execution"]["slippage"] == "book"  # the default
+    sides = result["by_side"]
+    assert sides["long"]["trades"] + sides["short"]["trades"] == len(rows) == result["trades"]
+    assert sides["long"]["funding_paid"] + sides["short"]["funding_paid"] == pytest.approx(
+        result["funding_paid"]
+    )
+    symbol = result["symbols"]["ETHUSDT-1h"]
+    assert symbol["n_long"] == sides["long"]["trades"] and symbol["by_side"] == sides
+    assert result["by_mode"]["SWING"]["trades"] == len(rows)
+    mean_slippage = result["avg_slippage_bps"]
+    assert mean_slippage > 0 and symbol["avg_slippage_bps"] == mean_slippage
+    assert "long" in out.getvalue() and "short" in out.getvalue()
+
+
+def test_backtest_command_with_leverage_liquidates_losing_the_margin(shared_data, tmp_path) -> None:
+    trades_out = tmp_path / "trades.csv"
+    call_command(
+        "backtest",
+        strategy="bollinger_scalp",
+        data=[str(shared_data / "futures" / "ETHUSDT-1h.csv.gz")],
+        start="2024-01-01",
+        leverage=100,
+        maintenance_margin=0.005,
+        fee=0.0005,
+        stake=100,
+        trades_out=str(trades_out),
+        stdout=StringIO(),
+    )
+    with trades_out.open() as f:
+        liquidated = [r for r in csv.DictReader(f) if r["exit_reason"] == "liquidation"]
+    assert len(liquidated) > 10
+    for row in liquidated:
+        q, entry = float(row["quantity"]), float(row["entry_price"])
+        assert q * entry == pytest.approx(100 * 100, rel=1e-3)  # stake x leverage
+        assert float(row["pnl"]) == pytest.approx(-(q * entry / 100 + 0.0005 * q * entry))
+        bound = entry * (1 - 1 / 100) / (1 - 0.005) if row["side"] == "long" else None
+        if bound is not None:
+            assert float(row["exit_price"]) <= bound * (1 + 1e-12)
+
+
+def test_backtest_command_with_finer_candles_resolves_ambiguous_candles(
+    shared_data, tmp_path
+) -> None:
+    json_out = tmp_path / "result.json"
+    call_command(
+        "backtest",
+        strategy="bollinger_scalp",
+        params='{"stop_atr": 0.5, "take_profit_atr": 0.5}',
+        data=[str(shared_data / "futures" / "ETHUSDT-5m.csv.gz")],
+        start="2025-05-05",
+        end="2025-06-24",
+        intrabar="finer",
+        json_out=str(json_out),
+        stdout=StringIO(),
+    )
+    intrabar = json.loads(json_out.read_text())["symbols"]["ETHUSDT-5m"]["intrabar"]
+    assert intrabar["mode"] == "finer" and intrabar["fine_candles"] > 70_000  # ETHUSDT-1m
+    assert intrabar["ambiguous_candles"] >= intrabar["resolved_by_fine"] > 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"strategy": "signal"}, "strategy 'signal' cannot be backtested"),
+        ({"strategy": "trend_swing", "params": '{"sl": 2}'}, "--params: sl must be in (0, 1)"),
+        ({"leverage": 500}, "leverage must be in [1, 125]"),
+    ],
+)
+def test_backtest_command_with_bad_execution_options_fails_in_one_line(
+    shared_data, options, message
+) -> None:
+    with pytest.raises(CommandError) as info:
+        call_command(
+            "backtest", data=[str(shared_data / "futures" / "ETHUSDT-1h.csv.gz")], **options
+        )
+    assert message in str(info.value) and "\n" not in str(info.value)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from apps.backtest.domain.kernel import REASON_SIGNAL, REASON_STOP_LOSS, TradeLog
-from apps.backtest.domain.metrics import compute_metrics, monthly_returns, periods_per_year
+from apps.backtest.domain.kernel import (
+    REASON_LIQUIDATION,
+    REASON_SIGNAL,
+    REASON_STOP_LOSS,
+    REASON_TAKE_PROFIT,
+    TradeLog,
+)
+from apps.backtest.domain.metrics import (
+    avg_slippage_bps,
+    compute_metrics,
+    monthly_returns,
+    periods_per_year,
+    trade_stats,
+)
 
 DAY = 86_400_000
 
@@ -105,3 +118,40 @@ def test_monthly_returns_skip_months_without_candles() -> None:
     months = monthly_returns(np.array([110.0, 121.0]), np.array([jan31, mar1], np.int64), 100.0)
     assert list(months) == ["2024-01", "2024-03"]
     assert months["2024-03"] == pytest.approx(0.1)
+
+
+def test_trade_stats_split_by_side_and_average_the_market_fills_slippage() -> None:
+    base = _trades(
+        [30.0, -10.0, -100.0],
+        [0, 2, 4],
+        [1, 3, 5],
+        [REASON_TAKE_PROFIT, REASON_STOP_LOSS, REASON_LIQUIDATION],
+    )
+    log = replace(
+        base,
+        side=np.array([1, -1, 1], np.int8),
+        entry_slippage_bps=np.array([2.0, 1.0, 4.0]),
+        exit_slippage_bps=np.array([0.0, 3.0, 0.0]),
+        funding=np.array([0.5, -0.25, 0.0]),
+    )
+    # market fills: the three entries and the stop exit (a take-profit is a limit order, a
+    # liquidation is not ours): (2 + 1 + 4 + 3) / 4
+    assert avg_slippage_bps(log) == 2.5
+    longs = trade_stats(log, log.sides() > 0)
+    assert longs["trades"] == 2 and longs["pnl"] == -70.0 and longs["win_rate"] == 0.5
+    assert longs["avg_slippage_bps"] == 3.0 and longs["funding_paid"] == 0.5
+    assert longs["exit_reasons"]["liquidation"] == 1 and longs["exit_reasons"]["take_profit"] == 1
+    shorts = trade_stats(log, log.sides() < 0)
+    assert shorts["trades"] == 1 and shorts["avg_slippage_bps"] == 2.0
+    assert shorts["profit_factor"] == 0.0 and shorts["funding_paid"] == -0.25
+    metrics = compute_metrics(
+        equity=np.full(6, 1000.0),
+        open_time=np.arange(6, dtype=np.int64) * DAY,
+        interval_ms=DAY,
+        trades=log,
+        initial_capital=1000.0,
+        first_open=1.0,
+        last_close=1.0,
+    )
+    assert (metrics.n_long, metrics.n_short, metrics.liquidations) == (2, 1, 1)
+    assert metrics.avg_slippage_bps == 2.5

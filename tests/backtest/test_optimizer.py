@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.backtest.domain.walkforward import Window, walk_forward_windows
-from apps.backtest.optimizer import OptimizerError, ParameterOptimizer
+from apps.backtest.optimizer import OptimizerError, ParameterOptimizer, position_notional
 from apps.market.data import load_klines
 
 
@@ -60,6 +60,12 @@ def test_search_with_refused_parameters_scores_them_worst(eth) -> None:
         ({"space": {"fast": 5}}, "list of values"),
         ({"space": {"fast": {"low": 1, "high": 9}}, "method": "grid"}, "grid search needs"),
         ({"space": {"fast": [5]}, "objective": "luck"}, "unknown objective 'luck'"),
+        ({"space": {"max_leverage": [2]}}, "risk: stake, leverage, risk_per_trade"),
+        ({"space": {"leverage": [1, 200]}}, r"leverage must be in \[1, 125\], got 200"),
+        ({"space": {"risk_per_trade": {"low": 0.01, "high": 0.5}}}, "risk_per_trade must be"),
+        ({"space": {"fast": [0, 5]}}, "fast must be >= 1, got 0"),
+        ({"space": {"slow": {"low": 90, "high": 20}}}, r"low \(90\) is above high \(20\)"),
+        ({"space": {"fast": [5]}, "batch": 0}, "batch must be at least 1"),
     ],
 )
 def test_optimizer_with_bad_settings_fails_in_one_line(kwargs, message) -> None:
@@ -67,6 +73,30 @@ def test_optimizer_with_bad_settings_fails_in_one_line(kwargs, message) -> None:
         ParameterOptimizer(**kwargs)
 
 
+def test_position_size_follows_the_searched_risk_keys() -> None:
+    size = position_notional
+    assert size({}, stake=1000, cash=10000, stop_loss=0.02) == 1000  # the plain stake
+    assert size({"stake": 500, "leverage": 4}, stake=1000, cash=10000, stop_loss=0.02) == 2000
+    # 1 % of the cash lost at a 2 % stop: 5,000 notional, capped by leverage and exposure.
+    assert size({"risk_per_trade": 0.01}, stake=1000, cash=10000, stop_loss=0.02) == 5000
+    assert size({"risk_per_trade": 0.05}, stake=1000, cash=10000, stop_loss=0.02) == 10000
+    risk = {"risk_per_trade": 0.05, "leverage": 3}
+    assert size(risk, stake=1000, cash=10000, stop_loss=0.02) == 25000
+    risk = {"risk_per_trade": 0.05, "leverage": 3, "max_exposure": 7000}
+    assert size(risk, stake=1000, cash=10000, stop_loss=0.02) == 7000
+
+
+def test_leverage_in_the_space_scales_the_backtested_returns(eth) -> None:
+    optimizer = ParameterOptimizer(
+        space={"leverage": [1, 3]}, method="grid", objective="total_return"
+    )
+    found = optimizer.search(eth)
+    one, three = (t.value for t in found.trials)
+    assert one != 0 and three == pytest.approx(3 * one)
+    assert found.best_params == ({"leverage": 3} if one > 0 else {"leverage": 1})
+
+
+@pytest.mark.django_db
 def test_optimize_command_reports_in_and_out_of_sample_side_by_side(shared_data, tmp_path) -> None:
     out, result = StringIO(), tmp_path / "wf.json"
     call_command(
@@ -84,6 +114,7 @@ def test_optimize_command_reports_in_and_out_of_sample_side_by_side(shared_data,
     first = report["windows"][0]
     assert {"train", "test", "best_params", "in_sample", "out_of_sample"} <= set(first)
     assert "mean sharpe: in-sample" in out.getvalue()
+    assert "in-sample  out-of-sample" in out.getvalue()  # the table's header
     again = tmp_path / "again.json"
     call_command(
         "optimize",

@@ -19,9 +19,15 @@ SECRET = "shared-secret-for-tests-0123456789"
 def eager(transactional_db):
     """The worker task runs in the request, once the signal's row commits (a real commit: the
     hand-over to the worker happens on commit), instead of on a worker."""
-    celery_app.conf.task_always_eager = True
+    from apps.trading.tasks import signal_process
+
+    # shared_task binds to the current app, which an earlier test may have replaced.
+    apps = {celery_app, signal_process.app}
+    for app in apps:
+        app.conf.task_always_eager = True
     yield
-    celery_app.conf.task_always_eager = False
+    for app in apps:
+        app.conf.task_always_eager = False
 
 
 @pytest.fixture
@@ -45,3 +51,11 @@ def signal_bot(settings, shared_data) -> Bot:
         state=Bot.State.RUNNING,
         trailing="none",
     )
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counters():
+    """Throttle counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()

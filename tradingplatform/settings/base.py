@@ -72,10 +72,30 @@ TEMPLATES = [
 
 # --- Database: PostgreSQL when DATABASE_URL is set, else the embedded SQLite file. -------------
 DATABASE_URL = env.str("DATABASE_URL", default="")
+
+
+def postgres_database(url: str) -> dict:
+    """The PostgreSQL settings for ``url``. The web process is ASGI (daphne), where Django's
+    persistent connections are opened per worker thread and not closed (Django's docs: disable
+    them under ASGI); psycopg's pool bounds and reuses them instead (DATABASE_POOL_MAX_SIZE per
+    process; 0 turns the pool off for plain per-request connections)."""
+    database = env.db_url_config(url)
+    pool_size = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+    if pool_size > 0:
+        database["CONN_MAX_AGE"] = 0
+        database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": pool_size,
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+        database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
 if DATABASE_URL:
-    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES = {"default": postgres_database(DATABASE_URL)}
 else:
     DATABASES = {
         "default": {

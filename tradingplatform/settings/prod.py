@@ -21,9 +21,7 @@ FIELD_ENCRYPTION_KEYS = [
 ALLOWED_HOSTS = require(
     "DJANGO_ALLOWED_HOSTS", why="comma-separated host names the site answers to"
 ).split(",")
-DATABASES = {"default": env.db_url_config(require("DATABASE_URL", why="PostgreSQL URL"))}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": postgres_database(require("DATABASE_URL", why="PostgreSQL URL"))}  # noqa: F405
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -1,10 +1,16 @@
-"""Run a strategy over candle series and collect trades, equity and metrics."""
+"""Run a strategy over candle series and collect trades, equity and metrics.
+
+Two entry points: ``backtest_ema_cross`` (the reference strategy on its batch fast path, long
+only, fixed brackets) and ``backtest_strategy`` (any registered ``Strategy``: its own vectorised
+``signals`` played by ``signal_kernel`` long and short, with leverage and liquidation, book
+slippage, maker/taker fees and a configurable intrabar order).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,8 +20,16 @@ from apps.backtest.domain.ema_cross import EmaCrossParams, ema_cross_trades
 from apps.backtest.domain.funding import apply_funding, funding_per_candle
 from apps.backtest.domain.kernel import Trade, TradeLog, equity_curve
 from apps.backtest.domain.metrics import Metrics, compute_metrics
+from apps.backtest.domain.signal_kernel import ExecutionParams, FineCandles, simulate_signals
+from apps.strategies.domain.base import OHLCV, Action, SignalFrame, Strategy
 
-__all__ = ["BacktestResult", "PortfolioResult", "backtest_ema_cross", "backtest_ema_cross_many"]
+__all__ = [
+    "BacktestResult",
+    "PortfolioResult",
+    "backtest_ema_cross",
+    "backtest_ema_cross_many",
+    "backtest_strategy",
+]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -24,13 +38,18 @@ class BacktestResult:
 
     symbol: str
     interval: str
-    params: EmaCrossParams
+    params: EmaCrossParams | ExecutionParams
     initial_capital: float
     open_time: NDArray[np.int64]
     trades: TradeLog
     equity: NDArray[np.float64]
     metrics: Metrics
     funding_paid: float = 0.0
+    kind: str = "ema_cross"
+    mode: str = ""
+    #: candles that touched both the adverse level and the take-profit, and how many of those
+    #: finer candles resolved (``intrabar="finer"``)
+    intrabar: dict[str, Any] = field(default_factory=dict)
 
     def trade_records(self) -> list[Trade]:
         """Return the trades as records (times in ms UTC)."""
@@ -78,6 +97,21 @@ def backtest_ema_cross(
         candles.open, candles.high, candles.low, candles.close, params, method=method
     )
     equity = equity_curve(trades, candles.close, capital)
+    return _finish(candles, trades, equity, capital, interval_ms, funding, params, "ema_cross")
+
+
+def _finish(
+    candles: CandleSeries,
+    trades: TradeLog,
+    equity: NDArray[np.float64],
+    capital: float,
+    interval_ms: int,
+    funding: tuple[NDArray[np.int64], NDArray[np.float64]] | None,
+    params: EmaCrossParams | ExecutionParams,
+    kind: str,
+    mode: str = "",
+    intrabar: dict[str, Any] | None = None,
+) -> BacktestResult:
     funding_paid = 0.0
     if funding is not None:
         per_candle = funding_per_candle(candles.open_time, candles.close, *funding)
@@ -103,6 +137,103 @@ def backtest_ema_cross(
         equity=equity,
         metrics=metrics,
         funding_paid=funding_paid,
+        kind=kind,
+        mode=mode or kind,
+        intrabar=intrabar or {},
+    )
+
+
+def _confirmed_entries(strategy: Strategy, window: OHLCV, frame: SignalFrame) -> SignalFrame:
+    """Apply the strategy's ``confirm_entry`` veto (only when its class overrides it) to every
+    entry signal, with the candles up to the signal candle, as live ``decide`` does."""
+    if type(strategy).confirm_entry is Strategy.confirm_entry:
+        return frame
+    columns = {"enter_long": frame.enter_long.copy(), "enter_short": frame.enter_short.copy()}
+    for name, action in (("enter_long", Action.ENTER_LONG), ("enter_short", Action.ENTER_SHORT)):
+        column = columns[name]
+        for i in np.flatnonzero(column & (frame.enter_long != frame.enter_short)).tolist():
+            decision = strategy._decision(action, i, window, frame)
+            if not strategy.confirm_entry(decision, OHLCV.of(window, 0, i + 1)):
+                column[i] = False
+    return replace(frame, **columns)
+
+
+def backtest_strategy(
+    candles: CandleSeries,
+    strategy: Strategy,
+    execution: ExecutionParams | None = None,
+    *,
+    initial_capital: float | None = None,
+    funding: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None,
+    fine: CandleSeries | None = None,
+    frame_levels: bool = True,
+    mode: str = "",
+    jit: bool | None = None,
+) -> BacktestResult:
+    """Backtest any strategy on one series with its own ``signals`` (the live code path).
+
+    ``execution`` sets stake (margin), fees, leverage, slippage and the intrabar rule (see
+    ``signal_kernel``); capital defaults to the stake. ``frame_levels=False`` ignores the frame's
+    ``stop_price`` / ``take_profit`` and uses the fractions of ``execution`` on the actual entry
+    price (the ``ema_cross`` definition). ``fine``: finer candles of the same symbol for
+    ``intrabar="finer"``. ``mode`` labels the result (default: the strategy kind); ``jit`` as in
+    ``simulate_signals``. The strategy's ``confirm_entry`` veto applies to each entry signal as
+    live; ``custom_stop`` (live stop moves) is not replayed. Raise ``StrategyError`` (a
+    ``ValueError``) when the strategy cannot run on these candles.
+    """
+    execution = execution or ExecutionParams()
+    capital = float(execution.stake if initial_capital is None else initial_capital)
+    if capital <= 0.0:
+        raise ValueError(f"initial_capital must be positive, got {capital}")
+    interval_ms = interval_to_ms(candles.interval)
+    window = OHLCV.of(candles)
+    frame = _confirmed_entries(strategy, window, strategy.evaluate(window))
+    fine_candles = None
+    if fine is not None:
+        if interval_to_ms(fine.interval) >= interval_ms:
+            raise ValueError(
+                f"finer candles must have a shorter interval than {candles.interval}, "
+                f"got {fine.interval}"
+            )
+        fine_candles = FineCandles(fine.open_time, fine.open, fine.high, fine.low, fine.close)
+    run = simulate_signals(
+        window.open,
+        window.high,
+        window.low,
+        window.close,
+        window.volume,
+        enter_long=frame.enter_long,
+        exit_long=frame.exit_long,
+        enter_short=frame.enter_short,
+        exit_short=frame.exit_short,
+        stop_price=frame.stop_price if frame_levels else None,
+        take_profit=frame.take_profit if frame_levels else None,
+        trail_distance=frame.trail_distance,
+        params=execution,
+        open_time=window.open_time,
+        interval_ms=interval_ms,
+        fine=fine_candles,
+        jit=jit,
+    )
+    trades = run.trades
+    equity = equity_curve(trades, window.close, capital)
+    stats = {
+        "mode": execution.intrabar,
+        "ambiguous_candles": run.ambiguous,
+        "resolved_by_fine": run.resolved_by_fine,
+        "fine_candles": 0 if fine is None else int(fine.open_time.size),
+    }
+    return _finish(
+        candles,
+        trades,
+        equity,
+        capital,
+        interval_ms,
+        funding,
+        execution,
+        strategy.kind,
+        mode,
+        stats,
     )
 
 

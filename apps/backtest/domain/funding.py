@@ -3,7 +3,8 @@
 Binance settles funding every 8 hours: a long pays ``quantity x mark price x rate`` (receives it
 when the rate is negative). Here a funding event at time ``f`` falls in the candle that contains
 ``f``; a trade pays it when it holds the position over that candle (``entry_index <= c <
-exit_index``); the mark price is taken as that candle's close. Long only, as the kernel.
+exit_index``); the mark price is taken as that candle's close. A short receives what a long pays
+(``side * quantity``; negative funding paid is funding received).
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ def funding_per_candle(
 def apply_funding(
     trades: TradeLog, equity: FloatArray, per_candle: FloatArray
 ) -> tuple[TradeLog, FloatArray, FloatArray]:
-    """Charge funding: return the trades with ``pnl`` net of funding, the equity curve with
-    every payment at its candle, and the funding each trade paid."""
+    """Charge funding: return the trades with ``pnl`` net of funding (and ``funding`` set), the
+    equity curve with every payment at its candle, and the funding each trade paid."""
     n = int(per_candle.size)
     cumulative = np.concatenate(([0.0], np.cumsum(per_candle)))
-    paid = trades.quantity * (cumulative[trades.exit_index] - cumulative[trades.entry_index])
+    signed = trades.quantity if trades.side is None else trades.quantity * trades.side
+    paid = signed * (cumulative[trades.exit_index] - cumulative[trades.entry_index])
     held = np.zeros(n + 1, dtype=np.float64)
-    np.add.at(held, trades.entry_index, trades.quantity)
-    np.add.at(held, trades.exit_index, -trades.quantity)
+    np.add.at(held, trades.entry_index, signed)
+    np.add.at(held, trades.exit_index, -signed)
     flows = np.cumsum(held)[:n] * per_candle
-    adjusted = replace(trades, pnl=trades.pnl - paid)
+    adjusted = replace(trades, pnl=trades.pnl - paid, funding=trades.funding_paid() + paid)
     return adjusted, equity - np.cumsum(flows), paid

@@ -31,6 +31,10 @@ Two interchangeable methods produce identical trades:
   levels depend on state (equity, risk gate; see ``sizer``); it is also the reference for the
   batch method.
 
+Short positions, levels from a strategy's signals, leverage, liquidation, book slippage and the
+other intrabar orders are in ``signal_kernel`` (the general kernel), which reproduces these
+trades exactly under these rules.
+
 Pure: numpy only, no I/O.
 """
 
@@ -118,6 +122,9 @@ class Trade:
     fees: float
     entry_index: int
     exit_index: int
+    side: str = "long"
+    slippage_bps: float = 0.0
+    funding: float = 0.0
 
     def money_fields(self) -> dict[str, Decimal]:
         """Return prices, quantity, pnl and fees as ``Decimal`` (shortest round-trip repr),
@@ -134,6 +141,9 @@ class TradeLog:
 
     ``entry_index`` is the entry candle; ``exit_index`` the candle in which the exit happened
     (the candle after the signal for signal exits, the last candle for ``end``).
+    Optional columns (``None``: the long-only bracket kernel's defaults): ``side`` +1 long / -1
+    short, the slippage of the entry and exit fills in bps of their reference prices, and the
+    funding each trade paid (already in ``pnl``).
     """
 
     entry_index: IntArray
@@ -145,6 +155,10 @@ class TradeLog:
     pnl: FloatArray
     fees: FloatArray
     entry_fee: FloatArray
+    side: NDArray[np.int8] | None = None
+    entry_slippage_bps: FloatArray | None = None
+    exit_slippage_bps: FloatArray | None = None
+    funding: FloatArray | None = None
 
     def __len__(self) -> int:
         return int(self.entry_index.size)
@@ -153,6 +167,57 @@ class TradeLog:
     def empty(cls) -> TradeLog:
         i, f = np.empty(0, np.int64), np.empty(0, np.float64)
         return cls(i, i, f, f, f, np.empty(0, np.int8), f, f, f)
+
+    @classmethod
+    def concat(cls, logs: list[TradeLog]) -> TradeLog:
+        """All trades of several logs in one (indices keep their own series' meaning)."""
+        if not logs:
+            return cls.empty()
+
+        def cat(get: Callable[[TradeLog], NDArray]) -> NDArray:
+            return np.concatenate([get(log) for log in logs])
+
+        return cls(
+            entry_index=cat(lambda t: t.entry_index),
+            exit_index=cat(lambda t: t.exit_index),
+            entry_price=cat(lambda t: t.entry_price),
+            exit_price=cat(lambda t: t.exit_price),
+            quantity=cat(lambda t: t.quantity),
+            reason=cat(lambda t: t.reason),
+            pnl=cat(lambda t: t.pnl),
+            fees=cat(lambda t: t.fees),
+            entry_fee=cat(lambda t: t.entry_fee),
+            side=cat(lambda t: t.sides()),
+            entry_slippage_bps=cat(
+                lambda t: (
+                    t.entry_slippage_bps if t.entry_slippage_bps is not None else np.zeros(len(t))
+                )
+            ),
+            exit_slippage_bps=cat(
+                lambda t: (
+                    t.exit_slippage_bps if t.exit_slippage_bps is not None else np.zeros(len(t))
+                )
+            ),
+            funding=cat(lambda t: t.funding_paid()),
+        )
+
+    def sides(self) -> NDArray[np.int8]:
+        """+1 for a long, -1 for a short."""
+        if self.side is None:
+            return np.ones(self.entry_index.size, dtype=np.int8)
+        return self.side
+
+    def slippage_bps(self) -> FloatArray:
+        """Each trade's entry and exit slippage added (bps)."""
+        if self.entry_slippage_bps is None or self.exit_slippage_bps is None:
+            return np.zeros(self.entry_index.size)
+        return self.entry_slippage_bps + self.exit_slippage_bps
+
+    def funding_paid(self) -> FloatArray:
+        """The funding each trade paid (negative: received)."""
+        if self.funding is None:
+            return np.zeros(self.entry_index.size)
+        return self.funding
 
     def to_trades(
         self, symbol: str, open_time: NDArray[np.int64], interval_ms: int = 0
@@ -173,8 +238,11 @@ class TradeLog:
                 fees=float(fe),
                 entry_index=int(ei),
                 exit_index=int(xi),
+                side="long" if sd > 0 else "short",
+                slippage_bps=float(sb),
+                funding=float(fu),
             )
-            for et, xt, ep, xp, q, r, p, fe, ei, xi in zip(
+            for et, xt, ep, xp, q, r, p, fe, ei, xi, sd, sb, fu in zip(
                 open_time[self.entry_index].tolist(),
                 exit_time.tolist(),
                 self.entry_price.tolist(),
@@ -185,6 +253,9 @@ class TradeLog:
                 self.fees.tolist(),
                 self.entry_index.tolist(),
                 self.exit_index.tolist(),
+                self.sides().tolist(),
+                self.slippage_bps().tolist(),
+                self.funding_paid().tolist(),
                 strict=True,
             )
         ]
@@ -480,12 +551,12 @@ def equity_curve(trades: TradeLog, close: FloatArray, initial_capital: float) ->
     """Mark-to-market equity at each candle's close.
 
     ``equity[t] = initial_capital + sum(pnl of trades exited in candles <= t)
-    + (qty * (close[t] - entry) - entry_fee)`` for a position held over the close of ``t``
-    (candles ``entry_index <= t < exit_index``).
+    + (side * qty * (close[t] - entry) - entry_fee)`` for a position held over the close of ``t``
+    (candles ``entry_index <= t < exit_index``; ``side`` -1 for a short, else +1).
     """
     n = int(close.size)
     realized = np.bincount(trades.exit_index, weights=trades.pnl, minlength=n)[:n]
-    equity = np.cumsum(realized)
+    equity = np.cumsum(realized, dtype=np.float64)  # bincount of no trades is int64
     equity += initial_capital
     held = trades.exit_index - trades.entry_index  # closes held: entry <= t < exit
     total = int(held.sum())
@@ -493,7 +564,8 @@ def equity_curve(trades: TradeLog, close: FloatArray, initial_capital: float) ->
         offsets = np.cumsum(held) - held
         t = np.arange(total, dtype=np.int64)
         t += np.repeat(trades.entry_index - offsets, held)
-        quantity = np.repeat(trades.quantity, held)
+        signed = trades.quantity if trades.side is None else trades.quantity * trades.side
+        quantity = np.repeat(signed, held)
         entry_price = np.repeat(trades.entry_price, held)
         entry_fee = np.repeat(trades.entry_fee, held)
         equity[t] += quantity * (close[t] - entry_price) - entry_fee

@@ -17,7 +17,14 @@ Definitions (``E[t]``: equity at the close of candle ``t``, ``t = 0..n-1``; ``C`
   (``inf`` without losses, 0 without trades); ``expectancy`` = mean pnl per trade (quote);
 - ``exposure`` = share of candles during which a position was open for at least part of the
   candle (an exit at the open of a candle does not count that candle);
-- ``buy_and_hold_return = close[n-1] / open[0] - 1`` over the same candles.
+- ``buy_and_hold_return = close[n-1] / open[0] - 1`` over the same candles;
+- ``avg_slippage_bps`` = mean slippage of the market fills (every entry; exits other than
+  take-profits, which are limit orders, and liquidations), in bps of each fill's reference
+  price; ``n_long`` / ``n_short`` / ``liquidations`` count trades.
+
+``trade_stats`` gives the trade figures of any subset of trades (a side, a symbol, a mode):
+count, PnL, fees, funding paid, win rate, profit factor, expectancy, average slippage and the
+count of each exit reason.
 
 Pure: numpy only, no I/O.
 """
@@ -31,9 +38,23 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.backtest.domain.kernel import REASON_SIGNAL, TradeLog
+from apps.backtest.domain.kernel import (
+    EXIT_REASONS,
+    REASON_LIQUIDATION,
+    REASON_SIGNAL,
+    REASON_TAKE_PROFIT,
+    TradeLog,
+)
 
-__all__ = ["MS_PER_YEAR", "Metrics", "compute_metrics", "monthly_returns", "periods_per_year"]
+__all__ = [
+    "MS_PER_YEAR",
+    "Metrics",
+    "avg_slippage_bps",
+    "compute_metrics",
+    "monthly_returns",
+    "periods_per_year",
+    "trade_stats",
+]
 
 MS_PER_YEAR = 365 * 86_400_000
 
@@ -62,6 +83,10 @@ class Metrics:
     buy_and_hold_return: float
     final_equity: float
     monthly_returns: dict[str, float] = field(default_factory=dict)
+    avg_slippage_bps: float = 0.0
+    n_long: int = 0
+    n_short: int = 0
+    liquidations: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +111,45 @@ def monthly_returns(
         values = month_end_equity / previous - 1.0
     labels = np.datetime_as_string(months, unit="M")
     return dict(zip(labels.tolist(), values.tolist(), strict=True))
+
+
+def avg_slippage_bps(trades: TradeLog, mask: NDArray[np.bool_] | None = None) -> float:
+    """Mean slippage (bps) over the market fills of the trades (all of them, or ``mask``)."""
+    if trades.entry_slippage_bps is None or trades.exit_slippage_bps is None:
+        return 0.0
+    keep = np.ones(len(trades), dtype=np.bool_) if mask is None else mask
+    market_exit = (
+        keep & (trades.reason != REASON_TAKE_PROFIT) & (trades.reason != REASON_LIQUIDATION)
+    )
+    fills = int(keep.sum()) + int(market_exit.sum())
+    if fills == 0:
+        return 0.0
+    total = float(
+        trades.entry_slippage_bps[keep].sum() + trades.exit_slippage_bps[market_exit].sum()
+    )
+    return total / fills
+
+
+def trade_stats(trades: TradeLog, mask: NDArray[np.bool_] | None = None) -> dict[str, Any]:
+    """Trade figures of the trades selected by ``mask`` (all when ``None``)."""
+    keep = np.ones(len(trades), dtype=np.bool_) if mask is None else mask
+    pnl = trades.pnl[keep]
+    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
+    n = int(pnl.size)
+    reasons = np.bincount(trades.reason[keep].astype(np.int64), minlength=len(EXIT_REASONS))
+    return {
+        "trades": n,
+        "pnl": float(pnl.sum()),
+        "fees": float(trades.fees[keep].sum()),
+        "funding_paid": float(trades.funding_paid()[keep].sum()),
+        "win_rate": wins.size / n if n else 0.0,
+        "profit_factor": _ratio(float(wins.sum()), float(-losses.sum())),
+        "expectancy": float(pnl.mean()) if n else 0.0,
+        "avg_slippage_bps": avg_slippage_bps(trades, keep),
+        "exit_reasons": {
+            name: int(count) for name, count in zip(EXIT_REASONS, reasons.tolist(), strict=True)
+        },
+    }
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -165,4 +229,8 @@ def compute_metrics(
         buy_and_hold_return=buy_and_hold,
         final_equity=final,
         monthly_returns=monthly_returns(equity, open_time, initial_capital),
+        avg_slippage_bps=avg_slippage_bps(trades),
+        n_long=int(np.count_nonzero(trades.sides() > 0)),
+        n_short=int(np.count_nonzero(trades.sides() < 0)),
+        liquidations=int(np.count_nonzero(trades.reason == REASON_LIQUIDATION)),
     )

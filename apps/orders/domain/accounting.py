@@ -10,12 +10,21 @@ Rules (the same as the simulated exchange's ledger, so the database and the venu
   trade's largest size times its entry price, and net = realized - fees - funding.
 - Slippage in basis points is positive when the achieved price is worse for us than expected:
   BUY `(avg - expected) / expected * 10_000`, SELL `(expected - avg) / expected * 10_000`.
+- A trade's exit price is the quantity-weighted average of its exit fills; the fill that makes
+  the position flat (or flips it) closes the trade, with the exit reason of the order's purpose.
+  A flip fill's fee is shared between the closing and the opening part, pro rata.
+
+The trade and position functions below change any object with the named attributes: the
+database rows (`apps.orders.services`) and the in-memory records of the exchange-mode backtest
+(`apps.backtest.domain.sim`), so both book a fill the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Protocol
 
 from apps.exchange.domain.ids import client_order_id
 from apps.exchange.domain.types import Side
@@ -25,6 +34,20 @@ MONEY_QUANTUM = Decimal("1E-8")
 PRICE_QUANTUM = Decimal("1E-12")  # the database keeps 12 decimal places
 ROI_QUANTUM = Decimal("1E-6")
 BPS_QUANTUM = Decimal("1E-4")
+
+LONG, SHORT = "LONG", "SHORT"  # a trade's / position's side (trading.Direction values)
+OPEN, CLOSED = "OPEN", "CLOSED"  # a trade's status (Trade.Status values)
+# The exit reason (Trade.ExitReason value) of the fill that closes a trade, by the purpose
+# (Order.Purpose value) of its order; anything else is a strategy signal.
+EXIT_REASON_BY_PURPOSE: dict[str, str] = {
+    "entry": "signal",  # an entry that flips the position
+    "exit": "signal",
+    "stop_loss": "stop_loss",
+    "take_profit": "take_profit",
+    "trailing_stop": "trailing",
+    "emergency": "kill_switch",
+}
+DEFAULT_EXIT_REASON = "signal"
 
 
 def money(value: Decimal) -> Decimal:
@@ -139,3 +162,116 @@ def bot_client_order_id(bot_id: int, *parts: str | int) -> str:
     the bot's orders on the exchange from anyone else's.
     """
     return client_order_id(f"b{bot_id}", *parts)
+
+
+def split_fee(
+    *, fee: Decimal, fill_qty: Decimal, change: PositionChange
+) -> tuple[Decimal, Decimal]:
+    """Return the (closing, opening) parts of a fill's fee: pro rata for a flip."""
+    if change.closed_qty and change.opened_qty:
+        closing = money(fee * change.closed_qty / fill_qty)
+        return closing, fee - closing
+    if change.closed_qty:
+        return fee, ZERO
+    return ZERO, fee
+
+
+class TradeRecord(Protocol):
+    """What the trade functions read and write (a `Trade` row, or an in-memory record)."""
+
+    side: Any
+    status: Any
+    quantity: Decimal
+    remaining_quantity: Decimal
+    entry_price: Decimal
+    exit_price: Decimal | None
+    leverage: int
+    exit_time: datetime | None
+    exit_reason: Any
+    roi: Decimal | None
+    fees: Decimal
+    funding: Decimal
+    realized_pnl: Decimal
+
+
+class PositionRecord(Protocol):
+    """What `position_update` writes (a `Position` row, or an in-memory record)."""
+
+    quantity: Decimal
+    side: Any
+    entry_price: Decimal
+    mark_price: Decimal | None
+    unrealized_pnl: Decimal
+    leverage: int
+    stop_price: Decimal | None
+    liquidation_price: Decimal | None
+
+
+def trade_open_values(change: PositionChange, *, fee: Decimal) -> dict[str, Any]:
+    """The fields of the trade a fill opens (side, size, entry price, the opening fee)."""
+    size = abs(change.qty_after)
+    return {
+        "side": LONG if change.qty_after > 0 else SHORT,
+        "quantity": size,
+        "remaining_quantity": size,
+        "entry_price": change.entry_after,
+        "fees": fee,
+    }
+
+
+def trade_add(trade: TradeRecord, change: PositionChange, *, fee: Decimal) -> None:
+    """A fill adds to the open trade: new average entry, largest size, the fee."""
+    size = abs(change.qty_after)
+    trade.entry_price = change.entry_after
+    trade.quantity = max(trade.quantity, size)
+    trade.remaining_quantity = size
+    trade.fees += fee
+
+
+def trade_reduce(
+    trade: TradeRecord,
+    change: PositionChange,
+    *,
+    price: Decimal,
+    fee: Decimal,
+    time: datetime,
+    purpose: str,
+    prior_exit_qty: Decimal,
+    prior_exit_notional: Decimal,
+) -> None:
+    """A fill reduces (or ends) the open trade. `prior_exit_qty` / `prior_exit_notional`: the
+    quantity and sum of price x quantity of the trade's earlier exit-side fills."""
+    exit_qty = prior_exit_qty + change.closed_qty
+    trade.exit_price = ((prior_exit_notional + price * change.closed_qty) / exit_qty).quantize(
+        PRICE_QUANTUM
+    )
+    trade.realized_pnl += change.realized_pnl
+    trade.fees += fee
+    trade.remaining_quantity = ZERO if change.closes else abs(change.qty_after)
+    if change.closes:
+        trade.status = CLOSED
+        trade.exit_time = time
+        trade.exit_reason = EXIT_REASON_BY_PURPOSE.get(purpose, DEFAULT_EXIT_REASON)
+        trade.roi = trade_roi_percent(
+            net_pnl=trade.realized_pnl - trade.fees - trade.funding,
+            entry_price=trade.entry_price,
+            quantity=trade.quantity,
+            leverage=trade.leverage,
+        )
+
+
+def position_update(
+    position: PositionRecord, change: PositionChange, *, price: Decimal, leverage: int
+) -> None:
+    """Bring the position to what the fill left (marked at the fill price)."""
+    qty = change.qty_after
+    position.quantity = qty
+    position.side = LONG if qty > 0 else SHORT if qty < 0 else ""
+    position.entry_price = change.entry_after
+    position.mark_price = price
+    position.unrealized_pnl = money((price - change.entry_after) * qty) if qty else ZERO
+    if change.opens:
+        position.leverage = leverage
+    if change.closes:
+        position.stop_price = None  # the stop belonged to the position that just ended
+        position.liquidation_price = None

@@ -6,7 +6,10 @@ user-stream event, reconciliation), goes through ``check_transition``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
+
+from apps.exchange.domain.types import OrderReport
 
 
 class OrderStatus(StrEnum):
@@ -70,3 +73,32 @@ def check_transition(current: OrderStatus | str, target: OrderStatus | str) -> O
 
 def is_terminal(status: OrderStatus | str) -> bool:
     return OrderStatus(status) in TERMINAL
+
+
+def report_target_status(current: OrderStatus | str, report: OrderReport) -> OrderStatus:
+    """The status a venue report asks for: its own, except that a conditional order still NEW
+    that got a regular order id has fired (TRIGGERED)."""
+    target = OrderStatus(report.status.value)
+    if (
+        target == OrderStatus.NEW
+        and OrderStatus(current) == OrderStatus.NEW
+        and report.type.is_conditional
+        and report.order_id is not None
+    ):
+        return OrderStatus.TRIGGERED
+    return target
+
+
+def report_stale_reason(
+    current: OrderStatus | str, filled: Decimal, report: OrderReport, target: OrderStatus
+) -> str:
+    """Why a report must be ignored (less filled than known, or an illegal move), or ""."""
+    if report.filled_qty < filled:
+        return f"filled {report.filled_qty} < known {filled}"
+    if target == current:
+        return ""
+    try:
+        check_transition(current, target)
+    except IllegalTransition as exc:
+        return str(exc)
+    return ""

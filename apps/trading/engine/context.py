@@ -18,9 +18,13 @@ from apps.exchange.domain.errors import RejectedError
 from apps.exchange.domain.types import Side
 from apps.orders.models import Order
 from apps.orders.services import order_apply_report, order_create, order_reject
-from apps.risk.domain.circuit_breaker import BreakerAction
+from apps.risk.domain.vix import VolatilityBand
 from apps.risk.models import RiskSettings
+from apps.risk.validation import validate_volatility_bands
 from apps.strategies.domain.base import PositionView
+from apps.trading.domain.profile import BREAKER_ACTIONS as BREAKER_ACTIONS
+from apps.trading.domain.profile import MAX_SLIPPAGE_BPS as MAX_SLIPPAGE_BPS
+from apps.trading.domain.profile import BotProfile, breaker_tiers
 from apps.trading.models import Position
 from apps.trading.venues import Runner, Venue
 
@@ -31,13 +35,6 @@ FAILURES_KEY = "bot-failures:"
 CRITICAL_PREFIX = "critical error:"
 RESTART_BASE_SECONDS = 60
 RESTART_MAX_SECONDS = 3600
-MAX_SLIPPAGE_BPS = Decimal(30)
-BREAKER_ACTIONS = {
-    "warn": BreakerAction.WARN,
-    "reduce_size": BreakerAction.REDUCE_SIZE,
-    "halt": BreakerAction.HALT_ENTRIES,
-    "flatten": BreakerAction.FLATTEN,
-}
 
 
 class CycleBusy(Exception):
@@ -93,3 +90,35 @@ def _position_view(bot: Bot, symbol: str) -> PositionView | None:
         return None
     side = Side.BUY if row.side == "LONG" else Side.SELL
     return PositionView(side, row.entry_price, abs(row.quantity), row.stop_price)
+
+
+def bot_profile(bot: Bot, risk: RiskSettings) -> BotProfile:
+    """The bot's settings as the pure kernel's ``BotProfile`` (the exchange-mode backtest takes
+    the same object, so a backtest of a bot runs with exactly its settings)."""
+    return BotProfile(
+        bot_key=f"b{bot.pk}",
+        strategy_kind=bot.strategy.kind,
+        strategy_params=bot.strategy.parameters,
+        mode=bot.strategy.mode,
+        leverage=bot.leverage,
+        risk_per_trade=risk.risk_per_trade,
+        max_exposure=risk.max_exposure,
+        max_open_positions=risk.max_open_positions,
+        correlation_threshold=risk.correlation_threshold,
+        correlation_lookback=risk.correlation_lookback,
+        breaker_tiers=breaker_tiers(risk.breaker_tiers),
+        volatility_bands=volatility_bands(risk),
+        exit_levels=bot.exit_take_profit_levels(),
+        break_even=bot.break_even_after_first_exit,
+        trailing=bot.trailing,
+        trailing_callback=bot.trailing_callback,
+        trailing_activation=bot.trailing_activation,
+    )
+
+
+def volatility_bands(risk: RiskSettings) -> tuple[VolatilityBand, ...]:
+    """The bot's CryptoVIX bands (validated; raise ``RiskSettingsError`` when malformed)."""
+    return tuple(
+        VolatilityBand(float(b["max_score"]), Decimal(b["size_multiplier"]))
+        for b in validate_volatility_bands(risk.volatility_bands)
+    )

@@ -26,6 +26,7 @@ from apps.risk.domain.vix import CryptoVIX, VixReading
 from apps.risk.models import BreakerState, RiskSettings
 from apps.risk.services import RiskDataError, correlation_matrix_current, vix_current
 from apps.strategies.domain.base import StrategyError
+from apps.strategies.domain.registry import build_strategy
 from apps.trading.domain.cycle import (
     CycleConfig,
     CycleInputs,
@@ -86,7 +87,8 @@ def _breaker(ctx: _Context, equity: Decimal) -> Any:
 def _cycle_config(
     bot: Bot, risk: RiskSettings, size_multiplier: Decimal, equity: Decimal
 ) -> CycleConfig:
-    return bot_profile(bot, risk).cycle_config(equity, size_multiplier)
+    strategy = build_strategy(bot.strategy.kind, bot.strategy.parameters)
+    return bot_profile(bot, risk).cycle_config(equity, size_multiplier, strategy=strategy)
 
 
 def _record_signal(ctx: _Context, symbol: str, outcome: CycleOutcome, order: Order | None) -> None:

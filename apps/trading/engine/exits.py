@@ -7,12 +7,16 @@ from typing import Any
 
 from apps.bots.models import Bot
 from apps.exchange.domain.errors import ExchangeError
-from apps.exchange.domain.ids import client_order_id
-from apps.exchange.domain.types import OrderRequest, OrderType, Side
 from apps.exchange.models import Instrument
-from apps.execution.domain.trailing import TrailingConfig, TrailingStop, stop_market_order
+from apps.execution.domain.trailing import TrailingConfig
 from apps.orders.models import Order
 from apps.orders.services import order_apply_report
+from apps.trading.domain.profile import (
+    break_even_stop,
+    flatten_order,
+    managed_trail_stop,
+    replacement_stop_order,
+)
 from apps.trading.engine.context import (
     _Context,
     _send,
@@ -35,10 +39,10 @@ def _replace_stop(
         bot=ctx.bot, symbol=symbol, purpose__in=["stop_loss", "trailing_stop"], type="STOP_MARKET"
     )
     old = stops.filter(status__in=["NEW", "PENDING_NEW"]).order_by("-created_at").first()
-    request = stop_market_order(
-        intent_id=client_order_id(f"b{ctx.bot.pk}", symbol, "stop"),
-        side=Side.BUY if position.quantity > 0 else Side.SELL,
-        quantity=abs(position.quantity),
+    request = replacement_stop_order(
+        bot_key=f"b{ctx.bot.pk}",
+        symbol=symbol,
+        quantity=position.quantity,
         stop_price=new_stop,
         info=info,
         sequence=stops.count() + 1,
@@ -74,17 +78,20 @@ def _trail(ctx: _Context, symbol: str, candle: Any) -> None:
     position = Position.objects.filter(bot=bot, symbol=symbol).exclude(quantity=0).first()
     if position is None or position.stop_price is None:
         return
-    trail = TrailingStop(
+    new_stop = managed_trail_stop(
         TrailingConfig(callback=bot.trailing_callback, activation=bot.trailing_activation),
-        intent_id=client_order_id(f"b{bot.pk}", symbol, "trail"),
-        side=Side.BUY if position.quantity > 0 else Side.SELL,
+        bot_key=f"b{bot.pk}",
+        symbol=symbol,
+        quantity=position.quantity,
         entry_price=position.entry_price,
+        stop_price=position.stop_price,
         info=instrument_info(Instrument.objects.get(symbol=symbol)),
-        initial_stop=position.stop_price,
+        high=candle.high,
+        low=candle.low,
+        close=candle.close,
     )
-    update = trail.update_candle(candle.high, candle.low, candle.close)
-    if update.replace and update.new_stop is not None:
-        _replace_stop(ctx, symbol, update.new_stop, "trailing", purpose="trailing_stop")
+    if new_stop is not None:
+        _replace_stop(ctx, symbol, new_stop, "trailing", purpose="trailing_stop")
 
 
 def _break_even(ctx: _Context, symbol: str, filled_purposes: set[str]) -> None:
@@ -94,14 +101,11 @@ def _break_even(ctx: _Context, symbol: str, filled_purposes: set[str]) -> None:
     position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
     if position is None:
         return
-    long = position.quantity > 0
-    better = position.stop_price is None or (
-        position.entry_price > position.stop_price
-        if long
-        else position.entry_price < position.stop_price
+    stop = break_even_stop(
+        quantity=position.quantity, entry_price=position.entry_price, stop_price=position.stop_price
     )
-    if better:
-        _replace_stop(ctx, symbol, position.entry_price, "break-even after the first exit")
+    if stop is not None:
+        _replace_stop(ctx, symbol, stop, "break-even after the first exit")
 
 
 def _cancel_protection(ctx: _Context, symbol: str) -> None:
@@ -122,13 +126,8 @@ def _flatten(ctx: _Context, symbol: str, reason: str) -> None:
     position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
     if position is None:
         return
-    request = OrderRequest(
-        symbol=symbol,
-        side=Side.SELL if position.quantity > 0 else Side.BUY,
-        type=OrderType.MARKET,
-        quantity=abs(position.quantity),
-        reduce_only=True,
-        client_order_id=client_order_id(f"b{ctx.bot.pk}", symbol, "flat", ctx.now.isoformat()),
+    request = flatten_order(
+        bot_key=f"b{ctx.bot.pk}", symbol=symbol, quantity=position.quantity, now=ctx.now
     )
     _send(ctx, request, purpose="emergency")
     logger.warning("bot %s %s flattened: %s", ctx.bot.name, symbol, reason)

@@ -2,13 +2,21 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.backtest.optimizer import OptimizerError, ParameterOptimizer, windows_table
-from apps.market.data import MarketDataError, load_klines
+from apps.backtest.models import OptimizationRun
+from apps.backtest.optimizer import RISK_KEYS, OptimizerError
+from apps.backtest.optimizer_runs import (
+    OptimizationWaitTimeout,
+    TrialProgress,
+    optimization_run_create,
+    optimization_run_execute,
+)
+from apps.exchange.domain.types import datetime_to_ms
 
 DEFAULT_SPACE = (
     '{"fast": {"low": 5, "high": 30}, "slow": {"low": 20, "high": 120}, '
@@ -16,84 +24,218 @@ DEFAULT_SPACE = (
 )
 
 
+def _ms(value: str, option: str) -> int:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"{option}: not an ISO date: {value!r}") from exc
+    return datetime_to_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _broker_reaches_other_processes() -> bool:
+    from tradingplatform.celery import app
+
+    return bool(app.conf.task_always_eager) or not str(app.conf.broker_url or "").startswith(
+        "memory://"
+    )
+
+
 class Command(BaseCommand):
     help = (
-        "Optimise ema_cross parameters walk-forward: search each training window (TPE or "
-        "grid), score the winner on the next test window, print both side by side."
+        "Optimise ema_cross (and risk) parameters walk-forward: search each training window "
+        "(TPE or grid), score every trial on the next test window, print the winner's in-sample "
+        "and out-of-sample figures side by side. Runs and trials are recorded in the database "
+        "(admin: Optimization runs); --distributed spreads trials over Celery workers, --resume "
+        "continues a run whose coordinator stopped. Searchable risk keys: "
+        + ", ".join(RISK_KEYS)
+        + "."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--strategy", default="ema_cross", choices=["ema_cross"])
-        parser.add_argument("--data", required=True, metavar="FILE")
-        parser.add_argument("--space", default=DEFAULT_SPACE, help="search space as JSON")
+        parser.add_argument("--data", default="", metavar="FILE", help="kline file")
+        parser.add_argument("--start", default="", help="ISO date: first candle used")
+        parser.add_argument("--end", default="", help="ISO date: candles before it are used")
+        parser.add_argument(
+            "--space",
+            default=DEFAULT_SPACE,
+            help="search space as JSON: name -> [values] or {low, high}; names: fast, slow, "
+            "warmup, sl, tp and the risk keys " + ", ".join(RISK_KEYS),
+        )
         parser.add_argument("--method", default="tpe", choices=["tpe", "grid"])
         parser.add_argument("--trials", type=int, default=50, help="trials per window")
+        parser.add_argument(
+            "--batch",
+            type=int,
+            default=8,
+            help="TPE trials asked per round; results depend on it (not on the workers)",
+        )
         parser.add_argument("--objective", default="sharpe")
         parser.add_argument("--train", type=int, default=24 * 180, help="training candles")
         parser.add_argument("--test", type=int, default=24 * 60, help="test candles")
+        parser.add_argument("--step", type=int, default=None, help="window step (default --test)")
         parser.add_argument("--warmup", type=int, default=300, help="warm-up candles per part")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--fee", type=float, default=0.0004)
         parser.add_argument("--stake", type=float, default=1000.0)
         parser.add_argument("--cash", type=float, default=10000.0)
         parser.add_argument("--json", dest="json_out", default="")
+        parser.add_argument(
+            "--distributed",
+            action="store_true",
+            help="dispatch the trials to Celery workers (needs a broker server) instead of "
+            "evaluating them in this process",
+        )
+        parser.add_argument(
+            "--parallel", type=int, default=4, help="worker tasks sent per round (--distributed)"
+        )
+        parser.add_argument(
+            "--resume",
+            type=int,
+            default=None,
+            metavar="RUN_ID",
+            help="continue a stopped run: complete trials are kept, the rest are evaluated",
+        )
+        parser.add_argument(
+            "--stale-after",
+            type=float,
+            default=300.0,
+            help="seconds after which a running trial counts as lost and is evaluated again",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["distributed"] and not _broker_reaches_other_processes():
+            raise CommandError(
+                "--distributed needs a broker server (REDIS_URL or CELERY_BROKER_URL) and "
+                "`celery -A tradingplatform worker` processes; memory:// reaches none"
+            )
+        if options["parallel"] < 1:
+            raise CommandError(f"--parallel must be at least 1, got {options['parallel']}")
+        if options["resume"] is not None:
+            run = self._resumable(options["resume"])
+        else:
+            run = self._create(options)
+        self.stderr.write(f"optimisation run {run.pk}: {self._describe(run)}")
+        tty = sys.stderr.isatty()
+
+        def progress(p: TrialProgress) -> None:
+            line = (
+                f"trial {p.done}/{p.total}  window {p.window + 1}/{p.windows} #{p.number}  "
+                f"{run.objective} {p.value:.3f}  best so far {p.best:.3f}"
+            )
+            sys.stderr.write(f"\r{line}\033[K" if tty else f"{line}\n")
+            sys.stderr.flush()
+
+        dispatch, linger = None, 0.0
+        if options["distributed"]:
+            from apps.backtest.tasks import OPTIMIZE_TASK_LINGER_S, optimize_trials
+            from tradingplatform.celery import app
+
+            linger = 0.0 if app.conf.task_always_eager else OPTIMIZE_TASK_LINGER_S
+
+            def dispatch(run_id: int) -> None:
+                optimize_trials.delay(run_id)
+
         try:
-            space = json.loads(options["space"])
-            candles = load_klines(options["data"])
-            optimizer = ParameterOptimizer(
-                space=space,
-                objective=options["objective"],
-                method=options["method"],
-                trials=options["trials"],
-                seed=options["seed"],
-                fee=options["fee"],
-                stake=options["stake"],
-                cash=options["cash"],
-            )
-
-            def progress(done: int, total: int) -> None:
-                sys.stderr.write(f"\rwindow {done}/{total}")
-                sys.stderr.flush()
-
-            report = optimizer.walk_forward(
-                candles,
-                train=options["train"],
-                test=options["test"],
-                warmup=options["warmup"],
+            run = optimization_run_execute(
+                run.pk,
+                dispatch=dispatch,
+                parallel=options["parallel"],
                 progress=progress,
+                stale_after_s=options["stale_after"],
+                linger_s=linger,
             )
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--space is not JSON: {exc}") from exc
-        except (OptimizerError, MarketDataError) as exc:
+        except OptimizationWaitTimeout as exc:
             raise CommandError(str(exc)) from exc
-        sys.stderr.write("\n")
-        rows = windows_table(report, candles.open_time)
-        name = options["objective"]
-        for row in rows:
-            self.stdout.write(
-                f"train {row['train']}  test {row['test']}  {name} in-sample "
-                f"{row['in_sample']:8.3f}  out-of-sample {row['out_of_sample']:8.3f}  "
-                f"{json.dumps(row['best_params'])}"
-            )
-        self.stdout.write(
-            f"mean {name}: in-sample {report.mean_in_sample:.3f}, out-of-sample "
-            f"{report.mean_out_of_sample:.3f} over {len(rows)} windows"
-        )
+        except OptimizerError as exc:
+            raise CommandError(f"run {run.pk} failed: {exc}") from exc
+        except KeyboardInterrupt:
+            sys.stderr.write(f"\ninterrupted: resume with `manage.py optimize --resume {run.pk}`\n")
+            raise
+        if tty:
+            sys.stderr.write("\n")
+        self._print(run)
         if options["json_out"]:
             Path(options["json_out"]).write_text(
                 json.dumps(
                     {
-                        "objective": name,
-                        "method": options["method"],
-                        "seed": options["seed"],
-                        "trials": options["trials"],
-                        "windows": rows,
-                        "mean_in_sample": report.mean_in_sample,
-                        "mean_out_of_sample": report.mean_out_of_sample,
+                        "run": run.pk,
+                        "objective": run.objective,
+                        "method": run.sampler,
+                        "seed": run.seed,
+                        "trials": run.n_trials,
+                        "batch": run.batch_size,
+                        "windows": run.windows,
+                        "best_params": run.best_params,
+                        "mean_in_sample": run.mean_in_sample,
+                        "mean_out_of_sample": run.mean_out_of_sample,
                     },
                     indent=2,
                     default=str,
                 )
             )
+
+    def _resumable(self, run_id: int) -> OptimizationRun:
+        run = OptimizationRun.objects.filter(pk=run_id).first()
+        if run is None:
+            raise CommandError(f"--resume: no optimisation run with id {run_id}")
+        if run.status == OptimizationRun.Status.DONE:
+            raise CommandError(f"--resume: optimisation run {run_id} is already done")
+        return run
+
+    def _create(self, options: dict[str, Any]) -> OptimizationRun:
+        if not options["data"]:
+            raise CommandError("--data FILE is required (or --resume RUN_ID)")
+        try:
+            space = json.loads(options["space"])
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--space is not JSON: {exc}") from exc
+        try:
+            return optimization_run_create(
+                data_file=options["data"],
+                space=space,
+                objective=options["objective"],
+                sampler=options["method"],
+                trials=options["trials"],
+                batch=options["batch"],
+                seed=options["seed"],
+                train=options["train"],
+                test=options["test"],
+                step=options["step"],
+                warmup=options["warmup"],
+                start_ms=_ms(options["start"], "--start") if options["start"] else None,
+                end_ms=_ms(options["end"], "--end") if options["end"] else None,
+                fee=options["fee"],
+                stake=options["stake"],
+                cash=options["cash"],
+                distributed=options["distributed"],
+                strategy=options["strategy"],
+            )
+        except OptimizerError as exc:
+            raise CommandError(str(exc)) from exc
+
+    @staticmethod
+    def _describe(run: OptimizationRun) -> str:
+        done = run.trials.filter(state="complete").count()
+        return (
+            f"{run.sampler} seed {run.seed}, {run.n_trials} trials per window (batch "
+            f"{run.batch_size}), {run.objective}, {', '.join(run.symbols)} {run.interval}"
+            + (f"; {done} trials already complete" if done else "")
+        )
+
+    def _print(self, run: OptimizationRun) -> None:
+        name = run.objective
+        self.stdout.write(
+            f"{'window':>6}  {'train':<22}  {'test':<22}  {'in-sample':>10}  "
+            f"{'out-of-sample':>13}  best params ({name})"
+        )
+        for row in run.windows:
+            self.stdout.write(
+                f"{row['window'] + 1:>6}  {row['train']:<22}  {row['test']:<22}  "
+                f"{row['in_sample']:>10.3f}  {row['out_of_sample']:>13.3f}  "
+                f"{json.dumps(row['best_params'], sort_keys=True)}"
+            )
+        self.stdout.write(
+            f"mean {name}: in-sample {run.mean_in_sample:.3f}, out-of-sample "
+            f"{run.mean_out_of_sample:.3f} over {len(run.windows)} windows (run {run.pk})"
+        )

@@ -1,0 +1,592 @@
+"""The exchange-mode backtest: a bot's paper-trading loop over candles, without the database.
+
+Per due candle, in the scheduler's order (open time, then symbol), exactly the steps of
+``apps.trading.engine.cycle._run_locked`` on a paper venue:
+
+1. feed the symbol's simulated exchange every candle it has not seen up to this one (the first
+   cycle of a symbol feeds only the decided candle) and apply the events: fills, order changes
+   and funding, booked like ``apply_events`` does (``records.Ledger``);
+2. break-even move after a take-profit filled, then the managed trailing stop ratcheted with
+   the decided candle (``trading.domain.profile``);
+3. equity (wallet + unrealized) and the circuit breaker from the trades closed in its window;
+   a FLATTEN tier closes every symbol and halts the bot (the run ends);
+4. ``decide_cycle`` on the strategy's float window, the book and quote of the exchange, the
+   open positions, the breaker, CryptoVIX and the correlation matrix;
+5. entry: the IOC slices, re-planned by ``SlippageManager.plan_after_fills`` until done, then
+   the protective stop, the take-profits and the native trailing stop sized on what filled;
+   exit: cancel the protection, send the reduce-only market exit.
+
+The exchange is the same ``SimulatedExchange`` paper trading uses, built the same way
+(``paper_session_load``: the bot's instruments, its paper balance, ``seed`` = the bot's id,
+its leverage, the default depth and fee models) and driven by the same clock rule. A strategy
+error ends the run (paper trading pauses the bot); any other exception propagates (paper
+trading would flatten and halt the bot).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import numpy as np
+
+from apps.backtest.domain.kernel import EXIT_REASONS, TradeLog
+from apps.backtest.domain.metrics import Metrics, compute_metrics
+from apps.backtest.domain.sim.market import HourCache, Series, vix_reading
+from apps.backtest.domain.sim.records import Ledger, SimOrder, SimTrade, stored
+from apps.core.domain.clock import SettableClock
+from apps.exchange.domain.errors import ExchangeError, RejectedError
+from apps.exchange.domain.simulated import SimulatedExchange
+from apps.exchange.domain.types import (
+    Candle,
+    InstrumentInfo,
+    OrderRequest,
+    Side,
+    datetime_to_ms,
+    ms_to_datetime,
+)
+from apps.execution.domain.slippage import EntryDone
+from apps.market.domain.candles import interval_to_ms
+from apps.orders.domain.accounting import CLOSED, LONG
+from apps.orders.domain.state import OrderStatus
+from apps.risk.domain.circuit_breaker import BreakerAction, BreakerDecision
+from apps.risk.domain.gate import OpenPosition, RiskContext
+from apps.risk.domain.sizing import InstrumentFilters
+from apps.risk.domain.types import Direction
+from apps.risk.domain.vix import CryptoVIX
+from apps.strategies.domain.base import PositionView, Strategy, StrategyError
+from apps.strategies.domain.registry import build_strategy
+from apps.trading.domain.cycle import (
+    CycleConfig,
+    CycleInputs,
+    CycleOutcome,
+    OutcomeKind,
+    decide_cycle,
+)
+from apps.trading.domain.profile import (
+    TRAILING_MANAGED,
+    BotProfile,
+    break_even_stop,
+    breaker_decide,
+    breaker_window,
+    flatten_order,
+    managed_trail_stop,
+    replacement_stop_order,
+)
+
+__all__ = ["SimConfig", "SimResult", "SimTrade", "run_exchange_backtest"]
+
+T = TypeVar("T")
+VIX_SYMBOL = "BTCUSDT"
+BOOK_DEPTH = 50
+_OPEN_PROTECTION = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.TRIGGERED)
+_RESTING_STOP = (OrderStatus.NEW, OrderStatus.PENDING_NEW)
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """One bot: its settings, what it trades and how its paper account starts.
+
+    ``start``: the open time of the first candle to decide (default: the first at which every
+    symbol has the strategy's full warm-up window); ``end``: decide candles opened before it
+    (default: all). ``seed``: the depth model's seed; paper trading uses the bot's id.
+    """
+
+    profile: BotProfile
+    symbols: tuple[str, ...]
+    timeframe: str
+    instruments: Mapping[str, InstrumentInfo]
+    balance: Decimal = Decimal(10_000)
+    seed: int = 0
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    """What the run did: every trade (closed ones first by entry; an open one has no exit),
+    the equity (wallet + unrealized) at the close of every decided candle, the orders, the
+    cycle outcomes, and why it stopped early ("" when it ran to the end)."""
+
+    trades: tuple[SimTrade, ...]
+    equity_time: np.ndarray  # ms open time of each decided candle
+    equity: tuple[Decimal, ...]
+    orders: tuple[SimOrder, ...]
+    outcomes: dict[str, int]
+    cycles: int
+    stopped: str
+    metrics: Metrics | None = None
+
+    @property
+    def closed_trades(self) -> tuple[SimTrade, ...]:
+        return tuple(t for t in self.trades if t.status == CLOSED)
+
+    @property
+    def equity_curve(self) -> list[tuple[datetime, Decimal]]:
+        return [
+            (ms_to_datetime(int(t)), e) for t, e in zip(self.equity_time, self.equity, strict=True)
+        ]
+
+
+def _await(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine of the simulated exchange (it never suspends) without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("the simulated exchange suspended; it has no I/O to wait for")
+
+
+@dataclass
+class _Bot:
+    """The loop's state: the exchange, its clock, what it has been fed, the ledger, the
+    breaker's latches (``BreakerState``) and the correlation cache."""
+
+    config: SimConfig
+    series: Mapping[str, Series]
+    hourly: Mapping[str, Series]
+    funding: Mapping[str, Sequence[tuple[datetime, Decimal]]]
+    ledger: Ledger
+    step: timedelta
+    strategy: Strategy
+    exchange: SimulatedExchange | None = None
+    clock: SettableClock | None = None
+    fed: dict[str, int] = field(default_factory=dict)  # symbol -> index of the next candle
+    latched: dict[str, str] = field(default_factory=dict)
+    correlations: HourCache = field(default_factory=HourCache)
+    now: datetime | None = None
+
+    @property
+    def profile(self) -> BotProfile:
+        return self.config.profile
+
+    @property
+    def ex(self) -> SimulatedExchange:
+        assert self.exchange is not None
+        return self.exchange
+
+    # --- the venue (PaperVenue over paper_session_load / paper_feed_candles) ---------------------
+    def open(self, now: datetime) -> None:
+        self.now = now
+        if self.exchange is None:
+            self.clock = SettableClock(now)
+            infos = [self.config.instruments[s] for s in self.config.symbols]
+            self.exchange = SimulatedExchange(
+                infos,
+                clock=self.clock,
+                balance=self.config.balance,
+                seed=self.config.seed,
+                default_leverage=self.profile.leverage,
+            )
+            for symbol in self.config.symbols:
+                self.exchange.set_funding_rates(symbol, self.funding.get(symbol, ()))
+        else:
+            assert self.clock is not None
+            self.clock.set(max(now, self.clock()))
+
+    def catch_up(self, symbol: str, index: int) -> set[str]:
+        """Feed the candles after the last fed up to ``index`` (first time: only ``index``)."""
+        assert self.clock is not None
+        candles = self.series[symbol].candles
+        start = len(self.ex.events)
+        for i in range(self.fed.get(symbol, index), index + 1):
+            candle = candles[i]
+            self.clock.set(max(self.clock(), candle.open_time + self.step))
+            self.ex.on_candle(symbol, candle)
+        self.fed[symbol] = index + 1
+        return self.ledger.apply_events(self.ex.events[start:])
+
+    def save(self) -> None:
+        self.ex.events.clear()
+
+    # --- sending (engine.context._send) -------------------------------------------------------
+    def send(
+        self, request: OrderRequest, *, purpose: str, expected: Decimal | None = None
+    ) -> SimOrder:
+        order = self.ledger.order_create(request, purpose=purpose, expected_price=expected)
+        if order.status != OrderStatus.PENDING_NEW:
+            return order
+        mark = len(self.ex.events)
+        try:
+            report = _await(self.ex.place_order(request))
+        except RejectedError:
+            self.ledger.order_reject(order)
+            return order
+        self.ledger.order_apply_report(order, report)
+        self.ledger.apply_events(self.ex.events[mark:])
+        return order
+
+    def equity(self) -> Decimal:
+        balances = _await(self.ex.balances())
+        usdt = next((b for b in balances if b.asset == "USDT"), None)
+        return (usdt.wallet_balance + usdt.unrealized_pnl) if usdt else Decimal(0)
+
+    # --- exits (engine.exits) -------------------------------------------------------------------
+    def replace_stop(self, symbol: str, new_stop: Decimal, *, purpose: str = "stop_loss") -> bool:
+        position = self.ledger.position(symbol)
+        if position is None:
+            return False
+        stops = [
+            o
+            for o in self.ledger.orders_of(symbol)
+            if o.purpose in ("stop_loss", "trailing_stop") and o.type == "STOP_MARKET"
+        ]
+        old = next((o for o in stops if o.status in _RESTING_STOP), None)
+        request = replacement_stop_order(
+            bot_key=self.profile.bot_key,
+            symbol=symbol,
+            quantity=position.quantity,
+            stop_price=new_stop,
+            info=self.config.instruments[symbol],
+            sequence=len(stops) + 1,
+        )
+        placed = self.send(request, purpose=purpose)
+        if placed.status != OrderStatus.NEW:
+            return False
+        if old is not None:
+            try:
+                report = _await(self.ex.cancel_order(symbol, old.client_order_id))
+                self.ledger.order_apply_report(old, report)
+            except ExchangeError:
+                pass
+        position.stop_price = stored(request.trigger_price)
+        return True
+
+    def trail(self, symbol: str, candle: Candle) -> None:
+        config = self.profile.trailing_config
+        if self.profile.trailing != TRAILING_MANAGED or config is None:
+            return
+        position = self.ledger.position(symbol)
+        if position is None or position.stop_price is None:
+            return
+        new_stop = managed_trail_stop(
+            config,
+            bot_key=self.profile.bot_key,
+            symbol=symbol,
+            quantity=position.quantity,
+            entry_price=position.entry_price,
+            stop_price=position.stop_price,
+            info=self.config.instruments[symbol],
+            high=candle.high,
+            low=candle.low,
+            close=candle.close,
+        )
+        if new_stop is not None:
+            self.replace_stop(symbol, new_stop, purpose="trailing_stop")
+
+    def break_even(self, symbol: str, purposes: set[str]) -> None:
+        if "take_profit" not in purposes or not self.profile.break_even:
+            return
+        position = self.ledger.position(symbol)
+        if position is None:
+            return
+        stop = break_even_stop(
+            quantity=position.quantity,
+            entry_price=position.entry_price,
+            stop_price=position.stop_price,
+        )
+        if stop is not None:
+            self.replace_stop(symbol, stop)
+
+    def cancel_protection(self, symbol: str) -> None:
+        for order in self.ledger.orders_of(symbol):
+            if order.status not in _OPEN_PROTECTION or order.purpose in ("entry", "emergency"):
+                continue
+            try:
+                report = _await(self.ex.cancel_order(symbol, order.client_order_id))
+            except ExchangeError:
+                continue
+            self.ledger.order_apply_report(order, report)
+
+    def flatten(self, symbol: str) -> None:
+        assert self.now is not None
+        self.cancel_protection(symbol)
+        position = self.ledger.position(symbol)
+        if position is None:
+            return
+        request = flatten_order(
+            bot_key=self.profile.bot_key, symbol=symbol, quantity=position.quantity, now=self.now
+        )
+        self.send(request, purpose="emergency")
+
+    # --- the cycle (engine.cycle) -----------------------------------------------------------------
+    def breaker(self, equity: Decimal) -> BreakerDecision | None:
+        assert self.now is not None
+        tiers = self.profile.breaker_tiers
+        if not tiers:
+            return None
+        closed = self.ledger.closed_between(self.now - breaker_window(tiers), self.now)
+        decision, state = breaker_decide(
+            tiers,
+            self.latched,
+            ((t.exit_time, t.net_pnl) for t in closed if t.exit_time is not None),
+            self.now,
+            equity,
+        )
+        self.latched = dict(state["latched"])
+        return decision
+
+    def inputs(
+        self, symbol: str, index: int, limit: int, equity: Decimal, breaker: Any
+    ) -> CycleInputs:
+        assert self.now is not None
+        series = self.series[symbol]
+        info = self.config.instruments[symbol]
+        open_rows = self.ledger.open_positions()
+        bands = self.profile.volatility_bands
+        correlations = None
+        names = sorted({symbol, *(p.symbol for p in open_rows)})
+        if len(names) >= 2:
+            correlations = self.correlations.get(
+                self.hourly, names, self.profile.correlation_lookback, self.now
+            )
+        context = RiskContext(
+            equity=equity,
+            filters=InstrumentFilters(
+                step_size=info.step_size, min_qty=info.min_qty, min_notional=info.min_notional
+            ),
+            open_positions=tuple(
+                OpenPosition(
+                    p.symbol, Direction.LONG if p.quantity > 0 else Direction.SHORT, p.notional
+                )
+                for p in open_rows
+            ),
+            breaker=breaker,
+            vix=vix_reading(self.hourly.get(VIX_SYMBOL), CryptoVIX(bands=bands), self.now),
+            correlations=correlations,
+        )
+        position = self.ledger.position(symbol)
+        view = None
+        if position is not None:
+            side = Side.BUY if position.side == LONG else Side.SELL
+            view = PositionView(
+                side, position.entry_price, abs(position.quantity), position.stop_price
+            )
+        return CycleInputs(
+            symbol=symbol,
+            candles=series.klines.slice(max(0, index + 1 - limit), index + 1),
+            info=info,
+            book=_await(self.ex.get_orderbook(symbol, limit=BOOK_DEPTH)),
+            ticker=_await(self.ex.get_book_ticker(symbol)),
+            risk=context,
+            now=self.now,
+            position=view,
+        )
+
+    def enter(self, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> None:
+        plan = outcome.plan
+        assert plan is not None
+        entry = plan.entry
+        while True:
+            round_filled = Decimal(0)
+            for request in entry.orders:
+                order = self.send(request, purpose="entry", expected=entry.expected_price)
+                round_filled += order.filled_quantity
+            book = _await(self.ex.get_orderbook(symbol, limit=BOOK_DEPTH))
+            follow = config.slippage.plan_after_fills(
+                entry, filled_qty=round_filled, book=book, info=plan.info
+            )
+            if isinstance(follow, EntryDone):
+                break
+            entry = follow
+        position = self.ledger.positions.get(symbol)
+        if position is None or position.quantity == 0:
+            return
+        protection = plan.protection(
+            filled_qty=abs(position.quantity), entry_price=position.entry_price
+        )
+        self.send(protection.stop, purpose="stop_loss")
+        for tp in protection.take_profits:
+            self.send(tp.order, purpose="take_profit")
+        if protection.native_trailing is not None:
+            self.send(protection.native_trailing, purpose="trailing_stop")
+        position.stop_price = stored(plan.stop_price)
+
+    def execute(self, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> None:
+        if outcome.kind is OutcomeKind.ENTER:
+            self.enter(symbol, outcome, config)
+        elif outcome.kind is OutcomeKind.EXIT:
+            self.cancel_protection(symbol)
+            assert outcome.exit_order is not None
+            self.send(outcome.exit_order, purpose="exit")
+
+    def cycle(self, symbol: str, index: int) -> str:
+        """One cycle; return its outcome ("flatten" / "error" end the run)."""
+        series = self.series[symbol]
+        candle = series.candles[index]
+        self.open(candle.open_time + self.step)
+        purposes = self.catch_up(symbol, index)
+        self.break_even(symbol, purposes)
+        self.trail(symbol, candle)
+        equity = self.equity()
+        breaker = self.breaker(equity)
+        if breaker is not None and breaker.action is BreakerAction.FLATTEN:
+            for sym in self.config.symbols:
+                self.flatten(sym)
+            self.save()
+            return "flatten"
+        # the strategy and the slippage manager hold no state: one instance serves every cycle
+        config = self.profile.cycle_config(equity, strategy=self.strategy)
+        limit = max(config.strategy.warmup_candles, config.strategy.min_candles)
+        outcome = decide_cycle(self.inputs(symbol, index, limit, equity, breaker), config)
+        self.execute(symbol, outcome, config)
+        self.save()
+        return outcome.kind.value
+
+
+def _schedule(
+    series: Mapping[str, Series], symbols: Sequence[str], start_ms: int, end_ms: int | None
+) -> list[tuple[int, str, int]]:
+    """The due cycles in the scheduler's order: (open time, symbol, index)."""
+    due = []
+    for symbol in symbols:
+        times = series[symbol].klines.open_time
+        first = int(np.searchsorted(times, start_ms, side="left"))
+        last = times.size if end_ms is None else int(np.searchsorted(times, end_ms, "left"))
+        due.extend((int(times[i]), symbol, i) for i in range(first, last))
+    due.sort()
+    return due
+
+
+def _default_start(series: Mapping[str, Series], symbols: Sequence[str], window: int) -> int:
+    starts = []
+    for symbol in symbols:
+        times = series[symbol].klines.open_time
+        if times.size < window:
+            raise ValueError(f"{symbol}: {times.size} candles, the strategy needs {window}")
+        starts.append(int(times[window - 1]))
+    return max(starts)
+
+
+def run_exchange_backtest(
+    config: SimConfig,
+    candles_by_symbol: Mapping[str, Sequence[Candle]],
+    funding: Mapping[str, Sequence[tuple[datetime, Decimal]]] | None = None,
+    *,
+    hourly: Mapping[str, Sequence[Candle]] | None = None,
+) -> SimResult:
+    """Run the bot's paper-trading loop over ``candles_by_symbol`` (each symbol's candles of
+    ``config.timeframe``, oldest first, the warm-up included) and return what it traded.
+
+    ``funding``: each symbol's funding series (funding time, rate) as paper trading gets it
+    from ``FundingRate``. ``hourly``: 1h candles for CryptoVIX (BTCUSDT) and the correlation
+    matrix; by default ``candles_by_symbol`` when the timeframe is 1h. Without BTCUSDT 1h
+    candles there is no CryptoVIX reading (size multiplier 1), as in paper trading without them.
+    """
+    if not config.symbols:
+        raise ValueError("the bot trades no symbol")
+    missing = [s for s in config.symbols if s not in candles_by_symbol]
+    if missing:
+        raise ValueError(f"no candles for {', '.join(missing)}")
+    series = {s: Series.of(s, config.timeframe, candles_by_symbol[s]) for s in config.symbols}
+    if hourly is None:
+        hourly_series = dict(series) if config.timeframe == "1h" else {}
+    else:
+        hourly_series = {s: Series.of(s, "1h", c) for s, c in hourly.items()}
+    step = timedelta(milliseconds=interval_to_ms(config.timeframe))
+    strategy = build_strategy(config.profile.strategy_kind, dict(config.profile.strategy_params))
+    window = max(strategy.warmup_candles, strategy.min_candles)
+    start_ms = (
+        datetime_to_ms(config.start)
+        if config.start is not None
+        else _default_start(series, config.symbols, window)
+    )
+    end_ms = datetime_to_ms(config.end) if config.end is not None else None
+    bot = _Bot(
+        config=config,
+        series=series,
+        hourly=hourly_series,
+        funding=funding or {},
+        ledger=Ledger(leverage=config.profile.leverage, mode=config.profile.mode),
+        step=step,
+        strategy=strategy,
+    )
+    outcomes: Counter[str] = Counter()
+    times: list[int] = []
+    equity: list[Decimal] = []
+    stopped = ""
+    cycles = 0
+    for open_time, symbol, index in _schedule(series, config.symbols, start_ms, end_ms):
+        try:
+            outcome = bot.cycle(symbol, index)
+        except StrategyError as exc:
+            outcomes["error"] += 1
+            stopped = f"strategy error: {exc}"
+            break
+        cycles += 1
+        outcomes[outcome] += 1
+        if times and times[-1] == open_time:
+            equity[-1] = bot.equity()
+        else:
+            times.append(open_time)
+            equity.append(bot.equity())
+        if outcome == "flatten":
+            stopped = "circuit breaker: flattened and halted"
+            break
+    trades = tuple(sorted(bot.ledger.trades, key=lambda t: (t.entry_time, t.number)))
+    result = SimResult(
+        trades=trades,
+        equity_time=np.asarray(times, dtype=np.int64),
+        equity=tuple(equity),
+        orders=tuple(sorted(bot.ledger.orders.values(), key=lambda o: o.sequence)),
+        outcomes=dict(outcomes),
+        cycles=cycles,
+        stopped=stopped,
+    )
+    return _with_metrics(result, config, series, step)
+
+
+def _with_metrics(
+    result: SimResult, config: SimConfig, series: Mapping[str, Series], step: timedelta
+) -> SimResult:
+    """Add ``compute_metrics`` over the equity curve and the closed trades (net PnL)."""
+    n = result.equity_time.size
+    if n == 0:
+        return result
+    times = result.equity_time
+    step_ms = int(step.total_seconds() * 1000)
+
+    def index(at: datetime | None) -> int:
+        ms = datetime_to_ms(at) if at is not None else int(times[-1])
+        return int(np.clip(np.searchsorted(times, ms, side="right") - 1, 0, n - 1))
+
+    closed = result.closed_trades
+    reasons = {name: i for i, name in enumerate(EXIT_REASONS)}
+    log = TradeLog(
+        entry_index=np.array([index(t.entry_time) for t in closed], dtype=np.int64),
+        exit_index=np.array([index(t.exit_time) for t in closed], dtype=np.int64),
+        entry_price=np.array([float(t.entry_price) for t in closed], dtype=np.float64),
+        exit_price=np.array([float(t.exit_price or 0) for t in closed], dtype=np.float64),
+        quantity=np.array([float(t.quantity) for t in closed], dtype=np.float64),
+        reason=np.array([reasons.get(t.exit_reason, 0) for t in closed], dtype=np.int8),
+        pnl=np.array([float(t.net_pnl) for t in closed], dtype=np.float64),
+        fees=np.array([float(t.fees) for t in closed], dtype=np.float64),
+        entry_fee=np.zeros(len(closed), dtype=np.float64),
+    )
+    first = series[config.symbols[0]].klines
+    i0 = int(np.searchsorted(first.open_time, times[0], side="left"))
+    i1 = int(np.searchsorted(first.open_time, times[-1], side="right")) - 1
+    metrics = compute_metrics(
+        equity=np.array([float(e) for e in result.equity], dtype=np.float64),
+        open_time=times,
+        interval_ms=step_ms,
+        trades=log,
+        initial_capital=float(config.balance),
+        first_open=float(first.open[i0]),
+        last_close=float(first.close[max(i0, i1)]),
+    )
+    return SimResult(
+        trades=result.trades,
+        equity_time=result.equity_time,
+        equity=result.equity,
+        orders=result.orders,
+        outcomes=result.outcomes,
+        cycles=result.cycles,
+        stopped=result.stopped,
+        metrics=metrics,
+    )

@@ -1,0 +1,284 @@
+"""The exchange-mode backtest's order book-keeping: orders, fills, trades and positions in memory.
+
+The in-memory counterpart of the order services (``apps.orders.services``) the live and paper
+loop writes through: the same status rules (``apps.orders.domain.state``) and the same trade and
+position arithmetic (``apps.orders.domain.accounting``), applied to plain records instead of
+database rows. Two things the database does implicitly are done here explicitly:
+
+- every amount is stored at the columns' scale (12 decimal places, ROI 6; Postgres rounds half
+  away from zero), so a value read back in a later cycle is the one a row would give;
+- an event of an order the bot did not place (the simulator's liquidation "autoclose") is
+  skipped, as ``apps.trading.venues.apply_events`` skips an order it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from apps.exchange.domain.events import FundingFeeCharged, OrderFilled, OrderUpdated
+from apps.exchange.domain.types import Fill, OrderReport, OrderRequest, Side
+from apps.orders.domain.accounting import (
+    CLOSED,
+    LONG,
+    OPEN,
+    ZERO,
+    position_apply_fill,
+    position_update,
+    split_fee,
+    trade_add,
+    trade_open_values,
+    trade_reduce,
+)
+from apps.orders.domain.state import OrderStatus, report_stale_reason, report_target_status
+
+__all__ = ["Ledger", "SimOrder", "SimPosition", "SimTrade"]
+
+_SCALE = Decimal("1E-12")  # DECIMAL columns: max_digits=28, decimal_places=12
+
+
+def stored(value: Decimal | None) -> Decimal | None:
+    """``value`` as a numeric(28, 12) column keeps it."""
+    return None if value is None else value.quantize(_SCALE, rounding=ROUND_HALF_UP)
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """An order the bot recorded before sending it (the ``Order`` row)."""
+
+    client_order_id: str
+    symbol: str
+    purpose: str
+    type: str
+    side: str
+    trigger_price: Decimal | None
+    quantity: Decimal
+    sequence: int  # creation order (the rows' created_at)
+    expected_price: Decimal | None = None
+    status: OrderStatus = OrderStatus.PENDING_NEW
+    filled_quantity: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class SimPosition:
+    """The bot's position in one symbol (the ``Position`` row): signed quantity."""
+
+    symbol: str
+    leverage: int
+    quantity: Decimal = ZERO
+    side: str = ""
+    entry_price: Decimal = ZERO
+    mark_price: Decimal | None = None
+    unrealized_pnl: Decimal = ZERO
+    stop_price: Decimal | None = None
+    liquidation_price: Decimal | None = None
+
+    @property
+    def notional(self) -> Decimal:
+        return abs(self.quantity) * (self.mark_price or self.entry_price)
+
+    def store(self) -> None:
+        self.quantity = stored(self.quantity)  # type: ignore[assignment]
+        self.entry_price = stored(self.entry_price)  # type: ignore[assignment]
+        self.mark_price = stored(self.mark_price)
+        self.unrealized_pnl = stored(self.unrealized_pnl)  # type: ignore[assignment]
+        self.stop_price = stored(self.stop_price)
+        self.liquidation_price = stored(self.liquidation_price)
+
+
+@dataclass(slots=True)
+class SimTrade:
+    """A round trip (the ``Trade`` row): first entry fill to the fill that makes it flat."""
+
+    symbol: str
+    side: str
+    mode: str
+    quantity: Decimal
+    remaining_quantity: Decimal
+    entry_price: Decimal
+    leverage: int
+    entry_time: datetime
+    fees: Decimal
+    number: int  # creation order (the rows' id)
+    exit_price: Decimal | None = None
+    exit_time: datetime | None = None
+    status: str = OPEN
+    exit_reason: str = ""
+    roi: Decimal | None = None
+    funding: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    # the trade's exit-side fills so far (the services sum them from the Fill rows)
+    exit_qty: Decimal = field(default=ZERO, repr=False)
+    exit_notional: Decimal = field(default=ZERO, repr=False)
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.realized_pnl - self.fees - self.funding
+
+    @property
+    def exit_side(self) -> Side:
+        return Side.SELL if self.side == LONG else Side.BUY
+
+    def store(self) -> None:
+        for name in ("quantity", "remaining_quantity", "entry_price", "fees", "funding"):
+            setattr(self, name, stored(getattr(self, name)))
+        self.realized_pnl = stored(self.realized_pnl)  # type: ignore[assignment]
+        self.exit_price = stored(self.exit_price)
+
+
+class Ledger:
+    """One bot's orders, trades and positions, changed by what its exchange reports."""
+
+    def __init__(self, *, leverage: int, mode: str) -> None:
+        self.leverage = leverage
+        self.mode = mode
+        self.orders: dict[str, SimOrder] = {}
+        self.trades: list[SimTrade] = []
+        self.positions: dict[str, SimPosition] = {}
+        self._applied: set[tuple[str, str]] = set()
+
+    # --- reads ---------------------------------------------------------------------------------
+    def position(self, symbol: str) -> SimPosition | None:
+        """The open position in ``symbol`` (quantity != 0), or None."""
+        row = self.positions.get(symbol)
+        return row if row is not None and row.quantity != 0 else None
+
+    def open_positions(self) -> list[SimPosition]:
+        """Every open position, by symbol (the rows' ordering)."""
+        return [p for _, p in sorted(self.positions.items()) if p.quantity != 0]
+
+    def open_trade(self, symbol: str) -> SimTrade | None:
+        """The latest open trade in ``symbol`` (by entry time, then creation)."""
+        open_ = [t for t in self.trades if t.symbol == symbol and t.status == OPEN]
+        return max(open_, key=lambda t: (t.entry_time, t.number)) if open_ else None
+
+    def closed_between(self, start: datetime, end: datetime) -> Iterable[SimTrade]:
+        """Trades closed in ``(start, end]``."""
+        return (
+            t
+            for t in self.trades
+            if t.status == CLOSED and t.exit_time is not None and start < t.exit_time <= end
+        )
+
+    def orders_of(self, symbol: str) -> list[SimOrder]:
+        """The symbol's orders, newest first (the rows' ordering)."""
+        rows = [o for o in self.orders.values() if o.symbol == symbol]
+        return sorted(rows, key=lambda o: o.sequence, reverse=True)
+
+    # --- orders --------------------------------------------------------------------------------
+    def order_create(
+        self, request: OrderRequest, *, purpose: str, expected_price: Decimal | None = None
+    ) -> SimOrder:
+        """Record an order about to be sent, PENDING_NEW; the same client id returns the
+        recorded one (a retried intent is never sent twice)."""
+        cid = request.client_order_id
+        if not cid:
+            raise ValueError(f"{request.symbol} {request.side} {request.type}: no client order id")
+        existing = self.orders.get(cid)
+        if existing is not None:
+            return existing
+        order = SimOrder(
+            client_order_id=cid,
+            symbol=request.symbol,
+            purpose=purpose,
+            type=request.type.value,
+            side=request.side.value,
+            trigger_price=stored(request.trigger_price),
+            quantity=request.quantity or ZERO,
+            sequence=len(self.orders),
+            expected_price=expected_price,
+        )
+        self.orders[cid] = order
+        return order
+
+    def order_reject(self, order: SimOrder) -> None:
+        if order.status == OrderStatus.PENDING_NEW:
+            order.status = OrderStatus.REJECTED
+
+    def order_apply_report(self, order: SimOrder, report: OrderReport) -> None:
+        """Bring the order up to a venue report (a stale or illegal one is ignored)."""
+        target = report_target_status(order.status, report)
+        if report_stale_reason(order.status, order.filled_quantity, report, target):
+            return
+        if report.filled_qty > order.filled_quantity:
+            order.filled_quantity = report.filled_qty
+        order.status = target
+
+    # --- events and fills ------------------------------------------------------------------------
+    def apply_events(self, events: Iterable[object]) -> set[str]:
+        """Apply exchange events (fills, order changes, funding); return the purposes of the
+        orders that filled."""
+        purposes: set[str] = set()
+        for event in events:
+            if isinstance(event, FundingFeeCharged):
+                for trade in self.trades:
+                    if trade.symbol == event.symbol and trade.status == OPEN:
+                        trade.funding = stored(trade.funding - event.amount)  # type: ignore[assignment]
+                continue
+            if not isinstance(event, OrderFilled | OrderUpdated):
+                continue
+            order = self.orders.get(event.order.client_order_id)
+            if order is None:
+                continue  # not ours
+            if isinstance(event, OrderFilled) and self.fill_apply(order, event.fill):
+                purposes.add(order.purpose)
+            self.order_apply_report(order, event.order)
+        return purposes
+
+    def fill_apply(self, order: SimOrder, fill: Fill) -> bool:
+        """Book a fill on the trade and the position; False when it was booked before."""
+        key = (order.client_order_id, str(fill.trade_id))
+        if key in self._applied:
+            return False
+        self._applied.add(key)
+        position = self.positions.get(order.symbol)
+        if position is None:
+            position = self.positions[order.symbol] = SimPosition(order.symbol, self.leverage)
+        trade = self.open_trade(order.symbol)
+        change = position_apply_fill(
+            qty=position.quantity,
+            entry=position.entry_price,
+            side=fill.side,
+            fill_qty=fill.qty,
+            price=fill.price,
+        )
+        fee_close, fee_open = split_fee(fee=fill.fee, fill_qty=fill.qty, change=change)
+        closed_trade = None
+        if change.closed_qty > 0 and trade is not None:  # (no open trade: accounting skipped)
+            trade_reduce(
+                trade,
+                change,
+                price=fill.price,
+                fee=fee_close,
+                time=fill.time,
+                purpose=order.purpose,
+                prior_exit_qty=trade.exit_qty,
+                prior_exit_notional=trade.exit_notional,
+            )
+            trade.store()
+            if change.closes:
+                closed_trade = trade
+        if change.opened_qty > 0:
+            if change.opens or trade is None:
+                trade = SimTrade(
+                    symbol=order.symbol,
+                    mode=self.mode,
+                    leverage=self.leverage,
+                    entry_time=fill.time,
+                    number=len(self.trades),
+                    **trade_open_values(change, fee=fee_open),
+                )
+                trade.store()
+                self.trades.append(trade)
+            else:
+                trade_add(trade, change, fee=fee_open)
+                trade.store()
+        attached = closed_trade or trade
+        if attached is not None and fill.side is attached.exit_side:
+            attached.exit_qty += fill.qty
+            attached.exit_notional += fill.price * fill.qty
+        position_update(position, change, price=fill.price, leverage=self.leverage)
+        position.store()
+        return True
