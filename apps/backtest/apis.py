@@ -17,10 +17,14 @@ from apps.backtest.services import BacktestError, data_file_resolve
 from apps.core.apis import ErrorSerializer
 from apps.exchange.domain.types import datetime_to_ms
 from apps.strategies.domain.params import ParameterError, validate_parameters
+from apps.strategies.domain.registry import STRATEGIES
+
+# Candle-driven strategies (the `signal` strategy acts on webhook signals, not candles).
+BACKTEST_STRATEGIES = sorted(kind for kind in STRATEGIES if kind != "signal")
 
 
 class BacktestStartSerializer(serializers.Serializer):
-    strategy = serializers.ChoiceField(choices=["ema_cross"], default="ema_cross")
+    strategy = serializers.ChoiceField(choices=BACKTEST_STRATEGIES, default="ema_cross")
     params = serializers.DictField(required=False, default=dict)
     data = serializers.ListField(
         child=serializers.CharField(max_length=200),
@@ -33,6 +37,25 @@ class BacktestStartSerializer(serializers.Serializer):
     fee = serializers.DecimalField(max_digits=8, decimal_places=6, default="0.0004")
     stake = serializers.DecimalField(max_digits=20, decimal_places=8, default="1000")
     cash = serializers.DecimalField(max_digits=20, decimal_places=8, default="10000")
+    slippage = serializers.ChoiceField(
+        choices=["book", "none"],
+        default="book",
+        help_text="book: market fills walk the simulated exchange's depth; none: at the price.",
+    )
+    leverage = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=1, max_value=125, default="1"
+    )
+    maintenance_margin = serializers.DecimalField(
+        max_digits=6, decimal_places=5, min_value=0, max_value="0.5", default="0.004"
+    )
+    maker_fee = serializers.DecimalField(
+        max_digits=8, decimal_places=6, min_value=0, required=False, allow_null=True
+    )
+    intrabar = serializers.ChoiceField(
+        choices=["stop_first", "path"],
+        default="stop_first",
+        help_text="Which of stop and take-profit comes first in a candle touching both.",
+    )
 
     def validate(self, attrs: dict) -> dict:
         try:
@@ -61,6 +84,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "fee",
             "stake",
             "cash",
+            "execution",
             "status",
             "code_version",
             "first_open_time",
@@ -69,6 +93,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "total_pnl",
             "engine_seconds",
             "metrics",
+            "summary",
             "error",
             "created_at",
             "finished_at",
@@ -102,6 +127,13 @@ class BacktestStartApi(APIView):
                 fee=v["fee"],
                 stake=v["stake"],
                 cash=v["cash"],
+                execution={
+                    "slippage": v["slippage"],
+                    "leverage": str(v["leverage"]),
+                    "maintenance_margin": str(v["maintenance_margin"]),
+                    "maker_fee": None if v.get("maker_fee") is None else str(v["maker_fee"]),
+                    "intrabar": v["intrabar"],
+                },
                 created_by=request.user,
             )
             transaction.on_commit(lambda: backtest_run.delay(run.pk))

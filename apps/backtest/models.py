@@ -24,6 +24,11 @@ class BacktestRun(models.Model):
     fee = models.DecimalField(max_digits=8, decimal_places=6, default=0.0004)
     stake = models.DecimalField(max_digits=20, decimal_places=8, default=1000)
     cash = models.DecimalField(max_digits=20, decimal_places=8, default=10000)
+    execution = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="slippage (none|book), leverage, maintenance_margin, maker_fee, intrabar.",
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     code_version = models.CharField(max_length=40, blank=True, default="")
     first_open_time = models.BigIntegerField(null=True, blank=True)
@@ -32,6 +37,11 @@ class BacktestRun(models.Model):
     total_pnl = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
     engine_seconds = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True, help_text="Per symbol.")
+    summary = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The whole run: per side and per mode, funding, average slippage, execution.",
+    )
     trades = models.JSONField(default=list, blank=True, help_text="One object per trade.")
     error = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(

@@ -326,6 +326,7 @@ def _run_backtest(run: Any) -> tuple[list[Klines], BacktestOutcome]:
         start_ms=run.start_ms,
         end_ms=run.end_ms,
     )
+    execution = run.execution or {}
     outcome = backtest_series(
         strategy=run.strategy,
         params=run.parameters,
@@ -333,6 +334,11 @@ def _run_backtest(run: Any) -> tuple[list[Klines], BacktestOutcome]:
         fee=float(run.fee),
         stake=float(run.stake),
         cash=float(run.cash),
+        maker_fee=None if execution.get("maker_fee") is None else float(execution["maker_fee"]),
+        leverage=float(execution.get("leverage", 1)),
+        maintenance_margin=float(execution.get("maintenance_margin", 0.004)),
+        slippage=execution.get("slippage", "none"),
+        intrabar=execution.get("intrabar", "stop_first"),
     )
     return series, outcome
 
@@ -359,6 +365,7 @@ def backtest_run_execute(*, run_id: int) -> Any:
     summary = outcome.summary
     run.status = BacktestRun.Status.DONE
     run.metrics = summary["symbols"]
+    run.summary = {k: v for k, v in summary.items() if k != "symbols"}
     run.trades = [{c: getattr(t, c) for c in TRADE_COLUMNS} for t in outcome.trades]
     run.trade_count = summary["trades"]
     run.total_pnl = round(summary["total_pnl"], 8)

@@ -60,3 +60,47 @@ def test_backtest_api_with_bad_request_is_400_and_queues_nothing(
     assert response.status_code == 400
     assert field in response.json()["extra"]["fields"]
     assert not BacktestRun.objects.exists()
+
+
+def test_backtest_api_with_any_strategy_and_execution_options_runs_them(
+    admin_client_logged, shared_data, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.SHARED_DATA_DIR = shared_data
+    body = {
+        "strategy": "bollinger_scalp",
+        "data": ["futures/BTCUSDT-5m.csv.gz"],
+        "start": "2025-01-01T00:00:00Z",
+        "end": "2025-03-01T00:00:00Z",
+        "slippage": "book",
+        "stake": "200000",  # big enough to walk past the first levels of the book
+        "cash": "1000000",
+        "leverage": "3",
+        "intrabar": "path",
+    }
+    with django_capture_on_commit_callbacks():
+        response = admin_client_logged.post(
+            "/api/backtests/", body, content_type="application/json"
+        )
+    assert response.status_code == 202, response.content
+    assert response.json()["execution"]["slippage"] == "book"
+    backtest_run(response.json()["id"])
+    result = admin_client_logged.get(f"/api/backtests/{response.json()['id']}/").json()
+    assert result["status"] == "done", result["error"]
+    summary = result["summary"]
+    assert summary["execution"] == {
+        **summary["execution"],
+        "leverage": 3.0,
+        "slippage": "book",
+        "intrabar": "path",
+    }
+    assert summary["by_side"]["short"]["trades"] > 0 and summary["by_side"]["long"]["trades"] > 0
+    assert summary["avg_slippage_bps"] > 0  # market fills walked the book
+    assert {t["side"] for t in BacktestRun.objects.get(pk=result["id"]).trades} == {"long", "short"}
+
+
+def test_backtest_api_refuses_the_signal_strategy(admin_client_logged, shared_data, settings):
+    settings.SHARED_DATA_DIR = shared_data
+    response = admin_client_logged.post(
+        "/api/backtests/", {**BODY, "strategy": "signal"}, content_type="application/json"
+    )
+    assert response.status_code == 400 and "strategy" in response.json()["extra"]["fields"]
