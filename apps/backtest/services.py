@@ -101,6 +101,56 @@ def series_load(
     return series
 
 
+def series_db_load(
+    *,
+    symbols: list[str],
+    interval: str,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> list[Klines]:
+    """Load imported candles (the ``Kline`` table) of ``symbols`` in [start_ms, end_ms)."""
+    from apps.market.selectors import klines_window
+
+    if not symbols:
+        raise BacktestError("--symbols is required to backtest on imported candles")
+    series = []
+    for symbol in (s.upper() for s in symbols):
+        klines = klines_window(
+            symbol=symbol,
+            interval=interval,
+            end_ms=None if end_ms is None else end_ms - 1,
+            limit=10_000_000,
+        )
+        first = 0 if start_ms is None else int(np.searchsorted(klines.open_time, start_ms))
+        klines = klines.slice(first, len(klines))
+        if len(klines) == 0:
+            raise BacktestError(
+                f"no imported {symbol} {interval} candles in the selected dates "
+                "(python manage.py import_klines FILE)"
+            )
+        series.append(klines)
+    return series
+
+
+def funding_db_load(*, symbols: list[str]) -> dict[str, tuple[Any, Any]]:
+    """Funding history of ``symbols`` from the ``FundingRate`` table (ms times, float rates)."""
+    from apps.market.models import FundingRate
+
+    out = {}
+    for symbol in (s.upper() for s in symbols):
+        rows = list(
+            FundingRate.objects.filter(symbol=symbol)
+            .order_by("funding_time")
+            .values_list("funding_time", "rate")
+        )
+        if rows:
+            out[symbol] = (
+                np.array([t for t, _ in rows], dtype=np.int64),
+                np.array([float(r) for _, r in rows], dtype=np.float64),
+            )
+    return out
+
+
 def _split_params(strategy: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The strategy's validated parameters, and the fallback ``sl`` / ``tp`` fractions given for
     a strategy whose schema has none (``ema_cross`` keeps them as its own parameters)."""

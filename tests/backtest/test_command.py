@@ -269,3 +269,54 @@ def test_backtest_command_with_bad_execution_options_fails_in_one_line(
             "backtest", data=[str(shared_data / "futures" / "ETHUSDT-1h.csv.gz")], **options
         )
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.django_db
+def test_backtest_command_on_imported_candles_matches_the_same_file(shared_data, tmp_path):
+    from datetime import UTC, datetime
+
+    from apps.trading.replay import ensure_klines
+
+    ensure_klines(
+        symbol="ETHUSDT",
+        interval="1h",
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 4, 1, tzinfo=UTC),
+        data_dir=shared_data,
+    )
+    common = ["--strategy", "trend_swing", "--start", "2024-01-01", "--end", "2024-04-01"]
+    from_file, from_db = tmp_path / "file.json", tmp_path / "db.json"
+    call_command(
+        "backtest",
+        *common,
+        "--data",
+        str(shared_data / "futures" / "ETHUSDT-1h.csv.gz"),
+        "--json",
+        str(from_file),
+        stderr=StringIO(),
+        stdout=StringIO(),
+    )
+    call_command(
+        "backtest",
+        *common,
+        "--symbols",
+        "ETHUSDT",
+        "--interval",
+        "1h",
+        "--json",
+        str(from_db),
+        stderr=StringIO(),
+        stdout=StringIO(),
+    )
+    a, b = json.loads(from_file.read_text()), json.loads(from_db.read_text())
+    assert a["trades"] > 0
+    for key in ("trades", "candles", "total_pnl", "first_open_time", "last_open_time"):
+        assert a[key] == b[key], key
+
+
+@pytest.mark.django_db
+def test_backtest_command_without_data_or_imported_candles_says_what_to_give():
+    with pytest.raises(CommandError, match="give --data FILE"):
+        call_command("backtest", "--symbols", "ETHUSDT", stderr=StringIO())
+    with pytest.raises(CommandError, match="no imported ETHUSDT 1h candles"):
+        call_command("backtest", "--symbols", "ETHUSDT", "--interval", "1h", stderr=StringIO())

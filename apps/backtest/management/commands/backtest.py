@@ -15,7 +15,9 @@ from apps.backtest.services import (
     BacktestError,
     backtest_series,
     fine_load,
+    funding_db_load,
     funding_load,
+    series_db_load,
     series_load,
 )
 from apps.market.data import MarketDataError
@@ -50,7 +52,17 @@ class Command(BaseCommand):
             help="strategy parameters as JSON; sl / tp (fractions of the entry price) also serve "
             "strategies without them, where the signals give no stop / take-profit",
         )
-        parser.add_argument("--data", nargs="+", required=True, metavar="FILE")
+        parser.add_argument(
+            "--data",
+            nargs="+",
+            default=[],
+            metavar="FILE",
+            help="kline files (gzipped or not); without them, the imported candles of --symbols "
+            "at --interval are used (the Kline table, see import_klines / stream_market)",
+        )
+        parser.add_argument(
+            "--interval", default="", help="timeframe of the imported candles (with --symbols)"
+        )
         parser.add_argument(
             "--fee", type=float, default=0.0004, help="taker fee per side (fraction)"
         )
@@ -135,10 +147,25 @@ class Command(BaseCommand):
         start = _ms(options["start"], "--start") if options["start"] else None
         end = _ms(options["end"], "--end") if options["end"] else None
         try:
-            series = series_load(
-                paths=options["data"], symbols=options["symbols"], start_ms=start, end_ms=end
-            )
-            funding = funding_load(paths=options["data"], spec=options["funding"])
+            if options["data"]:
+                series = series_load(
+                    paths=options["data"], symbols=options["symbols"], start_ms=start, end_ms=end
+                )
+                funding = funding_load(paths=options["data"], spec=options["funding"])
+            else:
+                if not options["interval"]:
+                    raise CommandError("give --data FILE ..., or --symbols and --interval")
+                series = series_db_load(
+                    symbols=options["symbols"] or [],
+                    interval=options["interval"],
+                    start_ms=start,
+                    end_ms=end,
+                )
+                funding = (
+                    funding_db_load(symbols=[k.symbol for k in series])
+                    if options["funding"] and options["funding"] != ["none"]
+                    else {}
+                )
             fine = (
                 fine_load(paths=options["data"], spec=options["fine_data"], series=series)
                 if options["intrabar"] == "finer"
