@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -46,7 +47,7 @@ class BacktestStartSerializer(serializers.Serializer):
         max_digits=5, decimal_places=2, min_value=1, max_value=125, default="1"
     )
     maintenance_margin = serializers.DecimalField(
-        max_digits=6, decimal_places=5, min_value=0, max_value="0.5", default="0.004"
+        max_digits=6, decimal_places=5, min_value=0, max_value=Decimal("0.5"), default="0.004"
     )
     maker_fee = serializers.DecimalField(
         max_digits=8, decimal_places=6, min_value=0, required=False, allow_null=True

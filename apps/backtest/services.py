@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,15 @@ def series_load(
     symbols: list[str] | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Klines]:
-    """Load kline files, keep the chosen symbols and the candles in [start_ms, end_ms)."""
+    """Load kline files, keep the chosen symbols and the candles in [start_ms, end_ms);
+    ``progress`` is told each file's name before it loads."""
     wanted = {s.upper() for s in symbols} if symbols else None
     series = []
     for name in paths:
+        if progress is not None:
+            progress(Path(name).name)
         klines = load_klines(name)  # MarketDataError names file and line
         if wanted is not None and klines.symbol not in wanted:
             continue
@@ -197,6 +202,7 @@ def backtest_series(
     intrabar: str = "stop_first",
     fine: dict[str, Klines] | None = None,
     mode: str = "",
+    progress: Callable[[str], None] | None = None,
 ) -> BacktestOutcome:
     """Backtest ``strategy`` on each series; return results, trades and a JSON summary.
 
@@ -250,6 +256,8 @@ def backtest_series(
     started = time.perf_counter()
     results = []
     for k in series:
+        if progress is not None:
+            progress(f"{k.symbol}-{k.interval}")
         symbol_funding = (funding or {}).get(k.symbol)
         if fast_path:
             results.append(

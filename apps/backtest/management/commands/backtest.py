@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from apps.backtest.domain.signal_kernel import INTRABAR_MODES
 from apps.backtest.services import (
@@ -62,6 +64,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--interval", default="", help="timeframe of the imported candles (with --symbols)"
+        )
+        parser.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="progress bar on stderr (default: when stderr is a terminal)",
         )
         parser.add_argument(
             "--fee", type=float, default=0.0004, help="taker fee per side (fraction)"
@@ -147,9 +155,26 @@ class Command(BaseCommand):
         start = _ms(options["start"], "--start") if options["start"] else None
         end = _ms(options["end"], "--end") if options["end"] else None
         try:
+            show = sys.stderr.isatty() if options["progress"] is None else options["progress"]
+            bar = tqdm(
+                total=len(options["data"]) * 2 or None,
+                desc="backtest",
+                unit="step",
+                file=sys.stderr,
+                disable=not show,
+            )
+
+            def step(what: str) -> None:
+                bar.set_postfix_str(what)
+                bar.update(1)
+
             if options["data"]:
                 series = series_load(
-                    paths=options["data"], symbols=options["symbols"], start_ms=start, end_ms=end
+                    paths=options["data"],
+                    symbols=options["symbols"],
+                    start_ms=start,
+                    end_ms=end,
+                    progress=step,
                 )
                 funding = funding_load(paths=options["data"], spec=options["funding"])
             else:
@@ -178,6 +203,8 @@ class Command(BaseCommand):
                         f"no finer candles for {', '.join(missing)}: path order there\n"
                     )
             sys.stderr.write(f"loaded {len(series)} series; running the engine ...\n")
+            bar.total = len(options["data"]) + len(series)
+            bar.refresh()
             outcome = backtest_series(
                 strategy=options["strategy"],
                 params=params,
@@ -194,7 +221,9 @@ class Command(BaseCommand):
                 intrabar=options["intrabar"],
                 fine=fine,
                 mode=options["mode"],
+                progress=step,
             )
+            bar.close()
         except BacktestError as exc:
             message = str(exc)
             raise CommandError(
