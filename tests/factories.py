@@ -44,3 +44,71 @@ def make_order(bot: Bot, client_order_id: str = "t-entry-1", **overrides: Any) -
     }
     fields.update(overrides)
     return Order.objects.create(bot=bot, client_order_id=client_order_id, **fields)
+
+
+def make_ema_paper_bot(
+    name: str,
+    *,
+    account: str,
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT"),
+    trailing: str = "managed",
+    break_even: bool = True,
+    bands: Any = None,
+    tiers: Any = None,
+) -> Bot:
+    """A paper bot on `ema_cross` 9/21 (1h, sl 2 %, tp 4 %) with its risk settings: the bot the
+    seed scenarios and the replay/backtest parity run on real candles."""
+    from apps.risk.models import RiskSettings
+
+    make_instruments()
+    strategy, _ = Strategy.objects.get_or_create(
+        name="ema-9-21",
+        defaults={
+            "kind": "ema_cross",
+            "mode": "SWING",
+            "timeframe": "1h",
+            "parameters": {"fast": 9, "slow": 21, "warmup": 50, "sl": 0.02, "tp": 0.04},
+        },
+    )
+    paper, _ = ExchangeAccount.objects.get_or_create(name=account)
+    bot = Bot.objects.create(
+        name=name,
+        account=paper,
+        strategy=strategy,
+        symbols=list(symbols),
+        leverage=3,
+        trailing=trailing,
+        break_even_after_first_exit=break_even,
+    )
+    risk = RiskSettings.objects.create(bot=bot)
+    if bands is not None:
+        risk.volatility_bands = bands
+    if tiers is not None:
+        risk.breaker_tiers = tiers
+    risk.full_clean()
+    risk.save()
+    return bot
+
+
+def make_fake_live_bot(fake: Any, *, name: str, strategy: Strategy, key: str, secret: str) -> Bot:
+    """A running live (testnet) BTCUSDT bot whose account points at a fake Binance server."""
+    make_instruments()
+    account = ExchangeAccount.objects.create(
+        name="fake-testnet",
+        environment="testnet",
+        base_url=fake.url,
+        api_key=key,
+        api_secret=secret,
+    )
+    bot = Bot.objects.create(
+        name=name,
+        account=account,
+        strategy=strategy,
+        symbols=["BTCUSDT"],
+        leverage=3,
+        trading_mode=Bot.TradingMode.LIVE,
+        state=Bot.State.RUNNING,
+        trailing="none",
+    )
+    bot.full_clean()
+    return bot

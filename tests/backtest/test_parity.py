@@ -19,17 +19,16 @@ from django.db.models import Count
 from apps.backtest.domain.sim import SimConfig, SimResult, run_exchange_backtest
 from apps.bots.models import Bot
 from apps.exchange.domain.types import Candle, ms_to_datetime
-from apps.exchange.models import ExchangeAccount, Instrument
+from apps.exchange.models import Instrument
 from apps.market.models import FundingRate, Kline
 from apps.market.selectors import interval_ms
 from apps.orders.models import Order
 from apps.risk.models import RiskSettings
-from apps.strategies.models import Strategy
 from apps.trading.engine.context import bot_profile
 from apps.trading.models import BotCycle, Trade
 from apps.trading.paper import instrument_info
 from apps.trading.replay import replay_bot
-from tests.factories import make_instruments
+from tests.factories import make_ema_paper_bot
 
 pytestmark = pytest.mark.django_db
 
@@ -65,32 +64,9 @@ ORDER_FIELDS = (
 
 
 def _bot(name: str, *, symbols: tuple[str, ...], trailing: str, tiers: Any = None) -> Bot:
-    make_instruments()
-    strategy, _ = Strategy.objects.get_or_create(
-        name="parity-ema-9-21",
-        defaults={
-            "kind": "ema_cross",
-            "mode": "SWING",
-            "timeframe": "1h",
-            "parameters": {"fast": 9, "slow": 21, "warmup": 50, "sl": 0.02, "tp": 0.04},
-        },
+    return make_ema_paper_bot(
+        name, account="paper-parity", symbols=symbols, trailing=trailing, tiers=tiers
     )
-    account, _ = ExchangeAccount.objects.get_or_create(name="paper-parity")
-    bot = Bot.objects.create(
-        name=name,
-        account=account,
-        strategy=strategy,
-        symbols=list(symbols),
-        leverage=3,
-        trailing=trailing,
-        break_even_after_first_exit=True,
-    )
-    risk = RiskSettings.objects.create(bot=bot)
-    if tiers is not None:
-        risk.breaker_tiers = tiers
-        risk.full_clean()
-        risk.save()
-    return bot
 
 
 def _candles(symbol: str, interval: str) -> list[Candle]:

@@ -7,62 +7,25 @@ import itertools
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from apps.bots.models import Bot
-from apps.exchange.models import ExchangeAccount
 from apps.orders.models import Fill, Order
-from apps.risk.models import RiskSettings
-from apps.strategies.models import Strategy
 from apps.trading.engine import killswitch_engage
 from apps.trading.models import Position, Signal, Trade
 from apps.trading.paper import paper_session_load
 from apps.trading.replay import replay_bot
-from tests.factories import make_instruments
+from tests.factories import make_ema_paper_bot
 
 pytestmark = pytest.mark.django_db
 
 JAN1 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def _bot(
-    name: str,
-    *,
-    symbols=("BTCUSDT", "ETHUSDT"),
-    bands=None,
-    tiers=None,
-    trailing="managed",
-    break_even=True,
-) -> Bot:
-    make_instruments()
-    strategy, _ = Strategy.objects.get_or_create(
-        name="ema-9-21",
-        defaults={
-            "kind": "ema_cross",
-            "mode": "SWING",
-            "timeframe": "1h",
-            "parameters": {"fast": 9, "slow": 21, "warmup": 50, "sl": 0.02, "tp": 0.04},
-        },
-    )
-    account, _ = ExchangeAccount.objects.get_or_create(name="paper-seed")
-    bot = Bot.objects.create(
-        name=name,
-        account=account,
-        strategy=strategy,
-        symbols=list(symbols),
-        leverage=3,
-        trailing=trailing,
-        break_even_after_first_exit=break_even,
-    )
-    risk = RiskSettings.objects.create(bot=bot)
-    if bands is not None:
-        risk.volatility_bands = bands
-    if tiers is not None:
-        risk.breaker_tiers = tiers
-    risk.full_clean()
-    risk.save()
-    return bot
+def _bot(name: str, **options: Any) -> Bot:
+    return make_ema_paper_bot(name, account="paper-seed", **options)
 
 
 def _replay(bot: Bot, hours: int, shared_data) -> Bot:

@@ -12,7 +12,6 @@ from django.utils import timezone
 import apps.trading.engine.cycle as engine_cycle
 from apps.bots.models import Bot
 from apps.exchange.fakebinance.testing import FakeInThread
-from apps.exchange.models import ExchangeAccount
 from apps.orders.models import Order
 from apps.strategies.domain.base import Action, Decision
 from apps.strategies.domain.registry import build_strategy
@@ -20,7 +19,7 @@ from apps.strategies.models import Strategy
 from apps.trading.engine import bot_cycle_run, killswitch_engage
 from apps.trading.models import Position, Trade
 from apps.trading.replay import ensure_klines
-from tests.factories import make_instruments
+from tests.factories import make_fake_live_bot, make_instruments
 
 pytestmark = pytest.mark.django_db
 
@@ -67,25 +66,8 @@ def live_bot(fake, shared_data, monkeypatch) -> Bot:
         end=datetime(2025, 10, 1, tzinfo=UTC),
         data_dir=shared_data,
     )
-    account = ExchangeAccount.objects.create(
-        name="fake-testnet",
-        environment="testnet",
-        base_url=fake.url,
-        api_key=KEY,
-        api_secret=SECRET,
-    )
     strategy = Strategy.objects.create(name="ema-live", kind="ema_cross", timeframe="1h")
-    bot = Bot.objects.create(
-        name="live-btc",
-        account=account,
-        strategy=strategy,
-        symbols=["BTCUSDT"],
-        leverage=3,
-        trading_mode=Bot.TradingMode.LIVE,
-        state=Bot.State.RUNNING,
-        trailing="none",
-    )
-    bot.full_clean()
+    bot = make_fake_live_bot(fake, name="live-btc", strategy=strategy, key=KEY, secret=SECRET)
     monkeypatch.setattr(engine_cycle, "build_strategy", lambda kind, params: EnterLongNow())
     return bot
 

@@ -14,12 +14,11 @@ from django.utils import timezone
 
 from apps.bots.models import Bot
 from apps.exchange.fakebinance.testing import FakeInThread
-from apps.exchange.models import ExchangeAccount
 from apps.orders.models import Order
 from apps.strategies.models import Strategy
 from apps.trading.models import Position, Signal
 from apps.trading.replay import ensure_klines
-from tests.factories import make_instruments
+from tests.factories import make_fake_live_bot
 from tests.webhook.conftest import SECRET
 
 URL = "/api/webhook/tradingview/"
@@ -82,7 +81,6 @@ def fake():
 @pytest.fixture
 def live_signal_bot(fake, shared_data, settings) -> Bot:
     settings.WEBHOOK_SECRET = SECRET
-    make_instruments()
     ensure_klines(
         symbol="BTCUSDT",
         interval="1h",
@@ -90,25 +88,8 @@ def live_signal_bot(fake, shared_data, settings) -> Bot:
         end=datetime(2025, 10, 1, tzinfo=UTC),
         data_dir=shared_data,
     )
-    account = ExchangeAccount.objects.create(
-        name="fake-testnet",
-        environment="testnet",
-        base_url=fake.url,
-        api_key=KEY,
-        api_secret=API_SECRET,
-    )
     strategy = Strategy.objects.create(name="tv-live", kind="signal", timeframe="1h")
-    bot = Bot.objects.create(
-        name="tv-bot",
-        account=account,
-        strategy=strategy,
-        symbols=["BTCUSDT"],
-        leverage=3,
-        trading_mode=Bot.TradingMode.LIVE,
-        state=Bot.State.RUNNING,
-        trailing="none",
-    )
-    bot.full_clean()
+    bot = make_fake_live_bot(fake, name="tv-bot", strategy=strategy, key=KEY, secret=API_SECRET)
     return bot
 
 
