@@ -68,3 +68,11 @@ def test_compose_with_env_file_names_only_variables_the_settings_read() -> None:
     for name in names:
         assert f'"{name}"' in settings_text, f"{name} in .env.example is read nowhere"
     assert {"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL"} <= names
+
+
+def test_compose_with_platform_processes_restarts_each_one() -> None:
+    """A Celery worker exits on some broker losses (kombu: an unrecoverable error when Redis
+    restarts, seen in benchmarks/chaos.py): the supervisor must start it again."""
+    services = _compose()["services"]
+    for name in ("web", "worker", "beat", "postgres", "redis"):
+        assert services[name].get("restart") in ("always", "unless-stopped"), name

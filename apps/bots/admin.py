@@ -89,6 +89,7 @@ class BotAdmin(admin.ModelAdmin):
         "state",
         "state_reason",
         "state_changed_at",
+        "restart_at",
         "created_at",
         "updated_at",
         "has_webhook_passphrase",
@@ -120,7 +121,16 @@ class BotAdmin(admin.ModelAdmin):
         ),
         (
             "State (use the Pause / Resume actions)",
-            {"fields": ["state", "state_reason", "state_changed_at", "created_at", "updated_at"]},
+            {
+                "fields": [
+                    "state",
+                    "state_reason",
+                    "state_changed_at",
+                    "restart_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
         ),
     ]
     inlines = [RiskSettingsInline]
@@ -162,29 +172,28 @@ class BotAdmin(admin.ModelAdmin):
 
     @admin.action(description="Kill switch: cancel all orders, close all positions, halt")
     def emergency_close(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
-        from django.utils import timezone
-
-        from apps.trading.engine import CycleBusy, killswitch_engage
+        from apps.market.clock import market_now
+        from apps.trading.engine import killswitch_engage
 
         try:
             reports = killswitch_engage(
                 reason=f"kill switch by {request.user}",
-                now=timezone.now(),
+                now=market_now(),
                 bot_names=list(queryset.values_list("name", flat=True)),
             )
-        except (ValueError, CycleBusy) as exc:
+        except ValueError as exc:
             self.message_user(request, f"Kill switch failed: {exc}", messages.ERROR)
             return
         for r in reports:
-            level = (
-                messages.ERROR if r.open_orders_left or r.open_positions_left else messages.WARNING
-            )
+            failed = r.error or r.open_orders_left or r.open_positions_left
             self.message_user(
                 request,
                 f"{r.bot}: canceled {r.orders_canceled} order(s), closed {r.positions_closed} "
                 f"position(s), left open {r.open_orders_left} order(s) / "
-                f"{r.open_positions_left} position(s); halted.",
-                level,
+                f"{r.open_positions_left} position(s); halted."
+                + (f" FAILED: {r.error}" if r.error else "")
+                + "".join(f" {note}." for note in r.notes),
+                messages.ERROR if failed else messages.WARNING,
             )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

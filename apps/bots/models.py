@@ -88,6 +88,11 @@ class Bot(models.Model):
     state = models.CharField(max_length=8, choices=State.choices, default=State.PAUSED)
     state_reason = models.CharField(max_length=255, blank=True, default="")
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    restart_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the scheduler resumes a bot halted by a critical error (automatic).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

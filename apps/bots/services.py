@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,7 +24,9 @@ def _set_state(*, bot: Bot, state: str, reason: str) -> Bot:
         locked.state = state
         locked.state_reason = reason[:255]
         locked.state_changed_at = timezone.now()
-        locked.save(update_fields=["state", "state_reason", "state_changed_at", "updated_at"])
+        locked.restart_at = None  # a new state cancels a pending automatic restart
+        fields = ["state", "state_reason", "state_changed_at", "restart_at", "updated_at"]
+        locked.save(update_fields=fields)
         publish_event(
             "bot_state", {"bot": locked.name, "state": state, "reason": locked.state_reason}
         )
@@ -45,3 +48,20 @@ def bot_halt(*, bot: Bot, reason: str) -> Bot:
     if not reason:
         raise BotStateError("a halt needs a reason")
     return _set_state(bot=bot, state=Bot.State.HALTED, reason=reason)
+
+
+def bot_restart_schedule(*, bot: Bot, delay_s: int, now: datetime | None = None) -> None:
+    """Let the scheduler resume the (halted) bot ``delay_s`` seconds from now.
+
+    Kept on the row, not as a delayed task: a countdown task would sit unacknowledged in a
+    worker for up to an hour and be delivered again when the broker's visibility timeout ends.
+    """
+    at = (now or timezone.now()) + timedelta(seconds=delay_s)
+    Bot.objects.filter(pk=bot.pk).update(restart_at=at)
+
+
+def bot_restarts_due(*, now: datetime) -> list[Bot]:
+    """Halted bots whose automatic restart time has come."""
+    return list(
+        Bot.objects.filter(state=Bot.State.HALTED, restart_at__isnull=False, restart_at__lte=now)
+    )

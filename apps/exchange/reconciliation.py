@@ -41,6 +41,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Max
 from django.utils.module_loading import import_string
 
+from apps.bots.lease import BotLease, bot_lock
 from apps.bots.models import Bot
 from apps.bots.services import bot_halt
 from apps.dashboard.events import publish_event
@@ -59,7 +60,13 @@ from apps.exchange.domain.types import (
     Side,
     require_utc,
 )
-from apps.orders.domain.accounting import bot_client_id_prefix, bot_client_order_id
+from apps.orders.domain.accounting import (
+    EXIT_PURPOSES,
+    bot_client_id_prefix,
+    bot_client_order_id,
+    exit_order_orphaned,
+)
+from apps.orders.domain.adoption import is_liquidation_id
 from apps.orders.domain.state import TERMINAL, OrderStatus
 from apps.orders.models import Fill, Order
 from apps.orders.selectors import (
@@ -69,6 +76,7 @@ from apps.orders.selectors import (
 )
 from apps.orders.services import (
     fill_apply,
+    order_adopt,
     order_apply_report,
     order_close_missing,
     order_create,
@@ -141,8 +149,13 @@ def reconcile_bot(*, bot: Bot, exchange: Exchange, at: datetime) -> ReconcileRep
     return async_to_sync(reconcile_bot_async)(bot=bot, exchange=exchange, at=at)
 
 
-async def reconcile_bot_async(*, bot: Bot, exchange: Exchange, at: datetime) -> ReconcileReport:
-    """The same as `reconcile_bot`, for callers already in an event loop."""
+async def reconcile_bot_async(
+    *, bot: Bot, exchange: Exchange, at: datetime, lease: BotLease | None = None
+) -> ReconcileReport:
+    """The same as `reconcile_bot`, for callers already in an event loop.
+
+    ``lease``: the bot's lease, held by the caller; checked before anything is sent.
+    """
     require_utc(at, "at")
     db = sync_to_async  # thread-sensitive: runs on the caller's thread and connection
     report = ReconcileReport(bot=bot.name)
@@ -151,22 +164,35 @@ async def reconcile_bot_async(*, bot: Bot, exchange: Exchange, at: datetime) -> 
     await db(_apply_orders)(bot=bot, remote=remote, at=at, report=report)
     symbols = local.symbols
     fills, positions = await _fetch_fills_and_positions(exchange, symbols, since=remote.since)
+    lost = await _fetch_lost_orders(exchange, bot=bot, fills=fills)
     mismatches = await db(_apply_fills_and_compare)(
-        bot=bot, symbols=symbols, fills=fills, positions=positions, at=at, report=report
+        bot=bot, symbols=symbols, fills=fills, positions=positions, at=at, report=report, lost=lost
     )
     if mismatches:  # look again: a fill may have landed between our reads of trades and positions
         again = sorted(mismatches)
         fills, positions = await _fetch_fills_and_positions(exchange, again, since=remote.since)
+        lost = await _fetch_lost_orders(exchange, bot=bot, fills=fills)
         mismatches = await db(_apply_fills_and_compare)(
-            bot=bot, symbols=again, fills=fills, positions=positions, at=at, report=report
+            bot=bot,
+            symbols=again,
+            fills=fills,
+            positions=positions,
+            at=at,
+            report=report,
+            lost=lost,
         )
         if mismatches:
             await db(_halt)(bot=bot, mismatches=mismatches, at=at, report=report)
         else:
             report.notes.append(f"positions of {', '.join(again)} agreed on a second look")
+    if lease is not None:
+        await db(lease.check)()
+    await _cancel_orphan_exits(exchange, bot=bot, symbols=symbols, at=at, report=report)
     matched = [symbol for symbol in symbols if symbol not in mismatches]
     plans = await db(_stop_plans)(bot=bot, symbols=matched, open_orders=remote.open_orders, at=at)
     for plan in plans:
+        if lease is not None:
+            await db(lease.check)()
         await _place_stop(exchange, bot=bot, plan=plan, at=at, report=report)
     logger.info("reconcile %s", report.summary())
     return report
@@ -188,21 +214,25 @@ def exchange_for_bot(*, bot: Bot) -> Exchange:
     return provider(bot)
 
 
-def reconcile_bot_now(*, bot: Bot, at: datetime) -> ReconcileReport:
-    """Reconcile ``bot`` with the exchange its provider opens (sync).
+def reconcile_bot_now(*, bot: Bot, at: datetime, wait: float = 5.0) -> ReconcileReport:
+    """Reconcile ``bot`` with the exchange its provider opens (sync), under the bot's lease:
+    a cycle, a signal or the kill switch never acts on the bot meanwhile. Raise ``CycleBusy``
+    when the bot stays busy for ``wait`` seconds.
 
     The provider may return an ``Exchange`` or an async context manager yielding one (the
     Binance adapter must be built inside the event loop that uses it, and closed after).
     """
+    _ = bot.account  # loaded here: the event loop below must not touch the database itself
+    with bot_lock(bot.pk, wait=wait) as lease:
 
-    async def run() -> ReconcileReport:
-        opened = exchange_for_bot(bot=bot)
-        if hasattr(opened, "__aenter__"):
-            async with opened as exchange:
-                return await reconcile_bot_async(bot=bot, exchange=exchange, at=at)
-        return await reconcile_bot_async(bot=bot, exchange=opened, at=at)
+        async def run() -> ReconcileReport:
+            opened = exchange_for_bot(bot=bot)
+            if hasattr(opened, "__aenter__"):
+                async with opened as exchange:
+                    return await reconcile_bot_async(bot=bot, exchange=exchange, at=at, lease=lease)
+            return await reconcile_bot_async(bot=bot, exchange=opened, at=at, lease=lease)
 
-    return async_to_sync(run)()
+        return async_to_sync(run)()
 
 
 # --- phase 1: what the database knows ------------------------------------------------------------
@@ -258,6 +288,69 @@ async def _fetch_fills_and_positions(
     return fills, positions
 
 
+async def _fetch_lost_orders(
+    exchange: Exchange, *, bot: Bot, fills: Iterable[VenueFill]
+) -> dict[str, OrderReport]:
+    """The venue's reports of orders behind ``fills`` that the records lack but are the bot's
+    own (its client id prefix: a row lost in a crash) or liquidations, by client id."""
+    wanted = await sync_to_async(_lost_client_ids)(bot=bot, fills=list(fills))
+    found: dict[str, OrderReport] = {}
+    for symbol, cid in wanted:
+        try:
+            found[cid] = await exchange.get_order(symbol, cid)
+        except OrderNotFoundError:
+            continue
+    return found
+
+
+def _lost_client_ids(*, bot: Bot, fills: list[VenueFill]) -> list[tuple[str, str]]:
+    prefix = bot_client_id_prefix(bot.pk)
+    wanted: dict[str, str] = {}
+    for fill in fills:
+        cid = fill.client_order_id or ""
+        if not (cid.startswith(prefix) or is_liquidation_id(cid)) or cid in wanted:
+            continue
+        known = order_find_for_fill(
+            bot=bot,
+            symbol=fill.symbol,
+            client_order_id=cid,
+            exchange_order_id="" if fill.order_id is None else str(fill.order_id),
+        )
+        if known is None:
+            wanted[cid] = fill.symbol
+    return [(symbol, cid) for cid, symbol in wanted.items()]
+
+
+async def _cancel_orphan_exits(
+    exchange: Exchange, *, bot: Bot, symbols: Iterable[str], at: datetime, report: ReconcileReport
+) -> None:
+    """Cancel the bot's exit orders whose trade has ended (they must die with it)."""
+    for order in await sync_to_async(_orphan_exits)(bot=bot, symbols=list(symbols)):
+        try:
+            venue = await exchange.cancel_order(order.symbol, order.client_order_id)
+        except OrderNotFoundError:
+            try:
+                venue = await exchange.get_order(order.symbol, order.client_order_id)
+            except OrderNotFoundError:
+                await sync_to_async(order_close_missing)(order=order, at=at)
+                continue
+        await sync_to_async(order_apply_report)(order=order, report=venue, at=at)
+        report.notes.append(f"canceled {order.client_order_id}: its trade has ended")
+
+
+def _orphan_exits(*, bot: Bot, symbols: list[str]) -> list[Order]:
+    orphans = []
+    for symbol in symbols:
+        trade = trade_get_open(bot=bot, symbol=symbol)
+        flat = not position_list_open(bot=bot).filter(symbol=symbol).exists()
+        for order in order_list_open(bot=bot, symbol=symbol).filter(purpose__in=EXIT_PURPOSES):
+            if exit_order_orphaned(
+                order_trade=order.trade_id, open_trade=trade.pk if trade else None, flat=flat
+            ):
+                orphans.append(order)
+    return orphans
+
+
 # --- phase 3: apply it (sync, through the services) ----------------------------------------------
 def _apply_orders(*, bot: Bot, remote: _RemoteView, at: datetime, report: ReconcileReport) -> None:
     orders = {o.pk: o for o in Order.objects.filter(pk__in=list(remote.reports))}
@@ -281,8 +374,10 @@ def _apply_fills_and_compare(
     positions: dict[str, Decimal],
     at: datetime,
     report: ReconcileReport,
+    lost: dict[str, OrderReport] | None = None,
 ) -> dict[str, tuple[Decimal, Decimal]]:
-    """Apply our missed fills; return {symbol: (DB qty, exchange qty)} where they disagree."""
+    """Apply our missed fills (adopting the orders in ``lost`` first); return
+    {symbol: (DB qty, exchange qty)} where they disagree."""
     for venue_fill in fills:
         order = order_find_for_fill(
             bot=bot,
@@ -290,6 +385,10 @@ def _apply_fills_and_compare(
             client_order_id=venue_fill.client_order_id,
             exchange_order_id="" if venue_fill.order_id is None else str(venue_fill.order_id),
         )
+        if order is None and venue_fill.client_order_id in (lost or {}):
+            order = order_adopt(bot=bot, report=(lost or {})[venue_fill.client_order_id], at=at)
+            report.orders_adopted += 1
+            report.notes.append(f"adopted {order.client_order_id} ({order.purpose}) from its fills")
         if order is not None and fill_apply(order=order, fill=venue_fill, at=at) is not None:
             report.fills_applied += 1
     mismatches = {}
@@ -334,45 +433,9 @@ def _adopt(
                     f"{venue.client_order_id} is open on the exchange but {status} here"
                 )
             continue
-        purpose = _infer_purpose(venue)
-        trade = (
-            None if purpose == Order.Purpose.ENTRY else trade_get_open(bot=bot, symbol=venue.symbol)
-        )
-        order = order_create(
-            bot=bot, request=_request_from_report(venue), purpose=purpose, trade=trade
-        )
-        order_apply_report(order=order, report=venue, at=at)
+        order = order_adopt(bot=bot, report=venue, at=at)
         report.orders_adopted += 1
-        report.notes.append(f"adopted {venue.client_order_id} ({venue.type} {purpose})")
-
-
-def _infer_purpose(venue: OrderReport) -> str:
-    reduces = venue.reduce_only or venue.close_position
-    if venue.type is OrderType.STOP_MARKET and reduces:
-        return Order.Purpose.STOP_LOSS
-    if venue.type is OrderType.TAKE_PROFIT_MARKET and reduces:
-        return Order.Purpose.TAKE_PROFIT
-    if venue.type is OrderType.TRAILING_STOP_MARKET:
-        return Order.Purpose.TRAILING_STOP
-    return Order.Purpose.EXIT if reduces else Order.Purpose.ENTRY
-
-
-def _request_from_report(venue: OrderReport) -> OrderRequest:
-    return OrderRequest(
-        symbol=venue.symbol,
-        side=venue.side,
-        type=venue.type,
-        quantity=None if venue.close_position else venue.quantity,
-        price=venue.price if venue.type is OrderType.LIMIT else None,
-        trigger_price=venue.trigger_price,
-        time_in_force=venue.time_in_force if venue.type is OrderType.LIMIT else None,
-        reduce_only=venue.reduce_only and not venue.close_position,
-        close_position=venue.close_position,
-        position_side=venue.position_side,
-        activation_price=venue.activation_price,
-        callback_rate=venue.callback_rate,
-        client_order_id=venue.client_order_id,
-    )
+        report.notes.append(f"adopted {venue.client_order_id} ({venue.type} {order.purpose})")
 
 
 def _stop_plans(
@@ -415,9 +478,14 @@ def _stop_plans(
 def _has_protective_stop(
     bot: Bot, symbol: str, closing: Side, open_orders: list[OrderReport], *, at: datetime
 ) -> bool:
-    """True if a stop-loss of ours is open on the exchange, or one is being placed right now."""
+    """True if a stop of ours (stop-loss, or the managed / native trailing stop) is open on
+    the exchange, or one is being placed right now."""
     stop_ids = set(
-        Order.objects.filter(bot=bot, symbol=symbol, purpose=Order.Purpose.STOP_LOSS)
+        Order.objects.filter(
+            bot=bot,
+            symbol=symbol,
+            purpose__in=[Order.Purpose.STOP_LOSS, Order.Purpose.TRAILING_STOP],
+        )
         .exclude(status__in=_TERMINAL)
         .values_list("client_order_id", flat=True)
     )
@@ -425,7 +493,7 @@ def _has_protective_stop(
         if (
             venue.symbol == symbol
             and venue.client_order_id in stop_ids
-            and venue.type is OrderType.STOP_MARKET
+            and venue.type in (OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET)
             and venue.side is closing
             and (venue.reduce_only or venue.close_position)
         ):

@@ -9,17 +9,29 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.utils import timezone
 
+from apps.bots.lease import CycleBusy
 from apps.bots.models import Bot
 from apps.exchange.reconciliation import reconcile_bot_now
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="exchange.reconcile_bot", time_limit=120, soft_time_limit=100)
-def reconcile_bot_task(bot_id: int) -> dict[str, Any]:
-    """Reconcile one bot with its exchange; return the report as a JSON-able dict."""
+@shared_task(
+    name="exchange.reconcile_bot",
+    bind=True,
+    acks_late=True,  # idempotent: a copy delivered again after a lost worker does no harm
+    max_retries=24,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def reconcile_bot_task(self, bot_id: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Reconcile one bot with its exchange; return the report as a JSON-able dict. A bot busy
+    with a cycle (or a dead worker's lease, until it lapses) is retried every 5 s."""
     bot = Bot.objects.select_related("account").get(pk=bot_id)
-    return reconcile_bot_now(bot=bot, at=timezone.now()).as_dict()
+    try:
+        return reconcile_bot_now(bot=bot, at=timezone.now()).as_dict()
+    except CycleBusy as exc:
+        raise self.retry(exc=exc, countdown=5) from None
 
 
 def live_bots() -> list[int]:
@@ -31,7 +43,13 @@ def live_bots() -> list[int]:
     )
 
 
-@shared_task(name="exchange.reconcile_live", time_limit=60, soft_time_limit=50, ignore_result=True)
+@shared_task(
+    name="exchange.reconcile_live",
+    acks_late=False,  # periodic: the next beat does the work of a lost one
+    time_limit=60,
+    soft_time_limit=50,
+    ignore_result=True,
+)
 def reconcile_live() -> None:
     """Beat entry (and worker start): reconcile every live bot."""
     for bot_id in live_bots():

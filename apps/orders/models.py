@@ -61,6 +61,7 @@ class Order(models.Model):
         TAKE_PROFIT = "take_profit", "Take-profit"
         TRAILING_STOP = "trailing_stop", "Trailing stop"
         EMERGENCY = "emergency", "Emergency close"
+        LIQUIDATION = "liquidation", "Liquidation (by the exchange)"
 
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="orders")
     trade = models.ForeignKey(

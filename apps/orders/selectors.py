@@ -8,6 +8,7 @@ from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.bots.models import Bot
+from apps.orders.domain.adoption import is_liquidation_id, liquidation_client_id
 from apps.orders.domain.state import TERMINAL
 from apps.orders.models import Order
 
@@ -46,6 +47,8 @@ def order_find_for_fill(
     match = Q()
     if client_order_id:
         match |= Q(client_order_id=client_order_id)
+        if is_liquidation_id(client_order_id):
+            match |= Q(client_order_id=liquidation_client_id(f"b{bot.pk}", client_order_id))
     if exchange_order_id:
         match |= Q(exchange_order_id=exchange_order_id)
     return Order.objects.filter(match, bot=bot, symbol=symbol).order_by("id").first()

@@ -15,10 +15,12 @@ Position rows hold a *signed* quantity (long > 0, short < 0, as the venue report
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import DecimalField, F, Sum
 
@@ -37,6 +39,12 @@ from apps.orders.domain.accounting import (
     trade_open_values,
     trade_reduce,
 )
+from apps.orders.domain.adoption import (
+    infer_purpose,
+    is_liquidation_id,
+    liquidation_client_id,
+    request_from_report,
+)
 from apps.orders.domain.state import (
     OrderStatus,
     is_terminal,
@@ -51,7 +59,12 @@ logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
 
 _REALIZED_TOLERANCE = Decimal("0.01")
-MISSING_GRACE = timedelta(minutes=2)
+
+
+def missing_grace() -> timedelta:
+    """How long an order the venue does not show may still be in flight: a request held by the
+    network or the venue can still be placed for a while (``ORDER_MISSING_GRACE_S``)."""
+    return timedelta(seconds=settings.ORDER_MISSING_GRACE_S)
 
 
 class OrderCreateError(ValueError):
@@ -72,6 +85,25 @@ def order_create(
     The same client id returns the existing row unchanged. Raise `OrderCreateError` when the
     request has no client id, the purpose is unknown or the id belongs to another bot.
     """
+    order, _ = order_record(
+        bot=bot, request=request, purpose=purpose, trade=trade, expected_price=expected_price
+    )
+    return order
+
+
+def order_record(
+    *,
+    bot: Bot,
+    request: OrderRequest,
+    purpose: str,
+    trade: Trade | None = None,
+    expected_price: Decimal | None = None,
+) -> tuple[Order, bool]:
+    """`order_create`, also saying whether the row is new (True) or was recorded before.
+
+    Only a caller that created the row may send the order: a row recorded before (a crashed or
+    retried attempt) may already be on the venue, and is looked up there instead.
+    """
     cid = request.client_order_id
     if not cid:
         raise OrderCreateError(
@@ -82,7 +114,7 @@ def order_create(
         raise OrderCreateError(f"unknown order purpose {purpose!r}")
     existing = _existing_order(bot=bot, client_order_id=cid)
     if existing is not None:
-        return existing
+        return existing, False
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -107,8 +139,37 @@ def order_create(
         existing = _existing_order(bot=bot, client_order_id=cid)
         if existing is None:
             raise
-        return existing
-    return order
+        return existing, False
+    return order, True
+
+
+def order_adopt(*, bot: Bot, report: OrderReport, at: datetime) -> Order:
+    """Record an order of the bot seen only on the venue and bring it up to ``report``.
+
+    The bot's own order whose row was lost keeps its client id; an exchange liquidation
+    (``autoclose-...``) is recorded under ``liquidation_client_id`` with purpose
+    ``liquidation``. An exit order is bound to the bot's open trade. Idempotent.
+    """
+    purpose = infer_purpose(report)
+    cid = report.client_order_id
+    if is_liquidation_id(cid):
+        cid = liquidation_client_id(f"b{bot.pk}", cid)
+        report = replace(report, client_order_id=cid)
+    trade = None
+    if purpose != Order.Purpose.ENTRY:
+        trade = (
+            Trade.objects.filter(bot=bot, symbol=report.symbol, status=Trade.Status.OPEN)
+            .order_by("-entry_time", "-id")
+            .first()
+        )
+    order = order_create(
+        bot=bot,
+        request=request_from_report(report, client_order_id=cid),
+        purpose=purpose,
+        trade=trade,
+    )
+    logger.warning("bot %s: adopted %s %s from the venue", bot.name, purpose, cid)
+    return order_apply_report(order=order, report=report, at=at)
 
 
 def _existing_order(*, bot: Bot, client_order_id: str) -> Order | None:
@@ -196,7 +257,7 @@ def _merge_fill_numbers(order: Order, report: OrderReport) -> bool:
     return True
 
 
-def order_close_missing(*, order: Order, at: datetime, grace: timedelta = MISSING_GRACE) -> Order:
+def order_close_missing(*, order: Order, at: datetime, grace: timedelta | None = None) -> Order:
     """Close an open order the venue does not know (any more); return the fresh row.
 
     A pending cancel becomes CANCELED, anything else EXPIRED (never sent, or canceled and
@@ -204,6 +265,7 @@ def order_close_missing(*, order: Order, at: datetime, grace: timedelta = MISSIN
     an order it is still accepting.
     """
     require_utc(at, "at")
+    grace = missing_grace() if grace is None else grace
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if is_terminal(locked.status) or at - locked.created_at < grace:
@@ -280,6 +342,11 @@ def fill_apply(*, order: Order, fill: VenueFill, at: datetime) -> Fill | None:
             fill_qty=fill.qty,
             price=fill.price,
         )
+        if _fills_another_trade(locked, trade):
+            # An exit order of a trade that has ended: the venue moved the position, but the
+            # fill is never booked to the trade open now (it is not that trade's order).
+            _alert_foreign_fill(locked, fill, trade)
+            trade = None
         _warn_on_realized_mismatch(locked, fill, change)
         fee_close, fee_open = split_fee(fee=fill.fee, fill_qty=fill.qty, change=change)
         closed_trade = opened_trade = None
@@ -303,7 +370,7 @@ def fill_apply(*, order: Order, fill: VenueFill, at: datetime) -> Fill | None:
                 _trade_add(trade, change, fee=fee_open)
         row = Fill.objects.create(
             order=locked,
-            trade=closed_trade or trade,
+            trade=closed_trade or trade or locked.trade,
             exchange_trade_id=venue_trade_id,
             price=fill.price,
             quantity=fill.qty,
@@ -319,6 +386,31 @@ def fill_apply(*, order: Order, fill: VenueFill, at: datetime) -> Fill | None:
             locked.save(update_fields=["trade", "updated_at"])
         _publish_fill(row, position, closed_trade, opened_trade, at=at)
     return row
+
+
+def _fills_another_trade(order: Order, open_trade: Trade | None) -> bool:
+    """True for an exit order bound to a trade that is not the open one (it has ended)."""
+    if order.trade_id is None or order.purpose == Order.Purpose.ENTRY:
+        return False
+    return open_trade is None or open_trade.pk != order.trade_id
+
+
+def _alert_foreign_fill(order: Order, fill: VenueFill, open_trade: Trade | None) -> None:
+    message = (
+        f"exit order {order.client_order_id} of ended trade {order.trade_id} filled "
+        f"{fill.qty} {order.symbol} (venue trade {fill.trade_id}); not booked to "
+        f"{'trade ' + str(open_trade.pk) if open_trade else 'any trade'}"
+    )
+    logger.error("bot %s: %s", order.bot.name, message)
+    publish_event(
+        "alert",
+        {
+            "bot": order.bot.name,
+            "level": "critical",
+            "message": message,
+            "at": fill.time.isoformat(),
+        },
+    )
 
 
 def _warn_on_realized_mismatch(order: Order, fill: VenueFill, change: PositionChange) -> None:

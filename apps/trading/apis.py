@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.apis import ErrorSerializer
-from apps.trading.engine import CycleBusy, killswitch_engage
+from apps.trading.engine import killswitch_engage
 
 
 class KillSwitchApi(APIView):
@@ -30,35 +30,31 @@ class KillSwitchApi(APIView):
         positions_closed = serializers.IntegerField()
         open_orders_left = serializers.IntegerField()
         open_positions_left = serializers.IntegerField()
+        notes = serializers.ListField(child=serializers.CharField())
+        error = serializers.CharField()
 
     @extend_schema(
         request=KillSwitchInputSerializer,
         responses={
             200: KillSwitchOutputSerializer(many=True),
             400: ErrorSerializer,
-            409: ErrorSerializer,
         },
         summary="Kill switch (emergency close)",
     )
     def post(self, request: Request) -> Response:
-        from django.utils import timezone
+        from apps.market.clock import market_now
 
         data = self.KillSwitchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             reports = killswitch_engage(
                 reason=f"{data.validated_data['reason']} (API, {request.user})",
-                now=timezone.now(),
+                now=market_now(),
                 bot_names=data.validated_data["bots"] or None,
             )
         except ValueError as exc:
             return Response(
                 {"message": str(exc), "code": "invalid", "extra": {}},
                 status=status.HTTP_400_BAD_REQUEST,
-            )
-        except CycleBusy as exc:
-            return Response(
-                {"message": str(exc), "code": "busy", "extra": {}},
-                status=status.HTTP_409_CONFLICT,
             )
         return Response(self.KillSwitchOutputSerializer(reports, many=True).data)

@@ -138,6 +138,7 @@ class Signal(models.Model):
         REJECTED = "rejected", "Rejected (cannot be acted on)"
         FAILED = "failed", "Failed (exchange error)"
         IGNORED = "ignored", "Ignored"
+        EXPIRED = "expired", "Expired (not acted on in time)"
 
     bot = models.ForeignKey(
         Bot, on_delete=models.SET_NULL, null=True, blank=True, related_name="signals"
@@ -192,6 +193,9 @@ class BotCycle(models.Model):
     symbol = models.CharField(max_length=32)
     candle_open_time = models.BigIntegerField(help_text="Open time (ms) of the decided candle.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Runs of this cycle (a transient venue error is retried)."
+    )
     outcome = models.CharField(max_length=16, blank=True, default="")
     detail = models.TextField(blank=True, default="")
     started_at = models.DateTimeField()
@@ -222,3 +226,29 @@ class PaperExchange(models.Model):
 
     def __str__(self) -> str:
         return f"paper exchange of {self.bot}"
+
+
+class FundingPayment(models.Model):
+    """A funding payment the venue booked on a live account (income FUNDING_FEE), recorded
+    once and added to the funding of the bot's trade that was open when it was paid."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="funding_payments")
+    symbol = models.CharField(max_length=32)
+    venue_id = models.CharField(max_length=64, help_text="The venue's id of the payment.")
+    amount = models.DecimalField(**DECIMAL, help_text="Wallet change; negative when paid.")
+    paid_at = models.DateTimeField()
+    trade = models.ForeignKey(
+        Trade, on_delete=models.SET_NULL, null=True, blank=True, related_name="funding_payments"
+    )
+    booked = models.DecimalField(
+        **DECIMAL, default=0, help_text="Funding added to the trade (its share; paid > 0)."
+    )
+
+    class Meta:
+        ordering = ["-paid_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "venue_id"], name="fundingpayment_bot_venue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot} {self.symbol} {self.amount} @ {self.paid_at:%Y-%m-%d %H:%M}"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
+
 from apps.bots.models import Bot
 from apps.core.domain.clock import SettableClock
 from apps.exchange.domain.events import ExchangeEvent
@@ -64,7 +66,12 @@ class PaperSession:
 
 def paper_session_load(*, bot: Bot, now: datetime) -> PaperSession:
     """Load the bot's simulated exchange (create it on the first cycle) at time ``now``."""
-    row = PaperExchange.objects.filter(bot=bot).first()
+    rows = PaperExchange.objects.filter(bot=bot)
+    if transaction.get_connection().in_atomic_block:
+        # Whoever acts on the bot (a cycle, the kill switch) holds its exchange until commit,
+        # so one never loads a state that another is about to overwrite.
+        rows = rows.select_for_update()
+    row = rows.first()
     if row is not None and row.state:
         exchange, clock = pickle.loads(bytes(row.state))  # noqa: S301 - our own rows only
         clock.set(max(now, clock()))

@@ -1,21 +1,49 @@
-"""Trading tasks: thin; ids in, one service call, idempotent by (bot, symbol, candle)."""
+"""Trading tasks: thin; ids in, one service call, idempotent by (bot, symbol, candle).
+
+Delivery, chosen per task kind (the broker's visibility timeout is set in the settings,
+``CELERY_BROKER_TRANSPORT_OPTIONS``):
+
+- ``trading.schedule``, ``trading.bot_tick``, ``trading.sync_market_data``: acknowledged on
+  receipt (``acks_late=False``). They are periodic: the next beat (2 s, 20 s) does the work of
+  one lost with its worker, and a redelivered copy would only queue behind it.
+- ``trading.signal_process``: acknowledged after it ran (``acks_late``), and given back to the
+  broker when its worker is lost, so another worker takes it; the scheduler's sweep also
+  re-dispatches a signal still waiting after 5 s and closes one too old to act on as expired,
+  so a signal never waits for the broker's visibility timeout. Acting twice is impossible: the
+  signal is decided once, under the bot's lease.
+- ``trading.bot_restart``: acknowledged on receipt; a restart is kept on the bot row
+  (``restart_at``) and done by the scheduler's sweep, never as a delayed task.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from apps.bots.models import Bot
-from apps.bots.services import bot_resume
 from apps.market.clock import market_now
-from apps.trading.engine import CRITICAL_PREFIX, CycleBusy, bot_catch_up
+from apps.trading.engine import CycleBusy, bot_catch_up
 from apps.trading.engine.signals import signal_process as signal_process_run
+from apps.trading.engine.sweep import restarts_sweep, signal_dispatched, sweep
 
 logger = logging.getLogger(__name__)
 
+# A busy bot is retried a few times; its holder acts on waiting signals itself (a signal task
+# or the bot's tick, before each candle), and the scheduler's sweep hands a signal still
+# waiting after 5 s to a worker again, so a signal never needs a retry storm.
+SIGNAL_RETRY_S = 2.0
+SIGNAL_MAX_RETRIES = 5
 
-@shared_task(name="trading.bot_tick", time_limit=600, soft_time_limit=540, ignore_result=True)
+
+@shared_task(
+    name="trading.bot_tick",
+    acks_late=False,
+    time_limit=240,
+    soft_time_limit=200,
+    ignore_result=True,
+)
 def bot_tick(bot_id: int) -> None:
     """Run the bot's due cycles (every closed candle it has not decided yet), in order."""
     try:
@@ -26,32 +54,46 @@ def bot_tick(bot_id: int) -> None:
         logger.info("bot %s: %d cycle(s), last %s", bot_id, len(results), results[-1].outcome)
 
 
-@shared_task(name="trading.schedule", time_limit=60, soft_time_limit=50, ignore_result=True)
+def _dispatch_signal(signal_id: int) -> None:
+    signal_process.delay(signal_id)
+
+
+@shared_task(
+    name="trading.schedule", acks_late=False, time_limit=60, soft_time_limit=50, ignore_result=True
+)
 def schedule() -> None:
-    """Beat entry: one tick per running bot (a busy bot skips its tick)."""
+    """Beat entry: one tick per running bot (a busy bot skips its tick), then the sweep
+    (waiting signals, abandoned cycles, restarts due)."""
     for bot_id in Bot.objects.filter(enabled=True, state=Bot.State.RUNNING).values_list(
         "pk", flat=True
     ):
         bot_tick.delay(bot_id)
+    report = sweep(wall=timezone.now(), dispatch=_dispatch_signal)
+    if report.expired or report.cycles_closed or report.restarted:
+        logger.warning(
+            "sweep: %d signal(s) expired, %d cycle(s) closed, restarted %s",
+            len(report.expired),
+            report.cycles_closed,
+            report.restarted,
+        )
 
 
-@shared_task(name="trading.bot_restart", time_limit=60, soft_time_limit=50, ignore_result=True)
+@shared_task(
+    name="trading.bot_restart",
+    acks_late=False,
+    time_limit=60,
+    soft_time_limit=50,
+    ignore_result=True,
+)
 def bot_restart(bot_id: int) -> None:
-    """Resume a bot halted by a critical error (not one halted by a person or a risk rule)."""
-    bot = Bot.objects.filter(pk=bot_id).first()
-    if bot is None or bot.state != Bot.State.HALTED:
-        return
-    if "kill switch: " + CRITICAL_PREFIX not in bot.state_reason:
-        return
-    bot_resume(bot=bot)
-    logger.warning("bot %s restarted after a critical error", bot.name)
+    """Resume halted bots whose restart after a critical error is due (the sweep does this
+    every 2 s; the task does it now)."""
+    restarts_sweep(now=timezone.now())
 
 
-@shared_task(name="trading.sync_market_data", time_limit=120, soft_time_limit=100)
+@shared_task(name="trading.sync_market_data", acks_late=False, time_limit=120, soft_time_limit=100)
 def sync_market_data() -> dict[str, int]:
     """Beat entry: store the candles that closed on live bots' venues."""
-    from django.utils import timezone
-
     from apps.trading.venues import live_market_data_sync
 
     return live_market_data_sync(now=timezone.now())
@@ -60,7 +102,9 @@ def sync_market_data() -> dict[str, int]:
 @shared_task(
     name="trading.signal_process",
     bind=True,
-    max_retries=30,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=SIGNAL_MAX_RETRIES,
     time_limit=120,
     soft_time_limit=100,
     ignore_result=True,
@@ -70,5 +114,9 @@ def signal_process(self, signal_id: int) -> None:  # type: ignore[no-untyped-def
     try:
         signal = signal_process_run(signal_id=signal_id)
     except CycleBusy as exc:
-        raise self.retry(exc=exc, countdown=0.5) from None
+        if self.request.retries >= SIGNAL_MAX_RETRIES:
+            logger.info("signal %s: bot still busy; left to its holder and the sweep", signal_id)
+            return
+        signal_dispatched(signal_id)  # the sweep leaves it to this retry
+        raise self.retry(exc=exc, countdown=SIGNAL_RETRY_S) from None
     logger.info("signal %s: %s", signal_id, signal.outcome)

@@ -232,7 +232,7 @@ def signal_receive(
     try:
         with transaction.atomic():
             signal = Signal.objects.create(**fields, outcome=Signal.Outcome.ACCEPTED, dedup_key=key)
-            transaction.on_commit(lambda: _dispatch(signal.pk))
+            transaction.on_commit(lambda: _dispatch(signal.pk), robust=True)
     except IntegrityError:
         first = Signal.objects.filter(bot=bot, dedup_key=key).first()
         if first is None:
@@ -242,6 +242,10 @@ def signal_receive(
 
 
 def _dispatch(signal_id: int) -> None:
+    """Hand the stored signal to a worker. If the broker is unreachable the signal stays
+    accepted and the scheduler's sweep hands it over within seconds."""
+    from apps.trading.engine.sweep import signal_dispatched
     from apps.trading.tasks import signal_process
 
+    signal_dispatched(signal_id)
     signal_process.delay(signal_id)

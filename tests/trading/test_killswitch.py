@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -84,14 +84,7 @@ def test_cycle_with_critical_error_flattens_halts_and_schedules_restart(
 ) -> None:
     import apps.trading.engine as engine
     import apps.trading.engine.cycle as engine_cycle
-    from apps.trading import tasks
-
-    scheduled: list[tuple] = []
-    monkeypatch.setattr(
-        tasks.bot_restart,
-        "apply_async",
-        lambda args, countdown: scheduled.append((args, countdown)),
-    )
+    from apps.trading.engine.sweep import restarts_sweep
 
     def explode(*args, **kwargs):
         raise RuntimeError("exchange state corrupted")
@@ -100,22 +93,26 @@ def test_cycle_with_critical_error_flattens_halts_and_schedules_restart(
     monkeypatch.setattr(engine_cycle, "_decide", explode)
     t = 1704067200000 + 13 * 3_600_000
     now = datetime.fromtimestamp((t + 3_600_000) / 1000, tz=UTC)
+    before = datetime.now(tz=UTC)
     result = engine.bot_cycle_run(bot_id=open_bot.pk, symbol="BTCUSDT", candle_open_time=t, now=now)
     assert result.outcome == "error" and "exchange state corrupted" in result.detail
     open_bot.refresh_from_db()
     assert open_bot.state == Bot.State.HALTED and _flat(open_bot)
-    assert scheduled == [([open_bot.pk], 60)]
-    # The restart task resumes it; a second failure in a row doubles the delay.
-    tasks.bot_restart(open_bot.pk)
+    delay = (open_bot.restart_at - before).total_seconds()
+    assert 59 <= delay <= 61  # kept on the row, resumed by the scheduler's sweep
+    assert restarts_sweep(now=open_bot.restart_at - timedelta(seconds=1)) == []
+    assert restarts_sweep(now=open_bot.restart_at) == [open_bot.name]
     open_bot.refresh_from_db()
-    assert open_bot.state == Bot.State.RUNNING
+    assert open_bot.state == Bot.State.RUNNING and open_bot.restart_at is None
+    before = datetime.now(tz=UTC)
     engine.bot_cycle_run(
         bot_id=open_bot.pk,
         symbol="BTCUSDT",
         candle_open_time=t + 3_600_000,
         now=datetime.fromtimestamp((t + 7_200_000) / 1000, tz=UTC),
     )
-    assert scheduled[-1] == ([open_bot.pk], 120)
+    open_bot.refresh_from_db()
+    assert 119 <= (open_bot.restart_at - before).total_seconds() <= 121  # doubled
 
 
 def test_restart_delay_with_repeated_failures_backs_off_to_an_hour() -> None:
@@ -125,10 +122,11 @@ def test_restart_delay_with_repeated_failures_backs_off_to_an_hour() -> None:
 
 
 def test_bot_restart_with_bot_halted_by_a_person_leaves_it_halted(open_bot) -> None:
-    from apps.bots.services import bot_halt
+    from apps.bots.services import bot_halt, bot_restart_schedule
     from apps.trading.tasks import bot_restart
 
     bot_halt(bot=open_bot, reason="halted by ops for maintenance")
+    bot_restart_schedule(bot=open_bot, delay_s=-1)
     bot_restart(open_bot.pk)
     open_bot.refresh_from_db()
     assert open_bot.state == Bot.State.HALTED

@@ -144,8 +144,21 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
+# Delivery. By default a task is acknowledged after it ran and given back to the broker when its
+# worker is lost; periodic tasks opt out (their next beat does the work). A task whose worker
+# died is delivered again after the visibility timeout (Redis; kombu's default is an hour):
+# every task kind that keeps acks_late is idempotent (see each app's tasks.py), and none waits
+# for it alone (webhook signals are swept every 2 s).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=300)
+}
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+
+# An order recorded and sent but not shown by the venue is taken as never placed (EXPIRED) only
+# after this long: a request held by the network or the venue may still be placed meanwhile.
+ORDER_MISSING_GRACE_S = env.int("ORDER_MISSING_GRACE_S", default=120)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -21,6 +21,7 @@ from apps.exchange.domain.types import (
     BookTicker,
     Candle,
     Fill,
+    FundingFee,
     FundingRate,
     InstrumentInfo,
     MarginType,
@@ -252,6 +253,20 @@ class BinanceFuturesExchange(OrderMethods, OrderHelpers):
             client_id = await self._client_id_of(symbol, int(row["orderId"]))
             fills.append(mapping.fill(row, client_id))
         return fills
+
+    async def funding_fees(
+        self, symbol: str, start: datetime | None = None, limit: int = 1000
+    ) -> list[FundingFee]:
+        """The account's funding payments in ``symbol`` (income FUNDING_FEE), oldest first."""
+        rows = await self._call(
+            "futures_income_history",
+            weight=weights.INCOME,
+            symbol=symbol,
+            incomeType="FUNDING_FEE",
+            startTime=_ms(start),
+            limit=max(1, min(limit, 1000)),
+        )
+        return [mapping.funding_fee(row) for row in rows]
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         raw = await self._call(

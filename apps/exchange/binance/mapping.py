@@ -11,6 +11,7 @@ from apps.exchange.domain.types import (
     BookTicker,
     Candle,
     Fill,
+    FundingFee,
     FundingRate,
     MarginType,
     MarkPrice,
@@ -255,6 +256,15 @@ def position(raw: Json, config: Json | None) -> PositionInfo:
         margin_type=MarginType(margin),
         isolated_margin=dec(raw.get("isolatedMargin")),
         position_side=PositionSide(raw.get("positionSide") or "BOTH"),
+    )
+
+
+def funding_fee(raw: Json) -> FundingFee:
+    return FundingFee(
+        symbol=str(raw["symbol"]),
+        amount=dec(raw["income"]),
+        time=ms_to_datetime(int(raw["time"])),
+        venue_id=str(raw["tranId"]),
     )
 
 

@@ -36,6 +36,7 @@ BALANCE = 5
 POSITION_RISK = 5
 SYMBOL_CONFIG = 5
 USER_TRADES = 5
+INCOME = 30  # GET /fapi/v1/income
 NEW_ORDER = 0  # plus one on each ORDERS window
 QUERY_ORDER = 1
 CANCEL_ORDER = 1

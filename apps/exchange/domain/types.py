@@ -309,6 +309,17 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingFee:
+    """One funding payment on the account (Binance income FUNDING_FEE): ``amount`` is the
+    wallet change, negative when paid; ``venue_id`` identifies it (tranId)."""
+
+    symbol: str
+    amount: Decimal
+    time: datetime
+    venue_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     asset: str
     wallet_balance: Decimal

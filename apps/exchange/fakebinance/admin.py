@@ -2,8 +2,9 @@
 
 POST /_fake/price {"symbol", "price", "mark"?}; POST /_fake/replay {"symbol", "interval"?,
 "start"?, "count"?}; POST /_fake/time {"advance_ms"} or {"market_time"}; POST /_fake/fault
-{"kind": "fail"|"unknown"|"delay"|"timestamp"|"partial"|"drop", "path"?, "count"?, "status"?,
-"seconds"?, "fraction"?}; POST /_fake/reset-limits; GET /_fake/state.
+{"kind": "fail"|"unknown"|"delay"|"timestamp"|"partial"|"drop"|"clear", "path"?, "count"?,
+"status"?, "seconds"?, "fraction"?}; POST /_fake/reset-limits; GET /_fake/state; GET /_fake/dump
+(every order, algo order, trade and position, for checks that the records equal the venue).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def register(app: web.Application, fb: FakeBinance) -> None:
             faults.partial_fill_next(str(d.get("fraction", "0.5")), count=count)
         elif kind == "drop":
             return web.json_response({"dropped": await faults.drop_websockets()})
+        elif kind == "clear":
+            faults.clear()
         else:
             raise web.HTTPBadRequest(text=f"unknown fault kind {kind!r}")
         return web.json_response({"ok": True})
@@ -83,6 +86,23 @@ def register(app: web.Application, fb: FakeBinance) -> None:
             }
         )
 
+    async def dump(request: web.Request) -> web.Response:
+        ex = fb.exchange
+        return web.json_response(
+            {
+                "orders": [o.as_json() for o in ex.engine.orders.values()],
+                "algos": [a.as_json() for a in ex.algos.algos.values()],
+                "trades": [t.as_json() | {"symbol": t.symbol} for t in ex.account.trades],
+                "positions": [
+                    {"symbol": s, "positionSide": side, "positionAmt": str(p.amt)}
+                    for (s, side), p in ex.account.positions.items()
+                ],
+                "wallet": str(ex.account.wallet),
+                "prices": {s: str(m.last) for s, m in ex.markets.items()},
+            }
+        )
+
+    app.router.add_get("/_fake/dump", dump)
     app.router.add_post("/_fake/price", price)
     app.router.add_post("/_fake/replay", replay)
     app.router.add_post("/_fake/time", clock)

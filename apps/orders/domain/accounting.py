@@ -46,8 +46,25 @@ EXIT_REASON_BY_PURPOSE: dict[str, str] = {
     "take_profit": "take_profit",
     "trailing_stop": "trailing",
     "emergency": "kill_switch",
+    "liquidation": "liquidation",
 }
 DEFAULT_EXIT_REASON = "signal"
+# Purposes of the orders that exist only to end a trade (its stop, take-profits, trailing stop,
+# a signal exit): they belong to one trade and must die with it.
+EXIT_PURPOSES = ("stop_loss", "take_profit", "trailing_stop", "exit")
+
+
+def exit_order_orphaned(
+    *, order_trade: object | None, open_trade: object | None, flat: bool
+) -> bool:
+    """True when an open exit order has outlived its trade and must be canceled.
+
+    ``order_trade`` is the trade the order was placed for (None when unknown: then it is an
+    orphan once the position is flat), ``open_trade`` the trade open now (None when none).
+    """
+    if order_trade is None:
+        return flat
+    return order_trade != open_trade
 
 
 def money(value: Decimal) -> Decimal:

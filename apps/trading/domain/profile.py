@@ -231,13 +231,17 @@ def replacement_stop_order(
     )
 
 
-def flatten_order(*, bot_key: str, symbol: str, quantity: Decimal, now: datetime) -> OrderRequest:
-    """The reduce-only market order that closes a position (signed ``quantity``) now."""
+def flatten_order(
+    *, bot_key: str, symbol: str, quantity: Decimal, now: datetime, attempt: int = 0
+) -> OrderRequest:
+    """The reduce-only market order that closes a position (signed ``quantity``) now;
+    ``attempt`` > 0 names a further try of the same close (its own client id)."""
+    parts: tuple[str | int, ...] = (bot_key, symbol, "flat", now.isoformat())
     return OrderRequest(
         symbol=symbol,
         side=Side.SELL if quantity > 0 else Side.BUY,
         type=OrderType.MARKET,
         quantity=abs(quantity),
         reduce_only=True,
-        client_order_id=client_order_id(bot_key, symbol, "flat", now.isoformat()),
+        client_order_id=client_order_id(*parts, attempt) if attempt else client_order_id(*parts),
     )

@@ -1,23 +1,23 @@
-"""The cycle context: the per-bot lock, constants, and sending one order."""
+"""The cycle context: the per-bot lease, constants, and sending one order."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
-
+from apps.bots.lease import BotLease, CycleBusy, LeaseLost, bot_lock
 from apps.bots.models import Bot
-from apps.exchange.domain.errors import RejectedError
+from apps.exchange.domain.errors import (
+    DuplicateClientOrderIdError,
+    OrderNotFoundError,
+    RejectedError,
+)
 from apps.exchange.domain.types import Side
 from apps.orders.models import Order
-from apps.orders.services import order_apply_report, order_create, order_reject
+from apps.orders.services import order_apply_report, order_record, order_reject
 from apps.risk.domain.vix import VolatilityBand
 from apps.risk.models import RiskSettings
 from apps.risk.validation import validate_volatility_bands
@@ -25,33 +25,22 @@ from apps.strategies.domain.base import PositionView
 from apps.trading.domain.profile import BREAKER_ACTIONS as BREAKER_ACTIONS
 from apps.trading.domain.profile import MAX_SLIPPAGE_BPS as MAX_SLIPPAGE_BPS
 from apps.trading.domain.profile import BotProfile, breaker_tiers
-from apps.trading.models import Position
+from apps.trading.models import Position, Trade
 from apps.trading.venues import Runner, Venue
 
 logger = logging.getLogger(__name__)
 
-LOCK_SECONDS = 300
+__all__ = ["BotLease", "CycleBusy", "LeaseLost", "OrderInFlight", "bot_lock"]
+
 FAILURES_KEY = "bot-failures:"
 CRITICAL_PREFIX = "critical error:"
 RESTART_BASE_SECONDS = 60
 RESTART_MAX_SECONDS = 3600
 
 
-class CycleBusy(Exception):
-    """Another cycle of the same bot holds the lock; the task retries later."""
-
-
-@contextmanager
-def bot_lock(bot_id: int, *, seconds: int = LOCK_SECONDS) -> Iterator[None]:
-    """One cycle of a bot at a time, across processes (the cache is Redis when configured)."""
-    key, token = f"bot-lock:{bot_id}", uuid.uuid4().hex
-    if not cache.add(key, token, timeout=seconds):
-        raise CycleBusy(f"bot {bot_id} is already running a cycle")
-    try:
-        yield
-    finally:
-        if cache.get(key) == token:
-            cache.delete(key)
+class OrderInFlight(Exception):
+    """An order recorded by an earlier attempt is not on the venue (yet): it may still land,
+    so nothing that depends on it is decided now; the cycle is retried."""
 
 
 @dataclass
@@ -61,19 +50,56 @@ class _Context:
     venue: Venue
     run: Runner
     now: datetime
+    lease: BotLease
 
 
-def _send(ctx: _Context, request: Any, *, purpose: str, expected: Decimal | None = None) -> Order:
-    order = order_create(bot=ctx.bot, request=request, purpose=purpose, expected_price=expected)
-    if order.status != Order.Status.PENDING_NEW:
-        return order  # sent before (a retried cycle): never twice
+def _send(
+    ctx: _Context,
+    request: Any,
+    *,
+    purpose: str,
+    expected: Decimal | None = None,
+    trade: Trade | None = None,
+) -> Order:
+    """Record the order (committed first on a live venue), then send it, once.
+
+    The intent (client id, side, size, purpose) is recorded before anything leaves, so a crash
+    after sending leaves a row that recovery finds on the venue by its client id. Only the
+    attempt that recorded the row sends it: a row recorded by an earlier attempt is looked up
+    on the venue instead (raise ``OrderInFlight`` when it is not there yet). Raise
+    ``LeaseLost`` when the kill switch took the bot over: nothing more is sent.
+    """
+    ctx.lease.check()
+    order, created = order_record(
+        bot=ctx.bot, request=request, purpose=purpose, trade=trade, expected_price=expected
+    )
+    if not created:
+        if order.status == Order.Status.PENDING_NEW:
+            return _resolve_recorded(ctx, order)
+        return order  # sent and settled before (a retried cycle): never twice
     mark = ctx.venue.mark()
     try:
         report = ctx.run(ctx.venue.exchange.place_order(request))
+    except DuplicateClientOrderIdError:  # it is on the venue already: take its state
+        return _resolve_recorded(ctx, order)
     except RejectedError as exc:
         return order_reject(order=order, at=ctx.now, reason=str(exc)[:255], code=exc.code)
     order = order_apply_report(order=order, report=report, at=ctx.now)
     ctx.venue.after_place(order=order, report=report, mark=mark)
+    order.refresh_from_db()
+    return order
+
+
+def _resolve_recorded(ctx: _Context, order: Order) -> Order:
+    """Bring an order recorded by an earlier attempt up to the venue."""
+    try:
+        report = ctx.run(ctx.venue.exchange.get_order(order.symbol, order.client_order_id))
+    except OrderNotFoundError:
+        raise OrderInFlight(
+            f"order {order.client_order_id} was recorded but is not on the venue (yet)"
+        ) from None
+    order = order_apply_report(order=order, report=report, at=ctx.now)
+    ctx.venue.after_place(order=order, report=report, mark=ctx.venue.mark())
     order.refresh_from_db()
     return order
 

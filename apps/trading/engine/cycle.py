@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
+from apps.bots.lease import BotLease
 from apps.bots.models import Bot
-from apps.bots.services import bot_halt, bot_pause
+from apps.bots.services import bot_halt, bot_pause, bot_restart_schedule
+from apps.exchange.domain.errors import RetryableError, UnknownOutcomeError
 from apps.exchange.models import Instrument
 from apps.execution.domain.slippage import EntryDone
 from apps.market.models import Kline
@@ -40,7 +43,8 @@ from apps.trading.engine.context import (
     FAILURES_KEY,
     RESTART_BASE_SECONDS,
     RESTART_MAX_SECONDS,
-    CycleBusy,
+    LeaseLost,
+    OrderInFlight,
     _Context,
     _equity,
     _position_view,
@@ -50,7 +54,15 @@ from apps.trading.engine.context import (
     logger,
     volatility_bands,
 )
-from apps.trading.engine.exits import _break_even, _cancel_protection, _flatten, _trail
+from apps.trading.engine.exits import (
+    _break_even,
+    _cancel_orphan_exits,
+    _cancel_protection,
+    _flatten,
+    _open_trade,
+    _protect_open_position,
+    _trail,
+)
 from apps.trading.engine.killswitch import bot_emergency_close
 from apps.trading.models import BotCycle, Position, Signal, Trade
 from apps.trading.paper import instrument_info
@@ -122,9 +134,29 @@ def _record_signal(ctx: _Context, symbol: str, outcome: CycleOutcome, order: Ord
     )
 
 
+# A cycle that meets one of these is not decided: it stays ``running`` and the next tick
+# retries it (up to ``MAX_ATTEMPTS``), with no emergency close: the venue or the database is
+# only slow, busy or restarting (a paper cycle's transaction rolled back as a whole; a live
+# cycle's orders were recorded before they were sent).
+TRANSIENT = (RetryableError, UnknownOutcomeError, OrderInFlight, OperationalError, InterfaceError)
+MAX_ATTEMPTS = 5
+
+
+class ExitsStillOpen(OrderInFlight):
+    """Exit orders of an ended trade are still open on the venue: nothing is decided until
+    they are gone (an entry now could be filled against by them)."""
+
+
 def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> Order | None:
     plan = outcome.plan
     assert plan is not None
+    # The stop price is on the position before anything is sent: a crash after the entry
+    # fills leaves a position that recovery (reconcile, the next cycle) protects.
+    position, _ = Position.objects.get_or_create(
+        bot=ctx.bot, symbol=symbol, defaults={"leverage": ctx.bot.leverage}
+    )
+    if position.quantity == 0:
+        Position.objects.filter(pk=position.pk).update(stop_price=plan.stop_price)
     entry, first = plan.entry, None
     while True:
         round_filled = Decimal(0)  # what this round's IOC slices filled
@@ -142,15 +174,17 @@ def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfi
     position = Position.objects.filter(bot=ctx.bot, symbol=symbol).first()
     if position is None or position.quantity == 0:
         return first
+    _cancel_orphan_exits(ctx, symbol)  # an entry that flipped the position ended a trade
+    Position.objects.filter(pk=position.pk).update(stop_price=plan.stop_price)
+    trade = _open_trade(ctx, symbol)
     protection = plan.protection(
         filled_qty=abs(position.quantity), entry_price=position.entry_price
     )
-    _send(ctx, protection.stop, purpose="stop_loss")
+    _send(ctx, protection.stop, purpose="stop_loss", trade=trade)
     for tp in protection.take_profits:
-        _send(ctx, tp.order, purpose="take_profit")
+        _send(ctx, tp.order, purpose="take_profit", trade=trade)
     if protection.native_trailing is not None:
-        _send(ctx, protection.native_trailing, purpose="trailing_stop")
-    Position.objects.filter(pk=position.pk).update(stop_price=plan.stop_price)
+        _send(ctx, protection.native_trailing, purpose="trailing_stop", trade=trade)
     return first
 
 
@@ -162,27 +196,64 @@ class CycleResult:
 
 
 def bot_cycle_run(*, bot_id: int, symbol: str, candle_open_time: int, now: datetime) -> CycleResult:
-    """Run one cycle; idempotent per (bot, symbol, candle); raise CycleBusy if locked."""
+    """Run one cycle; idempotent per (bot, symbol, candle); raise CycleBusy if locked.
+
+    The cycle row is written under the bot's lease, so a busy bot leaves no trace. A transient
+    venue problem leaves the cycle ``running`` for the next tick to retry (outcome "retry");
+    the kill switch taking the bot over ends it as "preempted".
+    """
     bot = Bot.objects.select_related("strategy", "account").get(pk=bot_id)
     if not bot.enabled or bot.state != Bot.State.RUNNING:
         return CycleResult(None, "skipped", f"bot is {bot.state}")
-    cycle, created = BotCycle.objects.get_or_create(
-        bot=bot, symbol=symbol, candle_open_time=candle_open_time, defaults={"started_at": now}
-    )
-    if not created and cycle.status == BotCycle.Status.DONE:
+    decided = BotCycle.objects.filter(
+        bot=bot, symbol=symbol, candle_open_time=candle_open_time
+    ).exclude(status=BotCycle.Status.RUNNING)
+    if (cycle := decided.first()) is not None:
         return CycleResult(cycle, cycle.outcome, "already done")
-    try:
-        with bot_lock(bot.pk):
-            result = _run_locked(bot, cycle, symbol, candle_open_time, now)
-    except CycleBusy:
-        raise
-    except Exception as exc:  # a critical error: flatten, halt, restart later with backoff
-        logger.exception("bot %s: critical error in cycle %s", bot.name, cycle.pk)
-        _finish(cycle, "error", f"critical error: {exc}", now, failed=True)
-        _critical_error(bot=bot, error=exc, now=now)
-        return CycleResult(cycle, "error", f"critical error: {exc}")
+    critical: Exception | None = None
+    with bot_lock(bot.pk) as lease:
+        bot.refresh_from_db(fields=["state", "state_reason", "enabled"])
+        if not bot.enabled or bot.state != Bot.State.RUNNING:
+            return CycleResult(None, "skipped", f"bot is {bot.state}")
+        cycle, _ = BotCycle.objects.get_or_create(
+            bot=bot, symbol=symbol, candle_open_time=candle_open_time, defaults={"started_at": now}
+        )
+        if cycle.status != BotCycle.Status.RUNNING:
+            return CycleResult(cycle, cycle.outcome, "already done")
+        cycle.attempts += 1
+        cycle.save(update_fields=["attempts"])
+        try:
+            result = _run_locked(bot, cycle, symbol, candle_open_time, now, lease)
+        except LeaseLost as exc:
+            if not exc.taken_over:  # lapsed (e.g. the cache restarted): run it again
+                return _transient(bot, cycle, exc, now)
+            _finish(cycle, "preempted", f"preempted: {exc}", now, failed=True)
+            return CycleResult(cycle, "preempted", str(exc))
+        except TRANSIENT as exc:
+            return _transient(bot, cycle, exc, now)
+        except Exception as exc:  # a critical error: flatten, halt, restart later with backoff
+            logger.exception("bot %s: critical error in cycle %s", bot.name, cycle.pk)
+            _finish(cycle, "error", f"critical error: {exc}", now, failed=True)
+            critical = exc
+    if critical is not None:  # outside the lease: the emergency close takes it itself
+        _critical_error(bot=bot, error=critical, now=now)
+        return CycleResult(cycle, "error", f"critical error: {critical}")
     cache.delete(f"{FAILURES_KEY}{bot.pk}")
     return result
+
+
+def _transient(bot: Bot, cycle: BotCycle, exc: Exception, now: datetime) -> CycleResult:
+    detail = f"attempt {cycle.attempts}: {type(exc).__name__}: {exc}"
+    try:
+        if cycle.attempts >= MAX_ATTEMPTS:
+            _finish(cycle, "error", f"gave up after {cycle.attempts} attempts; {detail}", now, True)
+            logger.error("bot %s: cycle %s given up: %s", bot.name, cycle.pk, detail)
+            return CycleResult(cycle, "error", detail)
+        BotCycle.objects.filter(pk=cycle.pk).update(detail=detail[:2000])
+    except DatabaseError:  # still down: the cycle stays running and is retried all the same
+        logger.exception("bot %s: cycle %s not updated", bot.name, cycle.pk)
+    logger.warning("bot %s: cycle %s will be retried: %s", bot.name, cycle.pk, detail)
+    return CycleResult(cycle, "retry", detail)
 
 
 def restart_delay(failures: int) -> int:
@@ -200,28 +271,43 @@ def _critical_error(*, bot: Bot, error: Exception, now: datetime) -> None:
         bot_emergency_close(bot=bot, reason=reason, now=now)
     except Exception:
         logger.exception("bot %s: emergency close after a critical error failed", bot.name)
-        bot_halt(bot=bot, reason=reason)
+        bot_halt(bot=bot, reason=f"kill switch: {reason}")
     delay = restart_delay(failures)
-    from apps.trading.tasks import bot_restart
-
-    bot_restart.apply_async(args=[bot.pk], countdown=delay)
+    bot_restart_schedule(bot=bot, delay_s=delay)
     logger.error(
         "bot %s halted (%s); restart in %d s (failure %d)", bot.name, reason, delay, failures
     )
 
 
+def _atomic_for(bot: Bot) -> AbstractContextManager[Any]:
+    """Paper: one transaction, so the simulated exchange and the rows commit together. Live:
+    none; every write commits at once, the order intent before it is sent."""
+    return transaction.atomic() if bot.trading_mode == Bot.TradingMode.PAPER else nullcontext()
+
+
+def _venue_caught_up(ctx: _Context, symbol: str, interval: str, open_time: int) -> set[str]:
+    """What happened on the venue since the last look, applied; then no exit order of an
+    ended trade stays open, and (live) an open position without a stop gets one back."""
+    purposes = ctx.venue.catch_up(symbol=symbol, interval=interval, open_time=open_time)
+    if _cancel_orphan_exits(ctx, symbol):
+        raise ExitsStillOpen(f"{symbol}: exit orders of an ended trade could not be canceled yet")
+    if ctx.bot.trading_mode != Bot.TradingMode.PAPER:
+        _protect_open_position(ctx, symbol)
+    return purposes
+
+
 def _run_locked(
-    bot: Bot, cycle: BotCycle, symbol: str, candle_open_time: int, now: datetime
+    bot: Bot, cycle: BotCycle, symbol: str, candle_open_time: int, now: datetime, lease: BotLease
 ) -> CycleResult:
     risk, _ = RiskSettings.objects.get_or_create(bot=bot)
     run = Runner()
     interval = bot.strategy.timeframe
     venue: Venue | None = None
     try:
-        with transaction.atomic():
+        with _atomic_for(bot):
             venue = venue_open(bot=bot, now=now, run=run)
-            ctx = _Context(bot, risk, venue, run, now)
-            purposes = venue.catch_up(symbol=symbol, interval=interval, open_time=candle_open_time)
+            ctx = _Context(bot, risk, venue, run, now, lease)
+            purposes = _venue_caught_up(ctx, symbol, interval, candle_open_time)
             _break_even(ctx, symbol, purposes)
             _trail(
                 ctx,
@@ -235,6 +321,7 @@ def _run_locked(
             if breaker is not None and breaker.action is BreakerAction.FLATTEN:
                 for sym in bot.symbols:
                     _flatten(ctx, sym, breaker.reason)
+                lease.check()
                 venue.save()
                 _finish(cycle, "flatten", breaker.reason, now)
                 bot_halt(bot=bot, reason=f"circuit breaker: {breaker.reason}"[:255])
@@ -250,6 +337,7 @@ def _run_locked(
                 )
             order = _execute(ctx, symbol, outcome, _cycle_config(bot, risk, Decimal(1), equity))
             _record_signal(ctx, symbol, outcome, order)
+            lease.check()  # a paper cycle commits only while it still holds the bot
             venue.save()
             _finish(cycle, outcome.kind.value, outcome.reason, now)
         return CycleResult(cycle, outcome.kind.value, outcome.reason)

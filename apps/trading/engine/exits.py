@@ -1,16 +1,21 @@
-"""Stop moves (break-even, managed trailing, replace place-first) and flattening."""
+"""Stop moves (break-even, managed trailing, replace place-first), exit orders that must die
+with their trade, a missing stop re-placed, and flattening."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
+from django.utils import timezone
+
 from apps.bots.models import Bot
-from apps.exchange.domain.errors import ExchangeError
+from apps.exchange.domain.errors import ExchangeError, OrderNotFoundError
 from apps.exchange.models import Instrument
 from apps.execution.domain.trailing import TrailingConfig
+from apps.orders.domain.accounting import EXIT_PURPOSES, exit_order_orphaned
 from apps.orders.models import Order
-from apps.orders.services import order_apply_report
+from apps.orders.services import order_apply_report, order_close_missing
 from apps.trading.domain.profile import (
     break_even_stop,
     flatten_order,
@@ -22,8 +27,10 @@ from apps.trading.engine.context import (
     _send,
     logger,
 )
-from apps.trading.models import Position
+from apps.trading.models import Position, Trade
 from apps.trading.paper import instrument_info
+from apps.trading.selectors import trade_get_open
+from apps.trading.venues import OPEN_STATUSES
 
 
 def _replace_stop(
@@ -47,7 +54,7 @@ def _replace_stop(
         info=info,
         sequence=stops.count() + 1,
     )
-    placed = _send(ctx, request, purpose=purpose)
+    placed = _send(ctx, request, purpose=purpose, trade=_open_trade(ctx, symbol))
     if placed.status != Order.Status.NEW:
         logger.warning(
             "bot %s %s: new stop %s not placed (%s); old stop kept",
@@ -58,11 +65,7 @@ def _replace_stop(
         )
         return False
     if old is not None:
-        try:
-            report = ctx.run(ctx.venue.exchange.cancel_order(symbol, old.client_order_id))
-            order_apply_report(order=old, report=report, at=ctx.now)
-        except ExchangeError as exc:
-            logger.warning("cancel of the old stop %s failed: %s", old.client_order_id, exc)
+        _cancel(ctx, old)
     Position.objects.filter(pk=position.pk).update(stop_price=request.trigger_price)
     logger.info(
         "bot %s %s: stop moved to %s (%s)", ctx.bot.name, symbol, request.trigger_price, why
@@ -108,16 +111,100 @@ def _break_even(ctx: _Context, symbol: str, filled_purposes: set[str]) -> None:
         _replace_stop(ctx, symbol, stop, "break-even after the first exit")
 
 
+def _open_trade(ctx: _Context, symbol: str) -> Trade | None:
+    return trade_get_open(bot=ctx.bot, symbol=symbol)
+
+
+class Canceled(StrEnum):
+    CLOSED = "closed"  # the order is closed on the venue (canceled, or filled before)
+    ABSENT = "absent"  # the venue does not know it (recorded, never confirmed: in the grace)
+    FAILED = "failed"  # the venue could not be asked: it may still be open there
+
+
+def _cancel(ctx: _Context, order: Order) -> Canceled:
+    """Cancel one order on the venue and record its final state.
+
+    An order the venue no longer has open is looked up (it may have filled); one the venue does
+    not know at all is closed as missing once the grace for in-flight orders has passed.
+    """
+    symbol, cid = order.symbol, order.client_order_id
+    try:
+        report = ctx.run(ctx.venue.exchange.cancel_order(symbol, cid))
+    except OrderNotFoundError:
+        try:
+            report = ctx.run(ctx.venue.exchange.get_order(symbol, cid))
+        except OrderNotFoundError:
+            closed = order_close_missing(order=order, at=timezone.now())  # wall-clock grace
+            return Canceled.CLOSED if closed.status not in OPEN_STATUSES else Canceled.ABSENT
+        except ExchangeError as exc:
+            logger.warning("lookup of %s failed: %s", cid, exc)
+            return Canceled.FAILED
+    except ExchangeError as exc:
+        logger.warning("cancel of %s failed: %s", cid, exc)
+        return Canceled.FAILED
+    after = order_apply_report(order=order, report=report, at=ctx.now)
+    return Canceled.CLOSED if after.status not in OPEN_STATUSES else Canceled.FAILED
+
+
 def _cancel_protection(ctx: _Context, symbol: str) -> None:
     for order in Order.objects.filter(
         bot=ctx.bot, symbol=symbol, status__in=["NEW", "PARTIALLY_FILLED", "TRIGGERED"]
     ).exclude(purpose__in=["entry", "emergency"]):
-        try:
-            report = ctx.run(ctx.venue.exchange.cancel_order(symbol, order.client_order_id))
-        except ExchangeError as exc:
-            logger.warning("cancel of %s failed: %s", order.client_order_id, exc)
+        _cancel(ctx, order)
+
+
+def _cancel_orphan_exits(ctx: _Context, symbol: str) -> int:
+    """Cancel the exit orders (stop, take-profits, trailing) of trades that have ended; return
+    how many may still be open on the venue. A trade's exit orders die with it: left alone, a
+    reduce-only take-profit of a stopped-out trade fills against the next trade. One the venue
+    does not know (its send failed) is not counted; it is canceled if it ever shows up."""
+    trade = _open_trade(ctx, symbol)
+    flat = not Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).exists()
+    left = 0
+    for order in Order.objects.filter(
+        bot=ctx.bot, symbol=symbol, status__in=OPEN_STATUSES, purpose__in=EXIT_PURPOSES
+    ).order_by("created_at", "id"):
+        if not exit_order_orphaned(
+            order_trade=order.trade_id, open_trade=trade.pk if trade else None, flat=flat
+        ):
             continue
-        order_apply_report(order=order, report=report, at=ctx.now)
+        outcome = _cancel(ctx, order)
+        if outcome is Canceled.CLOSED:
+            logger.info(
+                "bot %s %s: canceled %s %s (its trade %s has ended)",
+                ctx.bot.name,
+                symbol,
+                order.purpose,
+                order.client_order_id,
+                order.trade_id,
+            )
+        elif outcome is Canceled.FAILED:
+            left += 1
+    return left
+
+
+def _protect_open_position(ctx: _Context, symbol: str) -> bool:
+    """Re-place the protective stop of an open position that has a stop price and no stop
+    order open (a crash between the entry and its stop); True when one was placed."""
+    position = Position.objects.filter(bot=ctx.bot, symbol=symbol).exclude(quantity=0).first()
+    if position is None or position.stop_price is None:
+        return False
+    protecting = Order.objects.filter(
+        bot=ctx.bot,
+        symbol=symbol,
+        status__in=OPEN_STATUSES,
+        purpose__in=["stop_loss", "trailing_stop"],
+    )
+    if protecting.exists():
+        return False
+    logger.warning(
+        "bot %s %s: open position %s has no stop; re-placing it at %s",
+        ctx.bot.name,
+        symbol,
+        position.quantity,
+        position.stop_price,
+    )
+    return _replace_stop(ctx, symbol, position.stop_price, "missing stop re-placed")
 
 
 def _flatten(ctx: _Context, symbol: str, reason: str) -> None:
@@ -129,5 +216,5 @@ def _flatten(ctx: _Context, symbol: str, reason: str) -> None:
     request = flatten_order(
         bot_key=f"b{ctx.bot.pk}", symbol=symbol, quantity=position.quantity, now=ctx.now
     )
-    _send(ctx, request, purpose="emergency")
+    _send(ctx, request, purpose="emergency", trade=_open_trade(ctx, symbol))
     logger.warning("bot %s %s flattened: %s", ctx.bot.name, symbol, reason)

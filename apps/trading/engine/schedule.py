@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from apps.bots.lease import bot_lock
 from apps.bots.models import Bot
 from apps.exchange.domain.types import ms_to_datetime
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms, kline_last_closed_open_time
 from apps.trading.engine.cycle import CycleResult, bot_cycle_run
-from apps.trading.models import BotCycle
+from apps.trading.models import BotCycle, Signal
 
 
 def bot_due_candles(
@@ -25,8 +26,10 @@ def bot_due_candles(
     )
     due: list[tuple[int, str, int]] = []
     for symbol in bot.symbols:
+        # After the newest decided cycle: one left running by a dead worker is due again.
         done = (
             BotCycle.objects.filter(bot=bot, symbol=symbol)
+            .exclude(status=BotCycle.Status.RUNNING)
             .order_by("-candle_open_time")
             .values_list("candle_open_time", flat=True)
             .first()
@@ -47,11 +50,16 @@ def bot_due_candles(
 def bot_catch_up(
     *, bot_id: int, now: datetime, limit: int = 200, start_ms: int | None = None
 ) -> list[CycleResult]:
-    """Run every due cycle of the bot in candle order (each decided at its candle's close)."""
+    """Run every due cycle of the bot in candle order (each decided at its candle's close).
+
+    Webhook signals waiting for the bot go first, before each cycle: a long catch-up never
+    makes a signal wait behind it.
+    """
     bot = Bot.objects.select_related("strategy").get(pk=bot_id)
     results = []
     due = bot_due_candles(bot=bot, now=now, limit=limit, start_ms=start_ms)
     for open_time, symbol, close_ms in due:
+        signals_waiting_process(bot_id=bot_id)
         result = bot_cycle_run(
             bot_id=bot_id,
             symbol=symbol,
@@ -59,6 +67,18 @@ def bot_catch_up(
             now=ms_to_datetime(close_ms),
         )
         results.append(result)
-        if result.outcome in ("skipped", "halted", "error", "flatten"):
+        if result.outcome in ("skipped", "halted", "error", "flatten", "retry", "preempted"):
             break
     return results
+
+
+def signals_waiting_process(*, bot_id: int) -> int:
+    """Act on the bot's accepted signals now, oldest first; return how many were acted on.
+    Raise ``CycleBusy`` when another actor holds the bot."""
+    from apps.trading.engine.signals import signals_drain
+
+    if not Signal.objects.filter(bot_id=bot_id, outcome=Signal.Outcome.ACCEPTED).exists():
+        return 0
+    bot = Bot.objects.select_related("strategy", "account").get(pk=bot_id)
+    with bot_lock(bot_id) as lease:
+        return signals_drain(bot=bot, lease=lease)

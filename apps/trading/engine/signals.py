@@ -19,14 +19,15 @@ ids and never places twice.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
+from apps.bots.lease import BotLease
 from apps.bots.models import Bot
 from apps.exchange.domain.errors import ExchangeError
 from apps.exchange.domain.types import BookTicker, Side
@@ -39,13 +40,21 @@ from apps.risk.models import RiskSettings
 from apps.strategies.domain.base import StrategyError
 from apps.strategies.domain.signal import ExternalSignal, SignalRejected, SignalStrategy
 from apps.trading.domain.cycle import CycleConfig, OutcomeKind, decision_outcome
-from apps.trading.engine.context import _Context, _equity, bot_lock, logger
-from apps.trading.engine.cycle import _breaker, _cycle_config, _execute, cycle_inputs
+from apps.trading.engine.context import LeaseLost, _Context, _equity, bot_lock, logger
+from apps.trading.engine.cycle import (
+    TRANSIENT,
+    _atomic_for,
+    _breaker,
+    _cycle_config,
+    _execute,
+    _venue_caught_up,
+    cycle_inputs,
+)
 from apps.trading.engine.exits import _break_even
 from apps.trading.models import Signal
 from apps.trading.venues import Runner, Venue, venue_open
 
-__all__ = ["signal_process"]
+__all__ = ["signal_process", "signals_drain"]
 
 MAX_LIMIT_BPS = Decimal(1000)  # the SlippageManager's hard bound: 10 % from the reference
 _OUTCOMES = {
@@ -66,42 +75,78 @@ class _Refused(Exception):
 
 
 def signal_process(*, signal_id: int, wall: datetime | None = None) -> Signal:
-    """Act on an accepted signal once; return it with its outcome.
+    """Act on an accepted signal once, after every signal of its bot that arrived before it;
+    return it with its outcome.
 
-    ``wall`` is the real time the signal's age is judged by (default: now); the venue runs on
-    market time (the replayed clock in the demo). Raise ``CycleBusy`` when the bot is busy (the
-    task retries); every other problem is recorded on the signal.
+    Signals of one bot are acted on in the order they arrived (a ``buy`` then a ``close`` never
+    turns into a close then a buy), under one hold of the bot's lease: the holder also acts on
+    the ones that arrived after, until none waits, so a burst is served by one worker instead
+    of each signal's task waiting for the bot in turn. ``wall`` is the real
+    time a signal's age is judged by (default: now, for each signal); the venue runs on market
+    time (the replayed clock in the demo). Raise ``CycleBusy`` when the bot is busy (the task
+    retries); every other problem is recorded on the signal.
     """
     signal = Signal.objects.select_related("bot__strategy", "bot__account").get(pk=signal_id)
     if signal.outcome != Signal.Outcome.ACCEPTED:
         return signal  # done before (a redelivered task)
-    wall = wall or timezone.now()
     bot = signal.bot
-    if bot is None or not bot.enabled or bot.state != Bot.State.RUNNING:
-        state = "deleted" if bot is None else ("disabled" if not bot.enabled else bot.state)
-        return _record(signal, Signal.Outcome.REJECTED, f"bot is {state}", wall)
-    with bot_lock(bot.pk):
-        signal.refresh_from_db()
-        if signal.outcome != Signal.Outcome.ACCEPTED:
-            return signal
-        return _process_locked(signal, bot, wall)
+    if bot is None:
+        return _record(signal, Signal.Outcome.REJECTED, "bot is deleted", wall or timezone.now())
+    with bot_lock(bot.pk) as lease:
+        signals_drain(bot=bot, lease=lease, wall=wall)
+    signal.refresh_from_db()
+    return signal
 
 
-def _process_locked(signal: Signal, bot: Bot, wall: datetime) -> Signal:
+DRAIN_MAX_S = 30.0  # one hold of the lease acts on signals for at most this long
+
+
+def signals_drain(*, bot: Bot, lease: BotLease, wall: datetime | None = None) -> int:
+    """Act on the bot's accepted signals in arrival order, under its lease, until none waits
+    (or ``DRAIN_MAX_S`` has passed); return how many were decided."""
+    decided = 0
+    deadline = time.monotonic() + DRAIN_MAX_S
+    while time.monotonic() < deadline and lease.owned():
+        signal = (
+            Signal.objects.select_related("bot__strategy", "bot__account")
+            .filter(bot=bot, outcome=Signal.Outcome.ACCEPTED)
+            .order_by("received_at", "pk")
+            .first()
+        )
+        if signal is None:
+            break
+        at = wall or timezone.now()
+        current = signal.bot
+        if not current.enabled or current.state != Bot.State.RUNNING:
+            state = "disabled" if not current.enabled else current.state
+            _record(signal, Signal.Outcome.REJECTED, f"bot is {state}", at)
+        else:
+            _process_locked(signal, current, at, lease)
+        decided += 1
+    return decided
+
+
+def _process_locked(signal: Signal, bot: Bot, wall: datetime, lease: BotLease) -> Signal:
     risk, _ = RiskSettings.objects.get_or_create(bot=bot)
     now = market_now()
     run = Runner()
     venue: Venue | None = None
     try:
-        with transaction.atomic():
+        with _atomic_for(bot):
             venue = venue_open(bot=bot, now=now, run=run)
-            ctx = _Context(bot, risk, venue, run, now)
+            ctx = _Context(bot, risk, venue, run, now, lease)
             kind, detail, order, blocked_by = _decide_and_execute(ctx, signal, wall)
+            lease.check()
             venue.save()
             _record(signal, kind, detail, wall, order=order, blocked_by=blocked_by)
     except _Refused as exc:
         _record(signal, exc.outcome, str(exc), wall, blocked_by=exc.blocked_by)
-    except (ExchangeError, StrategyError) as exc:
+    except LeaseLost as exc:
+        if exc.taken_over:
+            _record(signal, Signal.Outcome.FAILED, f"preempted by the kill switch: {exc}", wall)
+        else:  # lapsed: the signal stays accepted and the next holder acts on it
+            logger.warning("signal %s: lease lapsed (%s); left for the next holder", signal.pk, exc)
+    except (*TRANSIENT, ExchangeError, StrategyError) as exc:
         logger.warning("signal %s for bot %s failed: %s", signal.pk, bot.name, exc)
         _record(signal, Signal.Outcome.FAILED, f"{type(exc).__name__}: {exc}", wall)
     finally:
@@ -117,7 +162,7 @@ def _decide_and_execute(
     bot, symbol, payload = ctx.bot, signal.symbol, signal.payload
     interval = bot.strategy.timeframe
     candle = _last_candle(symbol, interval, ctx.now)
-    purposes = ctx.venue.catch_up(symbol=symbol, interval=interval, open_time=candle)
+    purposes = _venue_caught_up(ctx, symbol, interval, candle)
     _break_even(ctx, symbol, purposes)
     equity = _equity(ctx)
     breaker = _breaker(ctx, equity)
@@ -227,11 +272,12 @@ def _record(
     signal.processed_at = wall
     signal.save(update_fields=["outcome", "detail", "blocked_by", "order", "processed_at"])
     logger.info("signal %s -> %s: %s", signal.pk, outcome, detail)
-    _publish(signal)
+    signal_publish(signal)
     return signal
 
 
-def _publish(signal: Signal) -> None:
+def signal_publish(signal: Signal) -> None:
+    """Announce the signal's outcome to the dashboards (after commit)."""
     from apps.dashboard.events import publish_event
 
     publish_event(

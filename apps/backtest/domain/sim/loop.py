@@ -37,9 +37,9 @@ import numpy as np
 from apps.backtest.domain.kernel import EXIT_REASONS, TradeLog
 from apps.backtest.domain.metrics import Metrics, compute_metrics
 from apps.backtest.domain.sim.market import HourCache, Series, vix_reading
-from apps.backtest.domain.sim.records import Ledger, SimOrder, SimTrade, stored
+from apps.backtest.domain.sim.records import Ledger, SimOrder, SimPosition, SimTrade, stored
 from apps.core.domain.clock import SettableClock
-from apps.exchange.domain.errors import ExchangeError, RejectedError
+from apps.exchange.domain.errors import ExchangeError, OrderNotFoundError, RejectedError
 from apps.exchange.domain.simulated import SimulatedExchange
 from apps.exchange.domain.types import (
     Candle,
@@ -51,7 +51,7 @@ from apps.exchange.domain.types import (
 )
 from apps.execution.domain.slippage import EntryDone
 from apps.market.domain.candles import interval_to_ms
-from apps.orders.domain.accounting import CLOSED, LONG
+from apps.orders.domain.accounting import CLOSED, EXIT_PURPOSES, LONG, exit_order_orphaned
 from apps.orders.domain.state import OrderStatus
 from apps.risk.domain.circuit_breaker import BreakerAction, BreakerDecision
 from apps.risk.domain.gate import OpenPosition, RiskContext
@@ -85,6 +85,13 @@ VIX_SYMBOL = "BTCUSDT"
 BOOK_DEPTH = 50
 _OPEN_PROTECTION = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.TRIGGERED)
 _RESTING_STOP = (OrderStatus.NEW, OrderStatus.PENDING_NEW)
+_OPEN = (
+    OrderStatus.PENDING_NEW,
+    OrderStatus.NEW,
+    OrderStatus.TRIGGERED,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.PENDING_CANCEL,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +213,16 @@ class _Bot:
 
     # --- sending (engine.context._send) -------------------------------------------------------
     def send(
-        self, request: OrderRequest, *, purpose: str, expected: Decimal | None = None
+        self,
+        request: OrderRequest,
+        *,
+        purpose: str,
+        expected: Decimal | None = None,
+        trade: int | None = None,
     ) -> SimOrder:
-        order = self.ledger.order_create(request, purpose=purpose, expected_price=expected)
+        order = self.ledger.order_create(
+            request, purpose=purpose, expected_price=expected, trade=trade
+        )
         if order.status != OrderStatus.PENDING_NEW:
             return order
         mark = len(self.ex.events)
@@ -245,15 +259,11 @@ class _Bot:
             info=self.config.instruments[symbol],
             sequence=len(stops) + 1,
         )
-        placed = self.send(request, purpose=purpose)
+        placed = self.send(request, purpose=purpose, trade=self.open_trade_number(symbol))
         if placed.status != OrderStatus.NEW:
             return False
         if old is not None:
-            try:
-                report = _await(self.ex.cancel_order(symbol, old.client_order_id))
-                self.ledger.order_apply_report(old, report)
-            except ExchangeError:
-                pass
+            self.cancel(old)
         position.stop_price = stored(request.trigger_price)
         return True
 
@@ -293,15 +303,41 @@ class _Bot:
         if stop is not None:
             self.replace_stop(symbol, stop)
 
+    def open_trade_number(self, symbol: str) -> int | None:
+        trade = self.ledger.open_trade(symbol)
+        return trade.number if trade is not None else None
+
+    def cancel(self, order: SimOrder) -> bool:
+        """Cancel one order and record its final state (``engine.exits._cancel``)."""
+        try:
+            report = _await(self.ex.cancel_order(order.symbol, order.client_order_id))
+        except OrderNotFoundError:
+            try:
+                report = _await(self.ex.get_order(order.symbol, order.client_order_id))
+            except ExchangeError:
+                return False
+        except ExchangeError:
+            return False
+        self.ledger.order_apply_report(order, report)
+        return order.status not in _OPEN
+
     def cancel_protection(self, symbol: str) -> None:
         for order in self.ledger.orders_of(symbol):
             if order.status not in _OPEN_PROTECTION or order.purpose in ("entry", "emergency"):
                 continue
-            try:
-                report = _await(self.ex.cancel_order(symbol, order.client_order_id))
-            except ExchangeError:
+            self.cancel(order)
+
+    def cancel_orphan_exits(self, symbol: str) -> int:
+        """Cancel exit orders of ended trades (``engine.exits._cancel_orphan_exits``)."""
+        trade = self.open_trade_number(symbol)
+        flat = self.ledger.position(symbol) is None
+        left = 0
+        for order in reversed(self.ledger.orders_of(symbol)):
+            if order.status not in _OPEN or order.purpose not in EXIT_PURPOSES:
                 continue
-            self.ledger.order_apply_report(order, report)
+            if exit_order_orphaned(order_trade=order.trade, open_trade=trade, flat=flat):
+                left += 0 if self.cancel(order) else 1
+        return left
 
     def flatten(self, symbol: str) -> None:
         assert self.now is not None
@@ -312,7 +348,7 @@ class _Bot:
         request = flatten_order(
             bot_key=self.profile.bot_key, symbol=symbol, quantity=position.quantity, now=self.now
         )
-        self.send(request, purpose="emergency")
+        self.send(request, purpose="emergency", trade=self.open_trade_number(symbol))
 
     # --- the cycle (engine.cycle) -----------------------------------------------------------------
     def breaker(self, equity: Decimal) -> BreakerDecision | None:
@@ -381,6 +417,11 @@ class _Bot:
     def enter(self, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> None:
         plan = outcome.plan
         assert plan is not None
+        held = self.ledger.positions.get(symbol)
+        if held is None:
+            held = self.ledger.positions[symbol] = SimPosition(symbol, self.ledger.leverage)
+        if held.quantity == 0:  # (engine.cycle._enter: the stop is known before the entry)
+            held.stop_price = stored(plan.stop_price)
         entry = plan.entry
         while True:
             round_filled = Decimal(0)
@@ -397,15 +438,17 @@ class _Bot:
         position = self.ledger.positions.get(symbol)
         if position is None or position.quantity == 0:
             return
+        self.cancel_orphan_exits(symbol)
+        position.stop_price = stored(plan.stop_price)
+        trade = self.open_trade_number(symbol)
         protection = plan.protection(
             filled_qty=abs(position.quantity), entry_price=position.entry_price
         )
-        self.send(protection.stop, purpose="stop_loss")
+        self.send(protection.stop, purpose="stop_loss", trade=trade)
         for tp in protection.take_profits:
-            self.send(tp.order, purpose="take_profit")
+            self.send(tp.order, purpose="take_profit", trade=trade)
         if protection.native_trailing is not None:
-            self.send(protection.native_trailing, purpose="trailing_stop")
-        position.stop_price = stored(plan.stop_price)
+            self.send(protection.native_trailing, purpose="trailing_stop", trade=trade)
 
     def execute(self, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> None:
         if outcome.kind is OutcomeKind.ENTER:
@@ -421,6 +464,7 @@ class _Bot:
         candle = series.candles[index]
         self.open(candle.open_time + self.step)
         purposes = self.catch_up(symbol, index)
+        self.cancel_orphan_exits(symbol)  # (a simulated cancel never fails)
         self.break_even(symbol, purposes)
         self.trail(symbol, candle)
         equity = self.equity()
@@ -502,7 +546,11 @@ def run_exchange_backtest(
         series=series,
         hourly=hourly_series,
         funding=funding or {},
-        ledger=Ledger(leverage=config.profile.leverage, mode=config.profile.mode),
+        ledger=Ledger(
+            leverage=config.profile.leverage,
+            mode=config.profile.mode,
+            bot_key=config.profile.bot_key,
+        ),
         step=step,
         strategy=strategy,
     )

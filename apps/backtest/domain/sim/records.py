@@ -7,14 +7,17 @@ database rows. Two things the database does implicitly are done here explicitly:
 
 - every amount is stored at the columns' scale (12 decimal places, ROI 6; Postgres rounds half
   away from zero), so a value read back in a later cycle is the one a row would give;
-- an event of an order the bot did not place (the simulator's liquidation "autoclose") is
-  skipped, as ``apps.trading.venues.apply_events`` skips an order it does not know.
+- an event of an order the bot did not place is skipped, as ``apps.trading.venues.apply_events``
+  skips an order it does not know, except the simulator's liquidation ("autoclose"), which is
+  recorded as the bot's ``liquidation`` order and closes its trade, as there;
+- an exit order belongs to the trade it was placed for (``SimOrder.trade``): a fill of one whose
+  trade has ended is never booked to another trade.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -32,6 +35,7 @@ from apps.orders.domain.accounting import (
     trade_open_values,
     trade_reduce,
 )
+from apps.orders.domain.adoption import infer_purpose, is_liquidation_id, liquidation_client_id
 from apps.orders.domain.state import OrderStatus, report_stale_reason, report_target_status
 
 __all__ = ["Ledger", "SimOrder", "SimPosition", "SimTrade"]
@@ -59,6 +63,7 @@ class SimOrder:
     expected_price: Decimal | None = None
     status: OrderStatus = OrderStatus.PENDING_NEW
     filled_quantity: Decimal = ZERO
+    trade: int | None = None  # the number of the trade an exit order was placed for
 
 
 @dataclass(slots=True)
@@ -131,9 +136,10 @@ class SimTrade:
 class Ledger:
     """One bot's orders, trades and positions, changed by what its exchange reports."""
 
-    def __init__(self, *, leverage: int, mode: str) -> None:
+    def __init__(self, *, leverage: int, mode: str, bot_key: str = "b0") -> None:
         self.leverage = leverage
         self.mode = mode
+        self.bot_key = bot_key
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
         self.positions: dict[str, SimPosition] = {}
@@ -169,7 +175,12 @@ class Ledger:
 
     # --- orders --------------------------------------------------------------------------------
     def order_create(
-        self, request: OrderRequest, *, purpose: str, expected_price: Decimal | None = None
+        self,
+        request: OrderRequest,
+        *,
+        purpose: str,
+        expected_price: Decimal | None = None,
+        trade: int | None = None,
     ) -> SimOrder:
         """Record an order about to be sent, PENDING_NEW; the same client id returns the
         recorded one (a retried intent is never sent twice)."""
@@ -189,6 +200,7 @@ class Ledger:
             quantity=request.quantity or ZERO,
             sequence=len(self.orders),
             expected_price=expected_price,
+            trade=trade,
         )
         self.orders[cid] = order
         return order
@@ -219,13 +231,38 @@ class Ledger:
                 continue
             if not isinstance(event, OrderFilled | OrderUpdated):
                 continue
-            order = self.orders.get(event.order.client_order_id)
+            report = event.order
+            order = self.orders.get(report.client_order_id)
+            if order is None and is_liquidation_id(report.client_order_id):
+                order = self._liquidation(report)
+                report = replace(report, client_order_id=order.client_order_id)
             if order is None:
                 continue  # not ours
             if isinstance(event, OrderFilled) and self.fill_apply(order, event.fill):
                 purposes.add(order.purpose)
-            self.order_apply_report(order, event.order)
+            self.order_apply_report(order, report)
         return purposes
+
+    def _liquidation(self, report: OrderReport) -> SimOrder:
+        """Record the venue's liquidation order as the bot's (``order_adopt``)."""
+        cid = liquidation_client_id(self.bot_key, report.client_order_id)
+        known = self.orders.get(cid)
+        if known is not None:
+            return known
+        trade = self.open_trade(report.symbol)
+        order = SimOrder(
+            client_order_id=cid,
+            symbol=report.symbol,
+            purpose=infer_purpose(report),
+            type=report.type.value,
+            side=report.side.value,
+            trigger_price=stored(report.trigger_price),
+            quantity=report.quantity or ZERO,
+            sequence=len(self.orders),
+            trade=trade.number if trade else None,
+        )
+        self.orders[cid] = order
+        return order
 
     def fill_apply(self, order: SimOrder, fill: Fill) -> bool:
         """Book a fill on the trade and the position; False when it was booked before."""
@@ -237,6 +274,9 @@ class Ledger:
         if position is None:
             position = self.positions[order.symbol] = SimPosition(order.symbol, self.leverage)
         trade = self.open_trade(order.symbol)
+        ended = trade is None or trade.number != order.trade
+        if order.trade is not None and order.purpose != "entry" and ended:
+            trade = None  # its trade has ended: never booked to another one
         change = position_apply_fill(
             qty=position.quantity,
             entry=position.entry_price,

@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from apps.bots.lease import CycleBusy
 from apps.bots.models import Bot
 from apps.exchange.domain.errors import ExchangeError
 from apps.exchange.live import NoVenue
@@ -30,7 +31,9 @@ class Command(BaseCommand):
         for bot in bots:
             self.stdout.write(f"reconciling {bot.name} ...")
             try:
-                report = reconcile_bot_now(bot=bot, at=timezone.now())
+                report = reconcile_bot_now(bot=bot, at=timezone.now(), wait=20)
+            except CycleBusy as exc:
+                raise CommandError(f"{bot.name}: busy for 20 s, try again ({exc})") from exc
             except (ImproperlyConfigured, NoVenue) as exc:
                 raise CommandError(str(exc)) from exc
             except ExchangeError as exc:

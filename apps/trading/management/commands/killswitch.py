@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from apps.trading.engine import CycleBusy, killswitch_engage
+from apps.market.clock import market_now
+from apps.trading.engine import killswitch_engage
 
 
 class Command(BaseCommand):
@@ -21,15 +21,18 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             reports = killswitch_engage(
-                reason=options["reason"], now=timezone.now(), bot_names=options["bot"] or None
+                reason=options["reason"], now=market_now(), bot_names=options["bot"] or None
             )
-        except (ValueError, CycleBusy) as exc:
+        except ValueError as exc:
             raise CommandError(str(exc)) from exc
         for r in reports:
             self.stdout.write(
                 f"{r.bot}: canceled {r.orders_canceled} order(s), closed {r.positions_closed} "
                 f"position(s); left open: {r.open_orders_left} order(s), "
                 f"{r.open_positions_left} position(s); halted"
+                + (f"; FAILED: {r.error}" if r.error else "")
             )
-        if any(r.open_orders_left or r.open_positions_left for r in reports):
+            for note in r.notes:
+                self.stdout.write(f"  {note}")
+        if any(r.open_orders_left or r.open_positions_left or r.error for r in reports):
             raise CommandError("something is still open: check the exchange")
