@@ -318,6 +318,7 @@ class Campaign:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE"))}
         env.update(
             DJANGO_SETTINGS_MODULE="tradingplatform.settings.prod",
+            TRADINGPLATFORM_ENV_FILE="",  # a local .env must not leak into the campaign
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
             DJANGO_SECURE_SSL_REDIRECT="0",

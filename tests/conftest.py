@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+# A user's .env (written by `make run`) is never read by the suite, nor by the processes it
+# starts: they see only what the tests set.
+os.environ["TRADINGPLATFORM_ENV_FILE"] = ""
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 _service_skips: list[tuple[str, str]] = []

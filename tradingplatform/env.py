@@ -6,16 +6,31 @@ fails with one line naming it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ENV_FILE = BASE_DIR / ".env"
+TEST_SETTINGS = "tradingplatform.settings.test"
+
+
+def env_file() -> Path | None:
+    """The ``.env`` file to read: ``TRADINGPLATFORM_ENV_FILE`` (empty: none), else the
+    repository's ``.env``. The test suite never reads a user's ``.env`` (``make run`` writes
+    one): its settings, and every process it starts, see only what the tests set."""
+    if os.environ.get("DJANGO_SETTINGS_MODULE") == TEST_SETTINGS:
+        return None
+    configured = os.environ.get("TRADINGPLATFORM_ENV_FILE")
+    if configured is not None:
+        return Path(configured) if configured else None
+    return BASE_DIR / ".env"
+
 
 env = environ.Env()
-if ENV_FILE.exists():
+ENV_FILE = env_file()
+if ENV_FILE is not None and ENV_FILE.is_file():
     # Real environment variables win over the file.
     environ.Env.read_env(str(ENV_FILE), overwrite=False)
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from apps.backtest.domain.engine import BacktestResult
+from apps.core.domain.formatting import fmt_money, fmt_pct
 
 WIDTH, HEIGHT, MAX_POINTS = 900, 220, 1200
 
@@ -61,13 +63,35 @@ def _svg_line(
     )
 
 
+# How each metric reads for people: fractions as percentages, money to cents, ratios to 2 places.
+_PERCENT = {
+    "total_return",
+    "cagr",
+    "max_drawdown",
+    "win_rate",
+    "exposure",
+    "buy_and_hold_return",
+}
+_MONEY = {"expectancy", "final_equity", "funding_paid"}
+
+
+def _shown(key: str, value: Any) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    if key in _PERCENT:
+        return fmt_pct(value)
+    if key in _MONEY:
+        return fmt_money(value)
+    return f"{value:,.2f}"
+
+
 def _metrics_table(result: BacktestResult) -> str:
     rows = []
     for key, value in result.metrics.as_dict().items():
         if isinstance(value, dict):
             continue
-        shown = f"{value:,.4f}" if isinstance(value, float) else str(value)
-        rows.append(f"<tr><th>{html.escape(key)}</th><td>{shown}</td></tr>")
+        label = html.escape(key.replace("_", " "))
+        rows.append(f"<tr><th>{label}</th><td>{_shown(key, value)}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
 
 

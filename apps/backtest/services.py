@@ -185,33 +185,21 @@ def _split_params(strategy: str, params: dict[str, Any]) -> tuple[dict[str, Any]
     return values, fallback
 
 
-def backtest_series(
+def backtest_check(
     *,
     strategy: str,
     params: dict[str, Any],
-    series: list[Klines],
     fee: float,
     stake: float,
-    cash: float,
-    jit: bool = False,
-    funding: dict[str, tuple[Any, Any]] | None = None,
     maker_fee: float | None = None,
     leverage: float = 1.0,
     maintenance_margin: float = 0.004,
     slippage: str = "none",
     intrabar: str = "stop_first",
-    fine: dict[str, Klines] | None = None,
-    mode: str = "",
-    progress: Callable[[str], None] | None = None,
-) -> BacktestOutcome:
-    """Backtest ``strategy`` on each series; return results, trades and a JSON summary.
-
-    Any registered strategy runs with its own ``signals`` (``backtest_strategy``); ``ema_cross``
-    with no slippage, leverage 1, ``stop_first`` and one fee keeps its batch fast path (same
-    trades). ``funding`` maps a symbol to its (funding times ms, rates); symbols without it pay
-    none. ``fine`` maps a symbol to finer candles for ``intrabar="finer"``. ``mode`` labels the
-    run in the per-mode figures (default: the strategy kind).
-    """
+) -> tuple[dict[str, Any], dict[str, Any], ExecutionParams, EmaCrossParams | None]:
+    """Validate a backtest's strategy, parameters and execution options (before any data is
+    loaded); return the strategy's values, the fallback sl / tp, the execution parameters and
+    the ``ema_cross`` fast path's configuration. Raise ``BacktestError`` in one line."""
     values, fallback = _split_params(strategy, params)
     if slippage not in ("none", "book"):
         raise BacktestError(f"slippage must be none or book, got {slippage!r}")
@@ -243,6 +231,48 @@ def backtest_series(
         )
     except ValueError as exc:
         raise BacktestError(str(exc)) from exc
+    return values, fallback, execution, config
+
+
+def backtest_series(
+    *,
+    strategy: str,
+    params: dict[str, Any],
+    series: list[Klines],
+    fee: float,
+    stake: float,
+    cash: float,
+    jit: bool = False,
+    funding: dict[str, tuple[Any, Any]] | None = None,
+    maker_fee: float | None = None,
+    leverage: float = 1.0,
+    maintenance_margin: float = 0.004,
+    slippage: str = "none",
+    intrabar: str = "stop_first",
+    fine: dict[str, Klines] | None = None,
+    mode: str = "",
+    progress: Callable[[str], None] | None = None,
+) -> BacktestOutcome:
+    """Backtest ``strategy`` on each series; return results, trades and a JSON summary.
+
+    Any registered strategy runs with its own ``signals`` (``backtest_strategy``); ``ema_cross``
+    with no slippage, leverage 1, ``stop_first`` and one fee keeps its batch fast path (same
+    trades). ``funding`` maps a symbol to its (funding times ms, rates); symbols without it pay
+    none. ``fine`` maps a symbol to finer candles for ``intrabar="finer"``. ``mode`` labels the
+    run in the per-mode figures (default: the strategy kind).
+    """
+    values, fallback, execution, config = backtest_check(
+        strategy=strategy,
+        params=params,
+        fee=fee,
+        stake=stake,
+        maker_fee=maker_fee,
+        leverage=leverage,
+        maintenance_margin=maintenance_margin,
+        slippage=slippage,
+        intrabar=intrabar,
+    )
+    ema = config is not None
     fast_path = (
         config is not None
         and execution.slippage is None

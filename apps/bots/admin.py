@@ -9,12 +9,23 @@ from django.http import HttpRequest
 
 from apps.bots.models import Bot
 from apps.bots.services import BotStateError, bot_pause, bot_resume
+from apps.core.forms import RowsField, SymbolsField
 from apps.risk.models import RiskSettings
 from apps.webhook.domain.security import hash_secret
 
 
 class BotForm(forms.ModelForm):
-    """The webhook passphrase is write-only: stored hashed, never rendered back."""
+    """The webhook passphrase is write-only: stored hashed, never rendered back. Symbols are
+    chosen among the instruments; partial take-profits are edited one level per line."""
+
+    symbols = SymbolsField(help_text="The symbols the bot trades (Ctrl/Cmd-click for several).")
+    exit_levels = RowsField(
+        columns=("distance", "fraction"),
+        required=False,
+        label="Partial take-profits",
+        help_text="distance: from the entry, as a fraction of its price (0.02 = 2 %); fraction: "
+        "of the position taken off (0.5 = half). Empty: no partial exits.",
+    )
 
     new_webhook_passphrase = forms.CharField(
         label="Webhook passphrase",
@@ -59,8 +70,39 @@ class BotForm(forms.ModelForm):
         return bot
 
 
+class RiskSettingsForm(forms.ModelForm):
+    breaker_tiers = RowsField(
+        columns=("name", "window_minutes", "loss_limit", "action", "size_multiplier"),
+        optional=1,
+        integers=("window_minutes",),
+        label="Circuit-breaker tiers",
+        help_text="A loss over loss_limit USDT within window_minutes triggers action: warn, "
+        "reduce_size (then size_multiplier, e.g. 0.5), halt or flatten.",
+    )
+    volatility_bands = RowsField(
+        columns=("max_score", "size_multiplier"),
+        label="CryptoVIX bands",
+        help_text="Up to max_score (0-100) the size is multiplied by size_multiplier (0-1); "
+        "the last band must reach 100.",
+    )
+
+    class Meta:
+        model = RiskSettings
+        fields = [
+            "breaker_tiers",
+            "max_open_positions",
+            "max_exposure",
+            "risk_per_trade",
+            "daily_loss_limit",
+            "correlation_threshold",
+            "correlation_lookback",
+            "volatility_bands",
+        ]
+
+
 class RiskSettingsInline(admin.StackedInline):
     model = RiskSettings
+    form = RiskSettingsForm
     can_delete = False
     extra = 1
     max_num = 1
@@ -171,13 +213,30 @@ class BotAdmin(admin.ModelAdmin):
             self.message_user(request, f"Resumed {resumed} bot(s).", messages.SUCCESS)
 
     @admin.action(description="Kill switch: cancel all orders, close all positions, halt")
-    def emergency_close(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
+    def emergency_close(self, request: HttpRequest, queryset: QuerySet[Bot]) -> Any:
+        from django.template.response import TemplateResponse
+
         from apps.market.clock import market_now
         from apps.trading.engine import killswitch_engage
 
+        reason = (request.POST.get("reason") or "").strip()
+        if request.POST.get("confirm") != "yes" or not reason:
+            bots = list(queryset.select_related("account"))
+            for bot in bots:
+                bot.open_positions = bot.positions.exclude(quantity=0).count()  # type: ignore[attr-defined]
+            return TemplateResponse(
+                request,
+                "admin/bots/confirm_killswitch.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "bots": bots,
+                    "user": request.user,
+                    "back": request.get_full_path(),
+                },
+            )
         try:
             reports = killswitch_engage(
-                reason=f"kill switch by {request.user}",
+                reason=f"{reason} (admin, {request.user})",
                 now=market_now(),
                 bot_names=list(queryset.values_list("name", flat=True)),
             )

@@ -85,6 +85,11 @@ class Bot(models.Model):
         "`manage.py webhook_secret BOT`); WEBHOOK_SECRET is accepted for every bot.",
     )
     enabled = models.BooleanField(default=True, help_text="Disabled bots are never scheduled.")
+    rehearsal = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="A replay's paper copy: run by the replay only, never by the scheduler.",
+    )
     state = models.CharField(max_length=8, choices=State.choices, default=State.PAUSED)
     state_reason = models.CharField(max_length=255, blank=True, default="")
     state_changed_at = models.DateTimeField(null=True, blank=True)

@@ -10,7 +10,9 @@ from apps.trading.models import Position, Trade
 def platform_snapshot() -> dict[str, Any]:
     """Counts shown on the dashboard and sent with each heartbeat."""
     return {
-        "bots_running": Bot.objects.filter(state=Bot.State.RUNNING, enabled=True).count(),
+        "bots_running": Bot.objects.filter(
+            state=Bot.State.RUNNING, enabled=True, rehearsal=False
+        ).count(),
         "bots_total": Bot.objects.count(),
         "open_trades": Trade.objects.filter(status=Trade.Status.OPEN).count(),
         "open_positions": Position.objects.exclude(quantity=0).count(),

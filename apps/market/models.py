@@ -42,3 +42,18 @@ class FundingRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} @{self.funding_time}: {self.rate}"
+
+
+class ReplayClock(models.Model):
+    """The replayed market clock of the embedded demo, kept so that a restart resumes market
+    time where it stopped (one row). Market time = ``anchor_market`` + (wall - ``anchor_wall``)
+    x speed; ``last_market`` is the market time last seen, written every few seconds."""
+
+    replay_start = models.CharField(max_length=64, help_text="MARKET_REPLAY_START it runs from.")
+    anchor_market = models.DateTimeField()
+    anchor_wall = models.DateTimeField()
+    last_market = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"replay clock from {self.replay_start}, last at {self.last_market:%Y-%m-%d %H:%M}"

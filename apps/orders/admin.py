@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 
-from apps.core.admin import EngineRecordAdmin, ReadOnlyInline
+from apps.core.admin import EngineRecordAdmin, ReadOnlyInline, number_column, time_column
 from apps.orders.models import Fill, Order, OrderEvent
 
 
@@ -23,6 +23,12 @@ class OrderEventInline(ReadOnlyInline):
 class OrderAdmin(EngineRecordAdmin):
     """Orders are written by the trading engine; the admin shows them read-only."""
 
+    qty = number_column("quantity", "qty", "Qty")
+    filled = number_column("filled_quantity", "qty", "Filled")
+    limit = number_column("price", "price", "Price")
+    trigger = number_column("trigger_price", "price", "Trigger")
+    avg = number_column("average_price", "price", "Avg fill")
+    created = time_column("created_at", "Created (wall clock)")
     list_display = [
         "client_order_id",
         "bot",
@@ -30,13 +36,13 @@ class OrderAdmin(EngineRecordAdmin):
         "purpose",
         "side",
         "type",
-        "quantity",
-        "filled_quantity",
-        "price",
-        "average_price",
-        "slippage_bps",
+        "qty",
+        "filled",
+        "limit",
+        "trigger",
+        "avg",
         "status",
-        "created_at",
+        "created",
     ]
     list_filter = ["status", "purpose", "type", "side", "bot"]
     search_fields = ["client_order_id", "exchange_order_id", "algo_id", "symbol"]
@@ -55,17 +61,21 @@ class OrderAdmin(EngineRecordAdmin):
 
 @admin.register(Fill)
 class FillAdmin(EngineRecordAdmin):
+    fill_price = number_column("price", "price", "Price", symbol="order__symbol")
+    qty = number_column("quantity", "qty", "Qty", symbol="order__symbol")
+    fee_shown = number_column("fee", "money", "Fee")
+    pnl = number_column("realized_pnl", "money", "Realized PnL")
+    filled = time_column("filled_at", "Filled (market time)")
     list_display = [
         "order",
         "trade",
-        "price",
-        "quantity",
+        "fill_price",
+        "qty",
         "notional",
-        "fee",
-        "fee_asset",
+        "fee_shown",
         "is_maker",
-        "realized_pnl",
-        "filled_at",
+        "pnl",
+        "filled",
     ]
     list_filter = ["is_maker", "fee_asset", "order__bot"]
     search_fields = ["order__client_order_id", "exchange_trade_id", "order__symbol"]

@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import DecimalField, F, Sum
 
 from apps.bots.models import Bot
+from apps.core.domain.formatting import plain
 from apps.dashboard.events import publish_event
 from apps.exchange.domain.types import Fill as VenueFill
 from apps.exchange.domain.types import OrderReport, OrderRequest, Side, require_utc
@@ -32,6 +33,7 @@ from apps.orders.domain.accounting import (
     PRICE_QUANTUM,
     PositionChange,
     position_apply_fill,
+    position_mark,
     position_update,
     slippage_bps,
     split_fee,
@@ -471,6 +473,24 @@ def _position_update(
     position.save()
 
 
+def position_mark_to_market(*, bot: Bot, symbol: str, price: Decimal) -> Position | None:
+    """Mark the bot's open position in ``symbol`` to ``price`` and announce it when it changed;
+    return the row (None when flat)."""
+    with transaction.atomic():
+        row = (
+            Position.objects.select_for_update()
+            .filter(bot=bot, symbol=symbol)
+            .exclude(quantity=0)
+            .first()
+        )
+        if row is None or not position_mark(row, price=price):
+            return row
+        row.save(update_fields=["mark_price", "unrealized_pnl", "updated_at"])
+        data = _jsonable(row, ("side", "quantity", "entry_price", "mark_price", "unrealized_pnl"))
+        publish_event("position", {"bot": bot.name, "symbol": symbol, **data})
+    return row
+
+
 # --- events ------------------------------------------------------------------------------------
 def _publish_fill(
     row: Fill,
@@ -501,12 +521,13 @@ _TRADE_FIELDS += ("exit_reason",)
 
 
 def _jsonable(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    """Return the row's fields for an event: Decimals as strings, datetimes in ISO 8601."""
+    """Return the row's fields for an event: Decimals as exact strings without trailing zeros
+    or an exponent ("0", not "0E-12"), datetimes in ISO 8601."""
     out: dict[str, Any] = {}
     for name in fields:
         value = getattr(row, name)
         if isinstance(value, Decimal):
-            value = str(value)
+            value = plain(value)
         elif isinstance(value, datetime):
             value = value.isoformat()
         out[name] = value

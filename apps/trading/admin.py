@@ -4,7 +4,8 @@ from typing import Any
 
 from django.contrib import admin
 
-from apps.core.admin import EngineRecordAdmin, ReadOnlyInline
+from apps.core.admin import EngineRecordAdmin, ReadOnlyInline, number_column, time_column
+from apps.core.domain.formatting import fmt_money
 from apps.orders.models import Fill, Order
 from apps.trading.models import Position, Signal, Trade
 
@@ -35,21 +36,28 @@ class TradeFillInline(ReadOnlyInline):
 
 @admin.register(Trade)
 class TradeAdmin(EngineRecordAdmin):
+    """Trades, the columns a trader scans; times are market time (the venue's fill times:
+    the replayed clock in the demo)."""
+
+    qty = number_column("quantity", "qty", "Qty")
+    entry = number_column("entry_price", "price", "Entry")
+    exit = number_column("exit_price", "price", "Exit")
+    roi_shown = number_column("roi", "pct", "ROI")
+    entry_at = time_column("entry_time", "Entry (market time)")
+    exit_at = time_column("exit_time", "Exit (market time)")
     list_display = [
         "id",
         "bot",
         "symbol",
         "side",
-        "mode",
-        "quantity",
-        "entry_price",
-        "exit_price",
-        "roi",
+        "qty",
+        "entry",
+        "exit",
+        "roi_shown",
         "net_pnl_display",
-        "status",
         "exit_reason",
-        "entry_time",
-        "exit_time",
+        "entry_at",
+        "exit_at",
     ]
     list_filter = ["status", "mode", "side", "exit_reason", "bot"]
     search_fields = ["symbol", "bot__name"]
@@ -61,7 +69,7 @@ class TradeAdmin(EngineRecordAdmin):
 
     @admin.display(description="Net PnL (USDT)")
     def net_pnl_display(self, obj: Trade) -> Any:
-        return obj.net_pnl
+        return fmt_money(obj.net_pnl)
 
     @admin.display(description="Duration")
     def duration(self, obj: Trade) -> str:
@@ -72,19 +80,22 @@ class TradeAdmin(EngineRecordAdmin):
 
 @admin.register(Position)
 class PositionAdmin(EngineRecordAdmin):
+    qty = number_column("quantity", "qty", "Qty")
+    entry = number_column("entry_price", "price", "Entry")
+    mark = number_column("mark_price", "price", "Mark")
+    upnl = number_column("unrealized_pnl", "money", "Unrealized PnL (USDT)")
+    stop = number_column("stop_price", "price", "Stop")
     list_display = [
         "bot",
         "symbol",
         "side",
-        "quantity",
-        "entry_price",
-        "mark_price",
-        "unrealized_pnl",
+        "qty",
+        "entry",
+        "mark",
+        "upnl",
         "notional_display",
         "leverage",
-        "liquidation_price",
-        "stop_price",
-        "updated_at",
+        "stop",
     ]
     list_filter = ["side", "bot"]
     search_fields = ["symbol", "bot__name"]
@@ -94,14 +105,15 @@ class PositionAdmin(EngineRecordAdmin):
 
     @admin.display(description="Notional (USDT)")
     def notional_display(self, obj: Position) -> Any:
-        return obj.notional
+        return fmt_money(obj.notional)
 
 
 @admin.register(Signal)
 class SignalAdmin(EngineRecordAdmin):
+    received = time_column("received_at", "Received (wall clock)")
     list_display = [
         "id",
-        "received_at",
+        "received",
         "source",
         "bot",
         "symbol",

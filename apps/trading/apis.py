@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -20,9 +22,19 @@ class KillSwitchApi(APIView):
             child=serializers.CharField(max_length=64),
             required=False,
             default=list,
-            help_text="Bot names; empty means every bot.",
+            help_text="Bot names (or all: true for every bot).",
+        )
+        all = serializers.BooleanField(
+            required=False, default=False, help_text="Every bot (instead of naming them)."
         )
         reason = serializers.CharField(max_length=200)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if bool(attrs["bots"]) == attrs["all"]:
+                raise serializers.ValidationError(
+                    {"bots": "name the bots, or set all: true for every bot (not both)"}
+                )
+            return attrs
 
     class KillSwitchOutputSerializer(serializers.Serializer):
         bot = serializers.CharField()
@@ -50,7 +62,7 @@ class KillSwitchApi(APIView):
             reports = killswitch_engage(
                 reason=f"{data.validated_data['reason']} (API, {request.user})",
                 now=market_now(),
-                bot_names=data.validated_data["bots"] or None,
+                bot_names=None if data.validated_data["all"] else data.validated_data["bots"],
             )
         except ValueError as exc:
             return Response(

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.db.models import Count, Sum
 
 from apps.bots.models import Bot
-from apps.exchange.domain.types import datetime_to_ms
+from apps.bots.services import bot_pause
+from apps.exchange.domain.types import datetime_to_ms, ms_to_datetime
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms
 from apps.market.services import funding_import, klines_import
@@ -83,13 +84,15 @@ def ensure_klines(
 
 
 def rehearsal_bot(*, bot: Bot, label: str) -> Bot:
-    """A paper copy of ``bot`` (same strategy, symbols, leverage and risk settings), running."""
+    """A paper copy of ``bot`` (same strategy, symbols, leverage and risk settings), running
+    for the replay alone: marked ``rehearsal``, the platform's scheduler never runs it."""
     with transaction.atomic():
         copy = Bot.objects.get(pk=bot.pk)  # every setting as stored ...
         copy.symbols = list(bot.symbols)  # ... but the symbols asked for
         copy.pk = None
         copy.name = f"{bot.name}-{label}"[:64]
         copy.trading_mode = Bot.TradingMode.PAPER
+        copy.rehearsal = True
         copy.enabled = True
         copy.state = Bot.State.RUNNING
         copy.state_reason = f"replay of {bot.name}"
@@ -123,6 +126,17 @@ def replay_bot(
         ensure_klines(
             symbol=symbol, interval=interval, start=start - warm, end=end, data_dir=data_dir
         )
+        in_range = Kline.objects.filter(
+            symbol=symbol,
+            interval=interval,
+            open_time__gte=datetime_to_ms(start),
+            open_time__lt=datetime_to_ms(end),
+        )
+        if not in_range.exists():
+            raise ReplayError(
+                f"no {symbol} {interval} candles from {start:%Y-%m-%d} to {end:%Y-%m-%d} "
+                f"(stored: {_stored_range(symbol, interval)}): nothing to replay"
+            )
     ensure_klines(
         symbol=VIX_SYMBOL,
         interval=VIX_INTERVAL,
@@ -133,14 +147,30 @@ def replay_bot(
     copy = rehearsal_bot(bot=bot, label=label)
     total = len(bot.symbols) * ((datetime_to_ms(end) - datetime_to_ms(start)) // step)
     done = 0
-    while True:
-        results = bot_catch_up(bot_id=copy.pk, now=end, limit=500, start_ms=datetime_to_ms(start))
-        done += len(results)
-        if progress:
-            progress(min(done, total), total)
-        if not results or results[-1].outcome in ("skipped", "halted", "error", "flatten"):
-            break
+    try:
+        while True:
+            results = bot_catch_up(
+                bot_id=copy.pk, now=end, limit=500, start_ms=datetime_to_ms(start)
+            )
+            done += len(results)
+            if progress:
+                progress(min(done, total), total)
+            if not results or results[-1].outcome in ("skipped", "halted", "error", "flatten"):
+                break
+    finally:  # the copy is kept for review, never left running
+        copy.refresh_from_db()
+        if copy.state == Bot.State.RUNNING:
+            bot_pause(bot=copy, reason=f"replay of {bot.name} finished")
     return replay_summary(bot=copy)
+
+
+def _stored_range(symbol: str, interval: str) -> str:
+    rows = Kline.objects.filter(symbol=symbol, interval=interval)
+    first = rows.order_by("open_time").values_list("open_time", flat=True).first()
+    last = rows.order_by("-open_time").values_list("open_time", flat=True).first()
+    if first is None or last is None:
+        return "none"
+    return f"{ms_to_datetime(first):%Y-%m-%d} to {ms_to_datetime(last):%Y-%m-%d}"
 
 
 def replay_summary(*, bot: Bot) -> ReplaySummary:

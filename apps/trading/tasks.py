@@ -64,9 +64,8 @@ def _dispatch_signal(signal_id: int) -> None:
 def schedule() -> None:
     """Beat entry: one tick per running bot (a busy bot skips its tick), then the sweep
     (waiting signals, abandoned cycles, restarts due)."""
-    for bot_id in Bot.objects.filter(enabled=True, state=Bot.State.RUNNING).values_list(
-        "pk", flat=True
-    ):
+    scheduled = Bot.objects.filter(enabled=True, state=Bot.State.RUNNING, rehearsal=False)
+    for bot_id in scheduled.values_list("pk", flat=True):
         bot_tick.delay(bot_id)
     report = sweep(wall=timezone.now(), dispatch=_dispatch_signal)
     if report.expired or report.cycles_closed or report.restarted:

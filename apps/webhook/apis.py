@@ -73,12 +73,17 @@ _EXAMPLES = [
 
 class RawBodyParser(BaseParser):
     """TradingView posts text/plain or application/json; the view reads the raw body itself
-    (the signature covers the exact bytes)."""
+    (the signature covers the exact bytes), so this parser only names the content type for
+    the OpenAPI schema (where the examples are shown under it)."""
 
-    media_type = "*/*"
+    media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         return None
+
+
+class RawTextBodyParser(RawBodyParser):
+    media_type = "text/plain"
 
 
 class TradingViewWebhookApi(APIView):
@@ -89,7 +94,7 @@ class TradingViewWebhookApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes = [WebhookSourceThrottle]
-    parser_classes = [RawBodyParser]
+    parser_classes = [RawBodyParser, RawTextBodyParser]
 
     def get_authenticate_header(self, request: Request) -> str:
         return 'Passphrase realm="webhook"'

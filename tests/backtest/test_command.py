@@ -167,7 +167,9 @@ def test_backtest_command_with_report_writes_self_contained_html(shared_data, tm
     assert len(svgs) == 3  # equity, drawdown, price with trades
     for svg in svgs:
         ET.fromstring(svg)  # well-formed
-    assert "ETHUSDT-1h:" in text and "trades" in text and "max_drawdown" in text
+    assert "ETHUSDT-1h:" in text and "trades" in text
+    # figures for people: a drawdown as a percentage, not a raw fraction
+    assert re.search(r"<th>max drawdown</th><td>\d+\.\d\d %</td>", text)
     assert text.count("<circle") > 100  # entries and exits on the price chart
     assert "http" not in text  # nothing to fetch: opens offline
 

@@ -127,3 +127,60 @@ def test_bot_admin_resume_with_disabled_bot_reports_error(admin_client_logged) -
     bot.refresh_from_db()
     assert bot.state == Bot.State.PAUSED
     assert "is disabled" in response.content.decode()
+
+
+def test_bot_admin_edits_symbols_and_exit_levels_as_fields_not_json(
+    admin_client_logged, demo
+) -> None:
+    from apps.bots.admin import BotForm, RiskSettingsForm
+    from apps.bots.models import Bot
+
+    bot = Bot.objects.get(name="demo-swing")
+    page = admin_client_logged.get(f"/admin/bots/bot/{bot.pk}/change/").content.decode()
+    assert '<select name="symbols"' in page and '<option value="XRPUSDT" selected>' in page
+    assert "One per line: distance fraction" in page and '{"distance"' not in page
+    assert "One per line: name window_minutes loss_limit action [size_multiplier]" in page
+    form = BotForm(instance=bot)
+    data = {name: form[name].value() for name in form.fields}
+    data.update(
+        symbols=["BTCUSDT", "ETHUSDT"],
+        exit_levels="0.01 0.3\n0.03 0.5\n",
+        new_webhook_passphrase="",
+        clear_webhook_passphrase="",
+    )
+    form = BotForm(data=data, instance=bot)
+    assert form.is_valid(), form.errors
+    form.save()
+    bot.refresh_from_db()
+    assert bot.symbols == ["BTCUSDT", "ETHUSDT"]
+    assert bot.exit_levels == [
+        {"distance": "0.01", "fraction": "0.3"},
+        {"distance": "0.03", "fraction": "0.5"},
+    ]
+    bad = BotForm(data={**data, "exit_levels": "0.01 0.3 9"}, instance=bot)
+    assert not bad.is_valid()
+    assert "line 1 ('0.01 0.3 9'): expected distance fraction" in bad.errors["exit_levels"][0]
+    risk = RiskSettingsForm(
+        data={
+            "breaker_tiers": "fast 15 150 warn\nhour 60 300 reduce_size 0.5\nday 1440 800 flatten",
+            "volatility_bands": "50 1\n100 0.5",
+            "max_open_positions": 3,
+            "max_exposure": "5000",
+            "risk_per_trade": "0.01",
+            "daily_loss_limit": "500",
+            "correlation_threshold": "0.8",
+            "correlation_lookback": 100,
+        },
+        instance=bot.risk,
+    )
+    assert risk.is_valid(), risk.errors
+    tiers = risk.cleaned_data["breaker_tiers"]
+    assert tiers[1] == {
+        "name": "hour",
+        "window_minutes": 60,
+        "loss_limit": "300",
+        "action": "reduce_size",
+        "size_multiplier": "0.5",
+    }
+    wrong = RiskSettingsForm(data={**risk.data, "volatility_bands": "50 1"}, instance=bot.risk)
+    assert not wrong.is_valid() and "100" in str(wrong.errors["volatility_bands"])

@@ -67,3 +67,15 @@ def test_migrations_with_current_models_are_complete() -> None:
         {"DJANGO_SETTINGS_MODULE": "tradingplatform.settings.test"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_env_file_is_read_only_where_it_is_named(tmp_path) -> None:
+    """`make run` writes a .env; the suite (and what it starts) never reads one by accident."""
+    env_file = tmp_path / "local.env"
+    env_file.write_text(f"DJANGO_SECRET_KEY={PROD_ENV['DJANGO_SECRET_KEY']}\n")
+    env = {k: v for k, v in PROD_ENV.items() if k != "DJANGO_SECRET_KEY"}
+    named = _run(["manage.py", "check"], {**env, "TRADINGPLATFORM_ENV_FILE": str(env_file)})
+    assert named.returncode == 0, named.stderr[-2000:]
+    unnamed = _run(["manage.py", "check"], {**env, "TRADINGPLATFORM_ENV_FILE": ""})
+    assert unnamed.returncode == 2
+    assert "DJANGO_SECRET_KEY" in unnamed.stderr

@@ -43,6 +43,20 @@ def test_killswitch_command_with_unknown_bot_fails_in_one_line() -> None:
         call_command("killswitch", bot=["nobody"], stdout=StringIO())
 
 
+def test_killswitch_command_without_bot_or_all_refuses_in_one_line() -> None:
+    with pytest.raises(CommandError, match="pass --all for every bot"):
+        call_command("killswitch", reason="oops", stdout=StringIO())
+
+
+def test_killswitch_api_without_bots_or_all_is_400(admin_client_logged, open_bot) -> None:
+    response = admin_client_logged.post(
+        "/api/killswitch/", {"reason": "no target"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "all: true" in str(response.json()["extra"]["fields"])
+    assert Position.objects.filter(bot=open_bot).exclude(quantity=0).exists()
+
+
 def test_killswitch_api_with_admin_flattens_and_reports(admin_client_logged, open_bot) -> None:
     response = admin_client_logged.post(
         "/api/killswitch/",
@@ -67,10 +81,24 @@ def test_killswitch_api_without_reason_is_400_and_changes_nothing(
     assert Position.objects.filter(bot=open_bot).exclude(quantity=0).exists()
 
 
-def test_killswitch_admin_action_with_selected_bot_flattens(admin_client_logged, open_bot) -> None:
+def test_killswitch_admin_action_asks_for_confirmation_then_flattens(
+    admin_client_logged, open_bot
+) -> None:
+    asked = admin_client_logged.post(
+        "/admin/bots/bot/", {"action": "emergency_close", "_selected_action": [open_bot.pk]}
+    )
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Kill switch: are you sure?" in page
+    assert open_bot.name in page and "1 open position(s)" in page
+    assert Position.objects.filter(bot=open_bot).exclude(quantity=0).exists()  # nothing yet
     response = admin_client_logged.post(
         "/admin/bots/bot/",
-        {"action": "emergency_close", "_selected_action": [open_bot.pk]},
+        {
+            "action": "emergency_close",
+            "_selected_action": [open_bot.pk],
+            "confirm": "yes",
+            "reason": "drill from the admin",
+        },
         follow=True,
     )
     assert "closed 1 position(s)" in response.content.decode()

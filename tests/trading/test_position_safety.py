@@ -346,3 +346,17 @@ def test_live_funding_fees_are_booked_on_the_open_trade_once(live_bot, fake):
     trade = Trade.objects.get(bot=live_bot)
     assert trade.funding == -paid  # the wallet change, as funding paid
     assert FundingPayment.objects.filter(bot=live_bot, trade=trade).count() == len(income)
+
+
+def test_paper_position_is_marked_to_the_last_close(shared_data):
+    from apps.market.models import Kline
+    from tests.trading.test_engine_seed import _bot, _replay
+
+    bot = _replay(_bot("marked", symbols=("BTCUSDT",)), 12, shared_data)
+    position = Position.objects.get(bot=bot, symbol="BTCUSDT")
+    assert position.quantity != 0
+    last = BotCycle.objects.filter(bot=bot, symbol="BTCUSDT").order_by("-candle_open_time").first()
+    close = Kline.objects.get(symbol="BTCUSDT", interval="1h", open_time=last.candle_open_time)
+    assert position.mark_price == close.close  # the simulated exchange's price: the last close
+    expected = ((close.close - position.entry_price) * position.quantity).quantize(Decimal("1E-8"))
+    assert position.unrealized_pnl == expected != 0

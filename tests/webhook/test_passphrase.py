@@ -48,8 +48,8 @@ def test_admin_sets_bot_passphrase_write_only(admin_client_logged, client, setti
     form = page.context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
     data.update(
-        symbols=json.dumps(signal_bot.symbols),
-        exit_levels=json.dumps(signal_bot.exit_levels),
+        symbols=signal_bot.symbols,
+        exit_levels="\n".join(f"{x['distance']} {x['fraction']}" for x in signal_bot.exit_levels),
         account=signal_bot.account_id,
         strategy=signal_bot.strategy_id,
         new_webhook_passphrase="a-passphrase-long-enough-42",

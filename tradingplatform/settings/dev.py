@@ -6,7 +6,9 @@ from tradingplatform.env import env as _env
 from tradingplatform.settings.base import *  # noqa: F403
 from tradingplatform.settings.base import SECRET_KEY as _SECRET_KEY
 
-DEBUG = True
+# Debug pages only on the embedded default served on loopback: `runplatform --host` with any
+# other address turns them off (DJANGO_DEBUG=0 does too).
+DEBUG = _env.bool("DJANGO_DEBUG", default=True)
 # `make run` writes a random key into .env on first start; this fallback only serves a bare
 # `manage.py` call on a fresh checkout and is never used in production (prod.py has no default).
 SECRET_KEY = _SECRET_KEY or "dev-only-insecure-key-change-me-0123456789abcdefghijklmnop"

@@ -292,3 +292,16 @@ def position_update(
     if change.closes:
         position.stop_price = None  # the stop belonged to the position that just ended
         position.liquidation_price = None
+
+
+def position_mark(position: PositionRecord, *, price: Decimal) -> bool:
+    """Mark an open position to the market ``price`` (unrealized PnL at 8 decimals); return
+    True when that changed it. A flat position, or no price, is left alone."""
+    if position.quantity == 0 or price <= 0:
+        return False
+    pnl = money((price - position.entry_price) * position.quantity)
+    if position.mark_price == price and position.unrealized_pnl == pnl:
+        return False
+    position.mark_price = price
+    position.unrealized_pnl = pnl
+    return True

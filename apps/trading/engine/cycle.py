@@ -20,6 +20,7 @@ from apps.execution.domain.slippage import EntryDone
 from apps.market.models import Kline
 from apps.market.selectors import klines_window
 from apps.orders.models import Order
+from apps.orders.services import position_mark_to_market
 from apps.risk.domain.circuit_breaker import BreakerAction
 from apps.risk.domain.gate import OpenPosition, RiskContext
 from apps.risk.domain.portfolio import CorrelationMatrix
@@ -286,9 +287,12 @@ def _atomic_for(bot: Bot) -> AbstractContextManager[Any]:
 
 
 def _venue_caught_up(ctx: _Context, symbol: str, interval: str, open_time: int) -> set[str]:
-    """What happened on the venue since the last look, applied; then no exit order of an
-    ended trade stays open, and (live) an open position without a stop gets one back."""
+    """What happened on the venue since the last look, applied, and the position marked to the
+    market; then no exit order of an ended trade stays open, and (live) an open position
+    without a stop gets one back."""
     purposes = ctx.venue.catch_up(symbol=symbol, interval=interval, open_time=open_time)
+    mark = ctx.run(ctx.venue.exchange.get_mark_price(symbol)).mark_price
+    position_mark_to_market(bot=ctx.bot, symbol=symbol, price=mark)  # unrealized PnL now
     if _cancel_orphan_exits(ctx, symbol):
         raise ExitsStillOpen(f"{symbol}: exit orders of an ended trade could not be canceled yet")
     if ctx.bot.trading_mode != Bot.TradingMode.PAPER:

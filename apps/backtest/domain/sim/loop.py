@@ -51,7 +51,13 @@ from apps.exchange.domain.types import (
 )
 from apps.execution.domain.slippage import EntryDone
 from apps.market.domain.candles import interval_to_ms
-from apps.orders.domain.accounting import CLOSED, EXIT_PURPOSES, LONG, exit_order_orphaned
+from apps.orders.domain.accounting import (
+    CLOSED,
+    EXIT_PURPOSES,
+    LONG,
+    exit_order_orphaned,
+    position_mark,
+)
 from apps.orders.domain.state import OrderStatus
 from apps.risk.domain.circuit_breaker import BreakerAction, BreakerDecision
 from apps.risk.domain.gate import OpenPosition, RiskContext
@@ -207,6 +213,14 @@ class _Bot:
             self.ex.on_candle(symbol, candle)
         self.fed[symbol] = index + 1
         return self.ledger.apply_events(self.ex.events[start:])
+
+    def mark(self, symbol: str) -> None:
+        """Mark the open position to the market (``position_mark_to_market``)."""
+        position = self.ledger.position(symbol)
+        if position is not None:
+            price = _await(self.ex.get_mark_price(symbol)).mark_price
+            if position_mark(position, price=price):
+                position.store()
 
     def save(self) -> None:
         self.ex.events.clear()
@@ -464,6 +478,7 @@ class _Bot:
         candle = series.candles[index]
         self.open(candle.open_time + self.step)
         purposes = self.catch_up(symbol, index)
+        self.mark(symbol)
         self.cancel_orphan_exits(symbol)  # (a simulated cancel never fails)
         self.break_even(symbol, purposes)
         self.trail(symbol, candle)

@@ -15,6 +15,7 @@ from apps.backtest.domain.signal_kernel import INTRABAR_MODES
 from apps.backtest.services import (
     TRADE_COLUMNS,
     BacktestError,
+    backtest_check,
     backtest_series,
     fine_load,
     funding_db_load,
@@ -22,6 +23,8 @@ from apps.backtest.services import (
     series_db_load,
     series_load,
 )
+from apps.backtest.summary_table import summary_table
+from apps.core.domain.formatting import fmt_money
 from apps.market.data import MarketDataError
 
 
@@ -154,6 +157,7 @@ class Command(BaseCommand):
             raise CommandError(f"--params is not JSON: {exc}") from exc
         start = _ms(options["start"], "--start") if options["start"] else None
         end = _ms(options["end"], "--end") if options["end"] else None
+        self._check_arguments(options, params, start, end)
         try:
             show = sys.stderr.isatty() if options["progress"] is None else options["progress"]
             bar = tqdm(
@@ -198,11 +202,12 @@ class Command(BaseCommand):
             )
             if options["intrabar"] == "finer":
                 missing = sorted({k.symbol for k in series} - set(fine))
-                if missing:
-                    sys.stderr.write(
-                        f"no finer candles for {', '.join(missing)}: path order there\n"
+                if missing:  # (through the bar: a log line never cuts a progress bar)
+                    bar.write(
+                        f"no finer candles for {', '.join(missing)}: path order there",
+                        file=sys.stderr,
                     )
-            sys.stderr.write(f"loaded {len(series)} series; running the engine ...\n")
+            bar.write(f"loaded {len(series)} series; running the engine ...", file=sys.stderr)
             bar.total = len(options["data"]) + len(series)
             bar.refresh()
             outcome = backtest_series(
@@ -246,12 +251,46 @@ class Command(BaseCommand):
         seconds = summary["engine_seconds"]
         rate = summary["candles"] / seconds if seconds > 0 else float("inf")
         sides = summary["by_side"]
+        self.stdout.write(summary_table(summary))
         self.stdout.write(
             f"{summary['trades']} trades ({sides['long']['trades']} long, "
             f"{sides['short']['trades']} short) on {summary['candles']:,} candles, net PnL "
-            f"{summary['total_pnl']:.2f}, avg slippage {summary['avg_slippage_bps']:.2f} bps, "
-            f"engine {seconds:.3f} s ({rate / 1e6:.1f} M candles/s)"
+            f"{fmt_money(summary['total_pnl'])} USDT, avg slippage "
+            f"{summary['avg_slippage_bps']:.2f} bps, engine {seconds:.3f} s "
+            f"({rate / 1e6:.1f} M candles/s)"
         )
+
+    @staticmethod
+    def _check_arguments(
+        options: dict[str, Any], params: Any, start: int | None, end: int | None
+    ) -> None:
+        """Refuse bad arguments in one line before any data is loaded."""
+        if start is not None and end is not None and end <= start:
+            raise CommandError("--end must come after --start")
+        if options["cash"] <= 0:
+            raise CommandError(f"--cash must be positive, got {options['cash']}")
+        try:
+            backtest_check(
+                strategy=options["strategy"],
+                params=params,
+                fee=options["fee"],
+                stake=options["stake"],
+                maker_fee=options["maker_fee"],
+                leverage=options["leverage"],
+                maintenance_margin=options["maintenance_margin"],
+                slippage=options["slippage"],
+                intrabar=options["intrabar"],
+            )
+        except BacktestError as exc:
+            message = str(exc)
+            raise CommandError(
+                f"--{message}" if message.startswith("params:") else message
+            ) from exc
+        for path in [*options["data"], *(options["fine_data"] or [])]:
+            if not Path(path).is_file():
+                raise CommandError(f"no such file: {path}")
+        if not options["data"] and not (options["symbols"] and options["interval"]):
+            raise CommandError("give --data FILE ..., or --symbols and --interval")
 
     @staticmethod
     def _write_trades(path: Path, trades: list[Any]) -> None:

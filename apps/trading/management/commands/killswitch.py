@@ -11,14 +11,17 @@ from apps.trading.engine import killswitch_engage
 class Command(BaseCommand):
     help = (
         "Emergency close: cancel all orders, close all positions reduce-only at market and halt "
-        "the bots (all bots, or those named with --bot)."
+        "the bots named with --bot (or every bot with --all)."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--bot", action="append", default=[], help="bot name (repeatable)")
+        parser.add_argument("--all", action="store_true", help="every bot")
         parser.add_argument("--reason", default="manual kill switch (command line)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if bool(options["bot"]) == options["all"]:
+            raise CommandError("name the bots with --bot NAME, or pass --all for every bot")
         try:
             reports = killswitch_engage(
                 reason=options["reason"], now=market_now(), bot_names=options["bot"] or None

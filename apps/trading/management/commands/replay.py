@@ -6,8 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from apps.bots.models import Bot
+from apps.core.domain.formatting import fmt_money, fmt_pct
 from apps.market.data import MarketDataError
 from apps.trading.replay import ReplayError, replay_bot
 
@@ -40,22 +43,27 @@ class Command(BaseCommand):
         label = f"replay-{datetime.now(tz=UTC):%Y%m%d%H%M%S}"
         started = time.perf_counter()
 
+        bar = tqdm(desc="replay", unit="candle", file=sys.stderr, disable=not sys.stderr.isatty())
+
         def progress(done: int, total: int) -> None:
-            width = 30
-            filled = int(width * done / total) if total else width
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} candles")
-            sys.stderr.flush()
+            bar.total = total
+            bar.update(done - bar.n)
 
         try:
-            summary = replay_bot(bot=bot, start=start, end=end, label=label, progress=progress)
+            with logging_redirect_tqdm():  # log lines above the bar, never through it
+                summary = replay_bot(bot=bot, start=start, end=end, label=label, progress=progress)
         except (ReplayError, MarketDataError) as exc:
             raise CommandError(str(exc)) from exc
-        sys.stderr.write("\n")
-        rate = f"{summary.win_rate:.1%}" if summary.win_rate is not None else "n/a"
+        finally:
+            bar.close()
+        rate = fmt_pct(summary.win_rate) if summary.win_rate is not None else "n/a"
+        outcomes = ", ".join(f"{k or 'none'} {v}" for k, v in sorted(summary.outcomes.items()))
+        blocked = ", ".join(f"{k} {v}" for k, v in sorted(summary.blocked.items())) or "none"
         self.stdout.write(
-            f"replayed {bot.name} as {summary.bot} from {start:%Y-%m-%d} to {end:%Y-%m-%d} "
-            f"in {time.perf_counter() - started:.1f} s: {summary.cycles} cycles "
-            f"{summary.outcomes}; trades {summary.trades} ({summary.closed} closed, win rate "
-            f"{rate}); net PnL {summary.net_pnl:.2f} USDT, fees {summary.fees:.2f}; "
-            f"blocked entries {summary.blocked or 'none'}"
+            f"replayed {bot.name} as {summary.bot} (paused now, kept for review) from "
+            f"{start:%Y-%m-%d} to {end:%Y-%m-%d} in {time.perf_counter() - started:.1f} s\n"
+            f"  cycles   {summary.cycles} ({outcomes})\n"
+            f"  trades   {summary.trades} ({summary.closed} closed, win rate {rate})\n"
+            f"  net PnL  {fmt_money(summary.net_pnl)} USDT (fees {fmt_money(summary.fees)})\n"
+            f"  blocked  {blocked}"
         )

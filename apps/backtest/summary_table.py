@@ -1,0 +1,96 @@
+"""The backtest command's summary table (one row per market and a total), like Freqtrade's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.domain.formatting import fmt_money, fmt_pct
+
+_EXITS = (
+    ("stop_loss", "SL"),
+    ("take_profit", "TP"),
+    ("signal", "sig"),
+    ("trailing", "trail"),
+    ("liquidation", "liq"),
+    ("end", "end"),
+)
+_HEAD = (
+    "market",
+    "trades",
+    "win %",
+    "profit f.",
+    "PnL USDT",
+    "return",
+    "max DD",
+    "Sharpe",
+    "buy&hold",
+    "exits (SL/TP/sig/trail/liq/end)",
+)
+
+
+def _exits(sides: dict[str, Any]) -> dict[str, int]:
+    out = dict.fromkeys((k for k, _ in _EXITS), 0)
+    for side in sides.values():
+        for reason, count in side.get("exit_reasons", {}).items():
+            out[reason] = out.get(reason, 0) + int(count)
+    return out
+
+
+def _pf(value: float) -> str:
+    return "inf" if value == float("inf") else f"{value:.2f}"
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """Return the per-market and total figures of a backtest summary as an aligned table."""
+    rows: list[tuple[str, ...]] = []
+    total_trades = total_wins = 0.0
+    total_pnl = 0.0
+    exits_total = dict.fromkeys((k for k, _ in _EXITS), 0)
+    for market, m in summary["symbols"].items():
+        sides = m.get("by_side", {})
+        pnl = sum(float(s.get("pnl", 0.0)) for s in sides.values())
+        exits = _exits(sides)
+        for reason, count in exits.items():
+            exits_total[reason] = exits_total.get(reason, 0) + count
+        trades = int(m.get("n_trades", 0))
+        total_trades += trades
+        total_wins += float(m.get("win_rate", 0.0)) * trades
+        total_pnl += pnl
+        rows.append(
+            (
+                market,
+                str(trades),
+                fmt_pct(m.get("win_rate", 0.0)),
+                _pf(float(m.get("profit_factor", 0.0))),
+                fmt_money(pnl),
+                fmt_pct(m.get("total_return", 0.0)),
+                fmt_pct(-abs(float(m.get("max_drawdown", 0.0)))),
+                f"{float(m.get('sharpe', 0.0)):.2f}",
+                fmt_pct(m.get("buy_and_hold_return", 0.0)),
+                "/".join(str(exits[k]) for k, _ in _EXITS),
+            )
+        )
+    cash = float(summary.get("cash") or 0.0) * max(1, len(rows))
+    rows.append(
+        (
+            "TOTAL",
+            str(int(total_trades)),
+            fmt_pct(total_wins / total_trades if total_trades else 0.0),
+            "",
+            fmt_money(total_pnl),
+            fmt_pct(total_pnl / cash if cash else 0.0),
+            "",
+            "",
+            "",
+            "/".join(str(exits_total[k]) for k, _ in _EXITS),
+        )
+    )
+    widths = [max(len(r[i]) for r in (_HEAD, *rows)) for i in range(len(_HEAD))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join((first, *rest)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(_HEAD), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])])
