@@ -83,13 +83,18 @@ class OptimizationRun(models.Model):
     batch_size = models.PositiveIntegerField(
         default=8, help_text="TPE trials asked per round (results depend on it, not on workers)."
     )
-    data_files = models.JSONField(default=list, help_text="Kline files (absolute paths).")
+    data_files = models.JSONField(
+        default=list, help_text="Kline files (absolute paths), one symbol each, one interval."
+    )
     symbols = models.JSONField(default=list, blank=True)
     interval = models.CharField(max_length=8, blank=True, default="")
     start_ms = models.BigIntegerField(null=True, blank=True)
     end_ms = models.BigIntegerField(null=True, blank=True)
     data_fingerprint = models.JSONField(
-        default=dict, blank=True, help_text="Candles, first and last open time: checked by workers."
+        default=dict,
+        blank=True,
+        help_text="Per data file: candles used, first and last open time and close; checked by "
+        "workers and resumes.",
     )
     train_candles = models.PositiveIntegerField()
     test_candles = models.PositiveIntegerField()

@@ -1,7 +1,9 @@
 """Optimisation runs in the database: a coordinator asks, whoever claims a trial evaluates it.
 
-- ``optimization_run_create`` checks every setting and the data, then stores the run; bad input
-  raises ``OptimizerError`` with one line and stores nothing.
+- ``optimization_run_create`` checks every setting and the data, then stores the run (strategy
+  kind, space, every data file with the fingerprint of the candles used); bad input raises
+  ``OptimizerError`` with one line and stores nothing. Several files are cut to the candles they
+  all hold (``align_series``): a window covers the same dates in each.
 - ``optimization_run_execute`` is the coordinator (``manage.py optimize``). It builds one seeded
   ``SearchPlanner`` per walk-forward window, asks a round of trials of every window, writes them
   as pending ``OptimizationTrial`` rows, has them evaluated (in this process, or by Celery tasks
@@ -11,8 +13,9 @@
   exactly what it asked before, and the result equals an uninterrupted run's.
 - ``optimization_trials_work`` is what a worker task does: claim pending trials of a run
   (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional ``UPDATE`` elsewhere),
-  evaluate each on its window's training part (the objective) and test part (out-of-sample),
-  write the results, claim again until none is left.
+  evaluate each on its window's training part (the objective) and test part (out-of-sample) of
+  every file, write the results (the mean objective, and each file's under ``files`` in the
+  metrics), claim again until none is left.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -41,7 +44,7 @@ from apps.backtest.optimizer import (
     OptimizerError,
     ParameterOptimizer,
     SearchPlanner,
-    plain_metrics,
+    align_series,
     window_dates,
 )
 from apps.market.data import Klines, MarketDataError, load_klines
@@ -76,9 +79,10 @@ class TrialProgress:
 @dataclass(frozen=True, slots=True)
 class RunContext:
     optimizer: ParameterOptimizer
-    candles: Klines
+    series: list[Klines]  # one per data file, aligned: the same open times
     windows: list[Window]
-    parts: list[tuple[Klines, Klines]]  # (training part, test part), each with its warm-up
+    # per window: (training parts, test parts), one per file, each with its warm-up
+    parts: list[tuple[list[Klines], list[Klines]]]
 
 
 _contexts: OrderedDict[int, RunContext] = OrderedDict()
@@ -101,7 +105,7 @@ def _load_file(path: str) -> Klines:
     klines = load_klines(path)  # MarketDataError names file and line
     with _contexts_lock:
         _files[key] = klines
-        while len(_files) > 2:
+        while len(_files) > 8:  # the runs' parts are views: this holds little more
             _files.popitem(last=False)
     return klines
 
@@ -114,6 +118,14 @@ def _load_series(path: str, start_ms: int | None, end_ms: int | None) -> Klines:
     if len(klines) == 0:
         raise OptimizerError(f"{path}: no candles in the selected dates")
     return klines
+
+
+def _load_files(paths: list[str], start_ms: int | None, end_ms: int | None) -> list[Klines]:
+    """Each file's candles in [start_ms, end_ms), aligned (``align_series``)."""
+    try:
+        return align_series([_load_series(path, start_ms, end_ms) for path in paths])
+    except MarketDataError as exc:
+        raise OptimizerError(str(exc)) from exc
 
 
 def _fingerprint(klines: Klines) -> dict[str, Any]:
@@ -137,7 +149,13 @@ def _optimizer(run: OptimizationRun) -> ParameterOptimizer:
         stake=float(run.stake),
         cash=float(run.cash),
         batch=run.batch_size,
+        strategy=run.strategy,
     )
+
+
+def _fingerprints(paths: list[str], series: list[Klines]) -> dict[str, Any]:
+    """``{path: fingerprint of the candles used}``, what workers and resumes check."""
+    return {path: _fingerprint(k) for path, k in zip(paths, series, strict=True)}
 
 
 def _windows(n: int, *, train: int, test: int, step: int | None, warmup: int) -> list[Window]:
@@ -148,24 +166,29 @@ def _windows(n: int, *, train: int, test: int, step: int | None, warmup: int) ->
 
 
 def run_context(run: OptimizationRun) -> RunContext:
-    """The optimizer, candles and windows of ``run`` (cached per process: runs are immutable)."""
+    """The optimizer, candles and windows of ``run`` (cached per process: runs are immutable).
+
+    Raise OptimizerError when a file's candles differ from their fingerprint in the run.
+    """
     with _contexts_lock:
         if run.pk in _contexts:
             _contexts.move_to_end(run.pk)
             return _contexts[run.pk]
-    path = run.data_files[0]
-    try:
-        candles = _load_series(path, run.start_ms, run.end_ms)
-    except MarketDataError as exc:
-        raise OptimizerError(str(exc)) from exc
-    if run.data_fingerprint and _fingerprint(candles) != run.data_fingerprint:
+    series = _load_files(run.data_files, run.start_ms, run.end_ms)
+    stored, now = run.data_fingerprint, _fingerprints(run.data_files, series)
+    if stored and now != stored:
+        changed = [p for p in run.data_files if now[p] != stored.get(p)]
         raise OptimizerError(
-            f"{path}: the data differ from when run {run.pk} was created "
-            f"({_fingerprint(candles)} != {run.data_fingerprint}); start a new run"
+            f"{changed[0]}: the data differ from when run {run.pk} was created "
+            f"({now[changed[0]]} != {stored.get(changed[0])}); start a new run"
+            if changed
+            else f"the data differ from when run {run.pk} was created (fingerprints of "
+            f"{', '.join(sorted(stored))} stored for {', '.join(run.data_files)}); start a new run"
         )
+    optimizer = _optimizer(run)
     warmup = run.warmup_candles
     windows = _windows(
-        len(candles),
+        len(series[0]),
         train=run.train_candles,
         test=run.test_candles,
         step=run.step_candles,
@@ -173,12 +196,12 @@ def run_context(run: OptimizationRun) -> RunContext:
     )
     parts = [
         (
-            candles.slice(w.train_start - warmup, w.train_end),
-            candles.slice(w.test_start - warmup, w.test_end),
+            [k.slice(w.train_start - warmup, w.train_end) for k in series],
+            [k.slice(w.test_start - warmup, w.test_end) for k in series],
         )
         for w in windows
     ]
-    context = RunContext(_optimizer(run), candles, windows, parts)
+    context = RunContext(optimizer, series, windows, parts)
     with _contexts_lock:
         _contexts[run.pk] = context
         while len(_contexts) > 4:
@@ -201,8 +224,9 @@ def _decimal(name: str, value: Any) -> Decimal:
 
 def optimization_run_create(
     *,
-    data_file: str,
-    space: Mapping[str, Any],
+    data_files: Sequence[str] = (),
+    data_file: str | None = None,
+    space: Mapping[str, Any] | None = None,
     objective: str = "sharpe",
     sampler: str = "tpe",
     trials: int = 50,
@@ -220,11 +244,18 @@ def optimization_run_create(
     distributed: bool = False,
     strategy: str = "ema_cross",
 ) -> OptimizationRun:
-    """Check everything, then store a queued run. Raise OptimizerError (nothing stored)."""
+    """Check everything, then store a queued run. Raise OptimizerError (nothing stored).
+
+    ``data_files``: kline files, one symbol each (``data_file``: one file); ``space`` None:
+    ``default_space(strategy)``.
+    """
     from apps.backtest.services import code_version
 
-    if strategy != "ema_cross":
-        raise OptimizerError(f"no optimiser for strategy {strategy!r} yet (ema_cross only)")
+    if isinstance(data_files, str):
+        data_files = [data_files]
+    names = [data_file] if data_file is not None and not data_files else list(data_files)
+    if not names or (data_file is not None and data_files):
+        raise OptimizerError("give the data files (data_files) or one data file (data_file)")
     fee_d, stake_d, cash_d = _decimal("fee", fee), _decimal("stake", stake), _decimal("cash", cash)
     optimizer = ParameterOptimizer(
         space=space,
@@ -236,17 +267,19 @@ def optimization_run_create(
         stake=float(stake_d),
         cash=float(cash_d),
         batch=batch,
+        strategy=strategy,
     )
     if warmup < 0:
         raise OptimizerError(f"warmup must not be negative, got {warmup}")
     if step is not None and step < 1:
         raise OptimizerError(f"step must be positive, got {step}")
-    path = str(Path(data_file).expanduser().resolve())
-    try:
-        candles = _load_series(path, start_ms, end_ms)
-    except MarketDataError as exc:
-        raise OptimizerError(str(exc)) from exc
-    _windows(len(candles), train=train, test=test, step=step, warmup=warmup)
+    paths = [str(Path(name).expanduser().resolve()) for name in names]
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        raise OptimizerError(f"{twice[0]} is given twice")
+    series = _load_files(paths, start_ms, end_ms)
+    first = _windows(len(series[0]), train=train, test=test, step=step, warmup=warmup)[0]
+    optimizer.check_data([k.slice(first.train_start - warmup, first.train_end) for k in series])
     return OptimizationRun.objects.create(
         strategy=strategy,
         space=optimizer.space,
@@ -255,12 +288,12 @@ def optimization_run_create(
         seed=seed,
         n_trials=trials,
         batch_size=batch,
-        data_files=[path],
-        symbols=[candles.symbol],
-        interval=candles.interval,
+        data_files=paths,
+        symbols=[k.symbol for k in series],
+        interval=series[0].interval,
         start_ms=start_ms,
         end_ms=end_ms,
-        data_fingerprint=_fingerprint(candles),
+        data_fingerprint=_fingerprints(paths, series),
         train_candles=train,
         test_candles=test,
         step_candles=step or test,
@@ -372,15 +405,15 @@ def optimization_trials_work(
         for trial in trials:
             try:
                 train, test = context.parts[trial.window]
-                value, metrics = context.optimizer.evaluate(trial.params, train)
-                oos_value, oos_metrics = context.optimizer.evaluate(trial.params, test)
+                in_sample = context.optimizer.evaluate(trial.params, train)
+                out_of_sample = context.optimizer.evaluate(trial.params, test)
             except Exception as exc:
                 trial.state, trial.error = State.FAILED, _one_line(exc)
             else:
                 trial.state, trial.error = State.COMPLETE, ""
-                trial.value, trial.out_of_sample_value = value, oos_value
-                trial.in_sample_metrics = plain_metrics(metrics)
-                trial.out_of_sample_metrics = plain_metrics(oos_metrics)
+                trial.value, trial.out_of_sample_value = in_sample.value, out_of_sample.value
+                trial.in_sample_metrics = in_sample.plain()
+                trial.out_of_sample_metrics = out_of_sample.plain()
             trial.finished_at = timezone.now()
         OptimizationTrial.objects.bulk_update(trials, _RESULT_FIELDS)
         done += len(trials)
@@ -635,9 +668,13 @@ def _coordinate(
         time.sleep(min(poll_s, 0.01 + (now - last_change) / 10))
 
 
+def _by_file(metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {name: m["objective"] for name, m in metrics.get("files", {}).items()}
+
+
 def _finish(run: OptimizationRun, context: RunContext) -> OptimizationRun:
     rows = []
-    open_time = context.candles.open_time
+    open_time = context.series[0].open_time
     for index, window in enumerate(context.windows):
         best = (
             run.trials.filter(window=index, state=State.COMPLETE)
@@ -657,6 +694,8 @@ def _finish(run: OptimizationRun, context: RunContext) -> OptimizationRun:
                 "out_of_sample": best.out_of_sample_value,
                 "in_sample_metrics": best.in_sample_metrics,
                 "out_of_sample_metrics": best.out_of_sample_metrics,
+                "in_sample_by_file": _by_file(best.in_sample_metrics),
+                "out_of_sample_by_file": _by_file(best.out_of_sample_metrics),
             }
         )
     run.windows = rows

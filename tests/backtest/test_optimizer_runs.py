@@ -1,7 +1,9 @@
-"""Optimisation runs in the database: trials claimed by workers, reproducible, resumable."""
+"""Optimisation runs in the database: trials claimed by workers, reproducible, resumable, for
+every kind and several data files."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -13,13 +15,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
 from apps.backtest.domain.walkforward import walk_forward_windows
 from apps.backtest.models import OptimizationRun, OptimizationTrial
-from apps.backtest.optimizer import OptimizerError, ParameterOptimizer
+from apps.backtest.optimizer import OptimizerError, ParameterOptimizer, default_space
 from apps.backtest.optimizer_runs import (
     _claim,
     _load_series,
@@ -212,6 +215,158 @@ def test_admin_lists_runs_and_their_trials(admin_client_logged, eth_file) -> Non
     )
     assert trials.status_code == 200 and b"10 optimization trials" in trials.content
     assert admin_client_logged.get("/admin/backtest/optimizationrun/").status_code == 200
+
+
+# --- every registered kind, several data files -------------------------------------------------
+
+TREND = {
+    "fast": {"low": 5, "high": 30},
+    "slow": {"low": 20, "high": 120},
+    "breakout": [10, 20, 40],
+    "leverage": [1, 2],
+}
+BOLLINGER = {
+    "bb_period": {"low": 10, "high": 40},
+    "bb_std": {"low": 1.5, "high": 3.0},
+    "rsi_oversold": [25, 30, 35],
+}
+
+
+@pytest.fixture
+def btc_file(shared_data) -> str:
+    return str(shared_data / "futures" / "BTCUSDT-1h.csv.gz")
+
+
+def _two(files: list[str], **changes) -> OptimizationRun:
+    settings = {**SETTINGS, "strategy": "trend_swing", "space": TREND, **changes}
+    return optimization_run_create(data_files=files, start_ms=START, end_ms=END, **settings)
+
+
+@pytest.mark.django_db
+def test_run_over_two_files_records_each_and_equals_the_in_memory_walk_forward(
+    eth_file, btc_file
+) -> None:
+    run = optimization_run_execute(_two([eth_file, btc_file]).pk)
+    assert run.strategy == "trend_swing" and run.symbols == ["ETHUSDT", "BTCUSDT"]
+    assert run.data_files == [eth_file, btc_file]
+    assert set(run.data_fingerprint) == {eth_file, btc_file}
+    assert {f["candles"] for f in run.data_fingerprint.values()} == {2184}
+    series = [_load_series(path, START, END) for path in (eth_file, btc_file)]
+    memory = ParameterOptimizer(
+        strategy="trend_swing", space=TREND, trials=6, batch=3, seed=7
+    ).walk_forward(series, train=720, test=240, warmup=100)
+    assert _results(run) == [(w.best_params, w.in_sample, w.out_of_sample) for w in memory.windows]
+    for row, window in zip(run.windows, memory.windows, strict=True):
+        assert row["in_sample_by_file"] == window.in_sample_by_file
+        assert row["out_of_sample_by_file"] == window.out_of_sample_by_file
+        assert row["out_of_sample"] == sum(row["out_of_sample_by_file"].values()) / 2
+    trial = run.trials.get(window=0, number=run.windows[0]["best_trial"])
+    assert set(trial.in_sample_metrics["files"]) == {"ETHUSDT-1h", "BTCUSDT-1h"}
+    assert "sharpe" in trial.in_sample_metrics["files"]["BTCUSDT-1h"]
+
+
+@pytest.mark.django_db
+def test_distributed_run_of_a_signal_strategy_over_two_files_equals_the_in_process_run(
+    eth_file, btc_file, monkeypatch
+) -> None:
+    from tradingplatform.celery import app
+
+    data = ["--data", eth_file, btc_file, "--start", "2024-01-01", "--end", "2024-04-01"]
+    common = [*data, "--train", "720", "--test", "240", "--warmup", "100", "--trials", "6"]
+    common += ["--batch", "3", "--seed", "7", "--strategy", "bollinger_scalp"]
+    local = _command(*common)
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    remote = _command(*common, "--distributed", "--parallel", "2")
+    first, second = OptimizationRun.objects.order_by("pk")
+    assert _results(first) == _results(second)
+    assert local.replace(f"(run {first.pk})", "") == remote.replace(f"(run {second.pk})", "")
+    assert first.strategy == "bollinger_scalp" and first.space == default_space("bollinger_scalp")
+    assert "best params (sharpe: the mean of 2 files, each below)" in local
+    assert "  ETHUSDT-1h: in-sample" in local and "  BTCUSDT-1h: in-sample" in local
+
+
+@pytest.mark.django_db
+def test_resumed_run_of_a_signal_strategy_over_two_files_equals_an_uninterrupted_run(
+    eth_file, btc_file
+) -> None:
+    files = [eth_file, btc_file]
+    fresh = _two(files, strategy="bollinger_scalp", space=BOLLINGER)
+    optimization_run_execute(fresh.pk)
+
+    crashed = _two(files, strategy="bollinger_scalp", space=BOLLINGER)
+    seen = []
+
+    def crash_in_round_two(progress) -> None:
+        seen.append(progress.done)
+        if len(seen) == 20:  # round one is 5 windows x 3 trials
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        optimization_run_execute(crashed.pk, progress=crash_in_round_two)
+    kept = dict(crashed.trials.filter(state="complete").values_list("pk", "finished_at"))
+    assert len(kept) >= 20
+    _command("--resume", str(crashed.pk))
+    assert _results(crashed) == _results(fresh)
+    assert crashed.windows == fresh.windows
+    assert dict(crashed.trials.filter(pk__in=kept).values_list("pk", "finished_at")) == kept
+
+
+@pytest.mark.django_db
+def test_resume_with_one_changed_file_names_that_file(eth_file, btc_file) -> None:
+    run = _two([eth_file, btc_file])
+    changed = {**run.data_fingerprint[btc_file], "last_close": 1.0}
+    OptimizationRun.objects.filter(pk=run.pk).update(
+        data_fingerprint={**run.data_fingerprint, btc_file: changed}
+    )
+    with pytest.raises(OptimizerError, match=f"^{btc_file}: the data differ from when run"):
+        optimization_run_execute(run.pk)
+
+
+@pytest.mark.django_db
+def test_run_created_with_one_fingerprint_is_migrated_to_one_per_file(eth_file) -> None:
+    migration = importlib.import_module(
+        "apps.backtest.migrations.0004_optimizationrun_fingerprint_per_file"
+    )
+    run = _run(eth_file, trials=2, batch=2)
+    legacy = run.data_fingerprint[eth_file]
+    OptimizationRun.objects.filter(pk=run.pk).update(data_fingerprint=legacy)
+    migration.fingerprint_per_file(django_apps, None)
+    run.refresh_from_db()
+    assert run.data_fingerprint == {eth_file: legacy}
+    assert optimization_run_execute(run.pk).status == "done"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "trend_swing", "--space", '{"bb_std": [2]}'], "unknown parameter"),
+        (["--strategy", "trend_swing", "--space", '{"stop_atr": [0]}'], "stop_atr must be >="),
+        (["--strategy", "trend_swing", "--method", "grid"], "a grid search needs a space"),
+        (["--strategy", "signal"], "invalid choice: 'signal'"),
+        (
+            ["--strategy", "trend_swing", "--train", "40", "--test", "20", "--warmup", "0"],
+            "trend_swing with its default parameters cannot run on ETHUSDT-1h: trend_swing: "
+            "needs at least 51 closed candles, got 40",
+        ),
+        (["--data", "ETH", "ETH"], "is given twice"),
+        (["--data", "ETH", "BTC4H"], "all data files must have one interval"),
+    ],
+)
+def test_optimize_with_bad_strategy_or_files_fails_in_one_line_and_stores_nothing(
+    eth_file, tmp_path, args, message
+) -> None:
+    four_hours = tmp_path / "BTCUSDT-4h.csv"
+    four_hours.write_text(
+        "open_time,open,high,low,close,volume\n"
+        + "".join(f"{START + i * 14_400_000},1,2,0.5,1.5,10\n" for i in range(600))
+    )
+    files = {"ETH": eth_file, "BTC4H": str(four_hours)}
+    args = [files.get(a, a) for a in args]
+    with pytest.raises(CommandError, match=message) as failure:
+        _command("--data", eth_file, *args)
+    assert "\n" not in str(failure.value)
+    assert not OptimizationRun.objects.exists()
 
 
 # --- real worker processes on Redis and PostgreSQL ---------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.backtest.models import OptimizationRun
-from apps.backtest.optimizer import RISK_KEYS, OptimizerError
+from apps.backtest.optimizer import RISK_KEYS, OptimizerError, backtestable_kinds
 from apps.backtest.optimizer_runs import (
     OptimizationWaitTimeout,
     TrialProgress,
@@ -17,11 +17,6 @@ from apps.backtest.optimizer_runs import (
     optimization_run_execute,
 )
 from apps.exchange.domain.types import datetime_to_ms
-
-DEFAULT_SPACE = (
-    '{"fast": {"low": 5, "high": 30}, "slow": {"low": 20, "high": 120}, '
-    '"sl": {"low": 0.005, "high": 0.05}, "tp": {"low": 0.01, "high": 0.1}}'
-)
 
 
 def _ms(value: str, option: str) -> int:
@@ -40,27 +35,60 @@ def _broker_reaches_other_processes() -> bool:
     )
 
 
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def _means_by_file(run: OptimizationRun) -> dict[str, dict[str, float]]:
+    """Each file's in-sample and out-of-sample objective of the winners, mean over windows."""
+    files = run.windows[0].get("in_sample_by_file", {}) if run.windows else {}
+    return {
+        file: {
+            part: sum(w[f"{part}_by_file"][file] for w in run.windows) / len(run.windows)
+            for part in ("in_sample", "out_of_sample")
+        }
+        for file in files
+    }
+
+
 class Command(BaseCommand):
     help = (
-        "Optimise ema_cross (and risk) parameters walk-forward: search each training window "
+        "Optimise a strategy's (and risk) parameters walk-forward: search each training window "
         "(TPE or grid), score every trial on the next test window, print the winner's in-sample "
-        "and out-of-sample figures side by side. Runs and trials are recorded in the database "
-        "(admin: Optimization runs); --distributed spreads trials over Celery workers, --resume "
-        "continues a run whose coordinator stopped. Searchable risk keys: "
+        "and out-of-sample figures side by side. Several data files (one symbol each): each "
+        "trial's objective is the mean of the files' objectives. Runs and trials are recorded in "
+        "the database (admin: Optimization runs); --distributed spreads trials over Celery "
+        "workers, --resume continues a run whose coordinator stopped. Searchable risk keys: "
         + ", ".join(RISK_KEYS)
         + "."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--strategy", default="ema_cross", choices=["ema_cross"])
-        parser.add_argument("--data", default="", metavar="FILE", help="kline file")
+        parser.add_argument(
+            "--strategy",
+            default="ema_cross",
+            choices=backtestable_kinds(),
+            help="strategy kind, any backtestable registered one (default ema_cross)",
+        )
+        parser.add_argument(
+            "--data",
+            nargs="+",
+            default=[],
+            metavar="FILE",
+            help="kline files, one symbol each, of one interval: every trial is backtested on "
+            "each and scored by the mean of their objectives; the files are cut to the candles "
+            "they all hold, which must have the same open times",
+        )
         parser.add_argument("--start", default="", help="ISO date: first candle used")
         parser.add_argument("--end", default="", help="ISO date: candles before it are used")
         parser.add_argument(
             "--space",
-            default=DEFAULT_SPACE,
-            help="search space as JSON: name -> [values] or {low, high}; names: fast, slow, "
-            "warmup, sl, tp and the risk keys " + ", ".join(RISK_KEYS),
+            default=None,
+            help="search space as JSON: name -> [values] or {low, high}, within the bounds of "
+            "the strategy's parameters (names: its parameters and the risk keys "
+            + ", ".join(RISK_KEYS)
+            + "); default: half to twice each parameter's default (ema_cross: fast 5-30, "
+            "slow 20-120, sl 0.005-0.05, tp 0.01-0.1)",
         )
         parser.add_argument("--method", default="tpe", choices=["tpe", "grid"])
         parser.add_argument("--trials", type=int, default=50, help="trials per window")
@@ -116,6 +144,7 @@ class Command(BaseCommand):
         else:
             run = self._create(options)
         self.stderr.write(f"optimisation run {run.pk}: {self._describe(run)}")
+        self.stderr.write(f"space: {json.dumps(run.space, sort_keys=True)}")
         tty = sys.stderr.isatty()
 
         def progress(p: TrialProgress) -> None:
@@ -160,6 +189,9 @@ class Command(BaseCommand):
                 json.dumps(
                     {
                         "run": run.pk,
+                        "strategy": run.strategy,
+                        "data_files": run.data_files,
+                        "space": run.space,
                         "objective": run.objective,
                         "method": run.sampler,
                         "seed": run.seed,
@@ -169,6 +201,7 @@ class Command(BaseCommand):
                         "best_params": run.best_params,
                         "mean_in_sample": run.mean_in_sample,
                         "mean_out_of_sample": run.mean_out_of_sample,
+                        "mean_by_file": _means_by_file(run),
                     },
                     indent=2,
                     default=str,
@@ -184,15 +217,19 @@ class Command(BaseCommand):
         return run
 
     def _create(self, options: dict[str, Any]) -> OptimizationRun:
-        if not options["data"]:
-            raise CommandError("--data FILE is required (or --resume RUN_ID)")
-        try:
-            space = json.loads(options["space"])
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--space is not JSON: {exc}") from exc
+        data = options["data"]
+        files = [data] if isinstance(data, str | Path) else list(data)
+        if not files:
+            raise CommandError("--data FILE [FILE ...] is required (or --resume RUN_ID)")
+        space = None
+        if options["space"] is not None:
+            try:
+                space = json.loads(options["space"])
+            except json.JSONDecodeError as exc:
+                raise CommandError(f"--space is not JSON: {exc}") from exc
         try:
             return optimization_run_create(
-                data_file=options["data"],
+                data_files=[str(f) for f in files],
                 space=space,
                 objective=options["objective"],
                 sampler=options["method"],
@@ -217,17 +254,25 @@ class Command(BaseCommand):
     @staticmethod
     def _describe(run: OptimizationRun) -> str:
         done = run.trials.filter(state="complete").count()
+        span = run.data_fingerprint.get(run.data_files[0], {})
+        dates = (
+            " " + "..".join(_day(span[k]) for k in ("first_open_time", "last_open_time"))
+            if "first_open_time" in span
+            else ""
+        )
         return (
-            f"{run.sampler} seed {run.seed}, {run.n_trials} trials per window (batch "
-            f"{run.batch_size}), {run.objective}, {', '.join(run.symbols)} {run.interval}"
-            + (f"; {done} trials already complete" if done else "")
+            f"{run.strategy}, {run.sampler} seed {run.seed}, {run.n_trials} trials per window "
+            f"(batch {run.batch_size}), {run.objective}, {', '.join(run.symbols)} "
+            f"{run.interval}{dates}" + (f"; {done} trials already complete" if done else "")
         )
 
     def _print(self, run: OptimizationRun) -> None:
         name = run.objective
+        several = len(run.data_files) > 1
         self.stdout.write(
             f"{'window':>6}  {'train':<22}  {'test':<22}  {'in-sample':>10}  "
-            f"{'out-of-sample':>13}  best params ({name})"
+            f"{'out-of-sample':>13}  best params ({name}"
+            + (f": the mean of {len(run.data_files)} files, each below)" if several else ")")
         )
         for row in run.windows:
             self.stdout.write(
@@ -235,7 +280,19 @@ class Command(BaseCommand):
                 f"{row['in_sample']:>10.3f}  {row['out_of_sample']:>13.3f}  "
                 f"{json.dumps(row['best_params'], sort_keys=True)}"
             )
+            if several:
+                for file, value in row["in_sample_by_file"].items():
+                    self.stdout.write(
+                        f"{'':>6}  {file:<46}  {value:>10.3f}  "
+                        f"{row['out_of_sample_by_file'][file]:>13.3f}"
+                    )
         self.stdout.write(
             f"mean {name}: in-sample {run.mean_in_sample:.3f}, out-of-sample "
             f"{run.mean_out_of_sample:.3f} over {len(run.windows)} windows (run {run.pk})"
         )
+        if several:
+            for file, means in _means_by_file(run).items():
+                self.stdout.write(
+                    f"  {file}: in-sample {means['in_sample']:.3f}, out-of-sample "
+                    f"{means['out_of_sample']:.3f}"
+                )
