@@ -55,6 +55,7 @@ BIN = Path(PYTHON).parent
 API_KEY, API_SECRET = "chaos-key", "chaos-secret"
 LIVE_BOT = "chaos-live"
 LIVE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+PAPER_BOT, PAPER_SYMBOLS = "demo-signal", ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT")
 # The fake holds a request at most 4 s: an order not on the venue 15 s after it was recorded
 # was never placed (production waits 120 s).
 MISSING_GRACE_S = 15
@@ -77,6 +78,9 @@ class CampaignConfig:
     # seconds between alerts: one account's request weight serves about one signal a second
     # with its venue reads; faster, the signals queue behind the rate limiter and grow stale
     pause: float = 1.0
+    # each alert also goes to the demo's paper signal bot (demo-signal): the paper path under
+    # the same faults, and more orders than one live account's request weight allows
+    paper_alerts: bool = True
     settle_s: float = 150.0  # how long the platform may take to decide everything at the end
     verbose: bool = False
     keep: bool = False  # keep the servers' folder and the processes' logs (printed)
@@ -430,6 +434,15 @@ class Campaign:
         }
         answer = self.http("POST", f"{self.web}/api/webhook/tradingview/", body)
         self.answers[str(answer[0]) if answer else "no answer"] += 1
+        if self.cfg.paper_alerts:
+            body |= {
+                "bot": PAPER_BOT,
+                "symbol": f"BINANCE:{self.rng.choice(PAPER_SYMBOLS)}.P",
+                "alert_id": f"chaos-{self.cfg.seed}-{n}-paper",
+                "time": datetime.now(tz=UTC).isoformat(),
+            }
+            answer = self.http("POST", f"{self.web}/api/webhook/tradingview/", body)
+            self.answers[f"paper {answer[0]}" if answer else "paper: no answer"] += 1
 
     def move_market(self) -> None:
         state = self.fake_get("/_fake/state")
@@ -687,9 +700,11 @@ for b in Bot.objects.filter(trading_mode="paper"):
         "exit orders of ended trades": orphans(b),
     }}
 paper_gaps = {{k: v for k, v in paper.items() if any(v.values())}}
-waits = sorted((s.processed_at - s.received_at).total_seconds() for s in Signal.objects.filter(
-    source="webhook", processed_at__isnull=False).exclude(outcome="expired"))
-pick = lambda q: round(waits[min(len(waits) - 1, int(q * len(waits)))], 2) if waits else None
+def latency(rows):
+    waits = sorted((s.processed_at - s.received_at).total_seconds() for s in rows.filter(
+        source="webhook", processed_at__isnull=False).exclude(outcome="expired"))
+    pick = lambda q: round(waits[min(len(waits) - 1, int(q * len(waits)))], 2) if waits else None
+    return [pick(0.5), pick(0.95), pick(1.0)]
 print("RESULT " + json.dumps({{
     "figures": {{
         "live orders recorded": orders.count(),
@@ -703,7 +718,9 @@ print("RESULT " + json.dumps({{
         "signals not placed, by reason": dict(Counter(
             d[:60] for d in Signal.objects.filter(source="webhook").exclude(
                 outcome="placed").values_list("detail", flat=True)).most_common(8)),
-        "signal decided after (s): p50, p95, max": [pick(0.5), pick(0.95), pick(1.0)],
+        "live signal decided after (s): p50, p95, max": latency(Signal.objects.filter(bot=bot)),
+        "paper signal decided after (s): p50, p95, max": latency(
+            Signal.objects.exclude(bot=bot)),
         "live bot state": bot.state + (": " + bot.state_reason if bot.state_reason else ""),
         "cycles": BotCycle.objects.count(),
     }},

@@ -112,3 +112,41 @@ def make_fake_live_bot(fake: Any, *, name: str, strategy: Strategy, key: str, se
     )
     bot.full_clean()
     return bot
+
+
+def make_ai_paper_bot(
+    name: str,
+    *,
+    role: str,
+    account: str = "paper-ai",
+    symbols: tuple[str, ...] = ("BTCUSDT",),
+    mode: str = "ppo_only",
+    min_confidence: str = "0",
+    **models: Any,
+) -> Bot:
+    """A 1h paper bot using the AI: ``role`` driver (strategy kind ``ai``, sl 2 %) or filter
+    (the ema 9/21 bot whose entries the AI must confirm); ``models``: agent, predictor,
+    ensemble (registered ``ModelArtifact`` rows)."""
+    from apps.ai.models import BotAi
+
+    if role == "filter":
+        bot = make_ema_paper_bot(
+            name, account=account, symbols=symbols, trailing="none", break_even=False
+        )
+    else:
+        from apps.risk.models import RiskSettings
+
+        make_instruments()
+        strategy, _ = Strategy.objects.get_or_create(
+            name="ai-driver",
+            defaults={"kind": "ai", "timeframe": "1h", "parameters": {"sl": 0.02, "tp": 0.0}},
+        )
+        paper, _ = ExchangeAccount.objects.get_or_create(name=account)
+        bot = Bot.objects.create(
+            name=name, account=paper, strategy=strategy, symbols=list(symbols), leverage=3
+        )
+        RiskSettings.objects.create(bot=bot)
+    BotAi.objects.create(
+        bot=bot, role=role, mode=mode, min_confidence=Decimal(min_confidence), **models
+    )
+    return bot

@@ -2,12 +2,20 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
-from django.db.models import Count
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from apps.backtest.models import BacktestRun, OptimizationRun, OptimizationTrial
+from apps.backtest.models import (
+    BacktestRun,
+    OptimizationRun,
+    OptimizationTrial,
+    Reoptimization,
+    ReoptimizationRun,
+)
+from apps.bots.admin import BotAdmin
 from apps.core.admin import EngineRecordAdmin
 
 
@@ -113,3 +121,51 @@ class OptimizationTrialAdmin(EngineRecordAdmin):
     search_fields = ["=run__id", "worker", "error"]
     list_select_related = ["run"]
     ordering = ["-run", "window", "number"]
+
+
+@admin.register(ReoptimizationRun)
+class ReoptimizationRunAdmin(EngineRecordAdmin):
+    list_display = ["at", "bot", "decision", "active_score", "candidate_score", "margin",
+                    "active_strategy", "new_strategy", "decided_by", "rolled_back"]  # fmt: skip
+    list_filter = ["decision", "rolled_back", "bot"]
+    actions = ["approve", "roll_back"]
+
+    @admin.action(description="Approve: the bot trades the candidate parameters")
+    def approve(self, request: HttpRequest, queryset: QuerySet[ReoptimizationRun]) -> None:
+        from apps.backtest.reoptimization import parameters_promote
+
+        for run in queryset:
+            try:
+                parameters_promote(run=run, decided_by=str(request.user))
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            self.message_user(request, f"{run.bot}: now on {run.new_strategy}", messages.SUCCESS)
+
+    @admin.action(description="Roll back: the bot goes back to its previous parameters")
+    def roll_back(self, request: HttpRequest, queryset: QuerySet[ReoptimizationRun]) -> None:
+        from apps.backtest.reoptimization import parameters_rollback
+
+        for run in queryset:
+            try:
+                parameters_rollback(run=run, decided_by=str(request.user))
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            self.message_user(
+                request, f"{run.bot}: back on {run.active_strategy}", messages.SUCCESS
+            )
+
+
+class ReoptimizationInline(admin.StackedInline):
+    model = Reoptimization
+    can_delete = False
+    extra = 0
+    max_num = 1
+    verbose_name = verbose_name_plural = "Parameter re-optimisation (rule strategies)"
+    fields = [("every_days", "window_days", "trials", "objective"),
+              ("promote_margin", "auto_promote")]  # fmt: skip
+
+
+# The bot's page holds its re-optimisation schedule (the bots app knows nothing of it).
+BotAdmin.inlines = [*BotAdmin.inlines, ReoptimizationInline]

@@ -163,3 +163,94 @@ class OptimizationTrial(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} window {self.window} trial {self.number} ({self.state})"
+
+
+class Reoptimization(models.Model):
+    """A bot's scheduled re-optimisation of its rule strategy's parameters (the bot's admin page).
+
+    Every ``every_days`` the parameters are searched on the first 80 % of the last
+    ``window_days`` of the bot's symbols (the optimiser, ``trials`` trials), and the winner and
+    the bot's current parameters are scored on the last 20 %; the winner replaces them (a new
+    strategy row the bot switches to, so other bots on the old one are untouched) only when its
+    score is higher by ``promote_margin``: at once with ``auto_promote``, else after approval.
+    """
+
+    bot = models.OneToOneField("bots.Bot", on_delete=models.CASCADE, related_name="reoptimization")
+    every_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Re-optimise every N days (0: never)."
+    )
+    window_days = models.PositiveSmallIntegerField(
+        default=120, help_text="Days of recent candles searched (the last 20% judge the result)."
+    )
+    trials = models.PositiveSmallIntegerField(default=40, help_text="Parameter sets tried.")
+    objective = models.CharField(max_length=24, default="sharpe")
+    promote_margin = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal("0.1"),
+        help_text="The winner replaces the bot's parameters only if its held-out score is "
+        "higher by this much.",
+    )
+    auto_promote = models.BooleanField(
+        default=False, help_text="Switch to better parameters without approval in the admin."
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "Parameter re-optimisation"
+
+    def __str__(self) -> str:
+        return f"re-optimisation of {self.bot}: every {self.every_days} d"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from apps.backtest.optimizer import OBJECTIVES, OptimizerError, check_strategy
+
+        errors = {}
+        if self.objective not in OBJECTIVES:
+            errors["objective"] = f"One of {', '.join(sorted(OBJECTIVES))}."
+        if self.every_days and self.bot_id:
+            try:
+                check_strategy(self.bot.strategy.kind)
+            except OptimizerError as exc:
+                errors["every_days"] = str(exc)
+        if self.window_days < 10:
+            errors["window_days"] = "At least 10 days."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ReoptimizationRun(models.Model):
+    """One re-optimisation of a bot's parameters and what was decided (one action rolls a
+    promotion back)."""
+
+    class Decision(models.TextChoices):
+        PROMOTED = "promoted", "Promoted (better by the margin)"
+        AWAITING = "awaiting", "Better by the margin: awaiting approval in the admin"
+        KEPT = "kept", "Kept the bot's parameters"
+        FAILED = "failed", "Failed"
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="reoptimizations")
+    active_strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    active_params = models.JSONField(default=dict)
+    candidate_params = models.JSONField(default=dict, blank=True)
+    active_score = models.FloatField(null=True, blank=True, help_text="Held-out objective.")
+    candidate_score = models.FloatField(null=True, blank=True, help_text="Held-out objective.")
+    in_sample_score = models.FloatField(null=True, blank=True)
+    margin = models.FloatField(default=0.0)
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    new_strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by = models.CharField(max_length=64, blank=True, default="")
+    rolled_back = models.BooleanField(default=False)
+    detail = models.TextField(blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.bot} parameters: {self.decision}"

@@ -252,8 +252,12 @@ def backtest_series(
     fine: dict[str, Klines] | None = None,
     mode: str = "",
     progress: Callable[[str], None] | None = None,
+    ai: Any = None,
 ) -> BacktestOutcome:
     """Backtest ``strategy`` on each series; return results, trades and a JSON summary.
+
+    ``ai`` (a HybridAI): with ``strategy="ai"`` the AI drives the trades (the ``driver``
+    role); with a rule strategy it must confirm each entry (the ``filter`` role).
 
     Any registered strategy runs with its own ``signals`` (``backtest_strategy``); ``ema_cross``
     with no slippage, leverage 1, ``stop_first`` and one fee keeps its batch fast path (same
@@ -275,6 +279,7 @@ def backtest_series(
     ema = config is not None
     fast_path = (
         config is not None
+        and ai is None
         and execution.slippage is None
         and execution.leverage == 1.0
         and execution.intrabar == "stop_first"
@@ -282,7 +287,11 @@ def backtest_series(
     )
     label = mode or strategy
     set_numba_enabled(jit)
-    instance = build_strategy(strategy, values)
+    instance = build_strategy(strategy, values, ai=ai if strategy == "ai" else None)
+    if ai is not None and strategy != "ai":
+        from apps.strategies.domain.ai_driver import AiFilteredStrategy
+
+        instance = AiFilteredStrategy(instance, ai)
     started = time.perf_counter()
     results = []
     for k in series:

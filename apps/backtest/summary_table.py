@@ -36,8 +36,17 @@ def _exits(sides: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def _pf(value: float) -> str:
+def _pf(value: Any) -> str:
+    if value is None:  # no losing trade, or no trade: not a number
+        return "—"
+    value = float(value)
     return "inf" if value == float("inf") else f"{value:.2f}"
+
+
+def _num(figures: dict[str, Any], key: str) -> float:
+    """A figure of the summary; 0 where the summary has none (no trades)."""
+    value = figures.get(key)
+    return 0.0 if value is None else float(value)
 
 
 def summary_table(summary: dict[str, Any]) -> str:
@@ -54,19 +63,19 @@ def summary_table(summary: dict[str, Any]) -> str:
             exits_total[reason] = exits_total.get(reason, 0) + count
         trades = int(m.get("n_trades", 0))
         total_trades += trades
-        total_wins += float(m.get("win_rate", 0.0)) * trades
+        total_wins += _num(m, "win_rate") * trades
         total_pnl += pnl
         rows.append(
             (
                 market,
                 str(trades),
-                fmt_pct(m.get("win_rate", 0.0)),
-                _pf(float(m.get("profit_factor", 0.0))),
+                fmt_pct(_num(m, "win_rate")),
+                _pf(m.get("profit_factor")),
                 fmt_money(pnl),
-                fmt_pct(m.get("total_return", 0.0)),
-                fmt_pct(-abs(float(m.get("max_drawdown", 0.0)))),
-                f"{float(m.get('sharpe', 0.0)):.2f}",
-                fmt_pct(m.get("buy_and_hold_return", 0.0)),
+                fmt_pct(_num(m, "total_return")),
+                fmt_pct(-abs(_num(m, "max_drawdown"))),
+                f"{_num(m, 'sharpe'):.2f}",
+                fmt_pct(_num(m, "buy_and_hold_return")),
                 "/".join(str(exits[k]) for k, _ in _EXITS),
             )
         )

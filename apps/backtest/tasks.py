@@ -36,3 +36,15 @@ def optimize_trials(self, run_id: int) -> int:
     if more:
         optimize_trials.delay(run_id)
     return done
+
+
+@shared_task(name="backtest.reoptimise_bot", acks_late=False, time_limit=3600,
+             soft_time_limit=3500)  # fmt: skip
+def reoptimise_bot(bot_id: int) -> str:
+    """A bot's scheduled re-optimisation (acknowledged on receipt: a long search delivered
+    twice would decide twice)."""
+    from django.utils import timezone
+
+    from apps.backtest.reoptimization import bot_reoptimise
+
+    return bot_reoptimise(bot_id=bot_id, now=timezone.now()).decision

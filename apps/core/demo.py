@@ -53,6 +53,16 @@ DEMO_BOTS: tuple[DemoBot, ...] = (
         "EMA trend filter with breakout entries on 1-hour candles.",
     ),
     DemoBot(
+        "demo-ai",
+        "ai-hybrid-1h",
+        "ai",
+        "SWING",
+        "1h",
+        ("BTCUSDT",),
+        2,
+        "HybridAI (PPO agent + LSTM predictor, the shipped demo models) trading BTCUSDT 1h.",
+    ),
+    DemoBot(
         "demo-signal",
         "tradingview-signals",
         "signal",
@@ -117,6 +127,7 @@ def demo_load(*, running: bool = False, replay_start: datetime | None = None) ->
             },
         )
         strategies_created = bots_created = 0
+        ai_note = ""
         for spec in DEMO_BOTS:
             strategy, created = Strategy.objects.get_or_create(
                 name=spec.strategy,
@@ -149,7 +160,12 @@ def demo_load(*, running: bool = False, replay_start: datetime | None = None) ->
                 bot.full_clean()
             bots_created += created
             RiskSettings.objects.get_or_create(bot=bot)
+            if spec.kind == "ai":
+                from apps.ai.demo import demo_ai_attach
+
+                ai_note = demo_ai_attach(bot)
     candles, note = (0, "")
     if replay_start is not None:
         candles, note = demo_market_data_load(start=replay_start)
+    note = "; ".join(n for n in (note, ai_note and f"demo-ai paused: {ai_note}") if n)
     return DemoSummary(len(instruments), strategies_created, bots_created, candles, note)

@@ -80,6 +80,16 @@ class PerformanceReport(models.Model):
     max_consecutive_losses = models.PositiveIntegerField(default=0)
     current_losing_streak = models.PositiveIntegerField(default=0)
     avg_holding = models.DurationField(null=True, blank=True)
+    ai_decisions = models.PositiveIntegerField(
+        default=0, help_text="Cycles in which the AI was asked (AiDecision records)."
+    )
+    ai_utilisation = models.DecimalField(
+        **RATIO,
+        null=True,
+        blank=True,
+        help_text="The seed's AI utilisation: share (0-1) of those decisions in which the AI's "
+        "output was used; empty: the AI was never asked.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

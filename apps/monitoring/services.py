@@ -59,6 +59,25 @@ def _q(value: Decimal | None, exp: Decimal) -> Decimal | None:
     return None if value is None else value.quantize(exp, context=_WIDE)
 
 
+def ai_utilisation(
+    *, bot_id: Hashable | None, start: datetime | None, end: datetime
+) -> tuple[int, Decimal | None]:
+    """The AI's decisions in (start, end] (one bot, or all bots) and the share of them whose
+    output was used: the seed's AI utilisation."""
+    from apps.ai.models import AiDecision
+
+    rows = AiDecision.objects.filter(at__lte=end)
+    if start is not None:
+        rows = rows.filter(at__gt=start)
+    if bot_id is not None:
+        rows = rows.filter(bot_id=bot_id)
+    total = rows.count()
+    if not total:
+        return 0, None
+    used = rows.filter(used=True).count()
+    return total, _q(Decimal(used) / Decimal(total), _RATIO)
+
+
 def _report_build(
     *,
     stats: PerformanceStats,
@@ -170,7 +189,7 @@ def performance_review(
         if window == PerformanceReport.Window.ALL:
             all_stats = scoped
         for (bot_id, mode), stats in scoped.items():
-            built[(window, bot_id, mode)] = _report_build(
+            report = built[(window, bot_id, mode)] = _report_build(
                 stats=stats,
                 bot=bots.get(bot_id) if bot_id is not None else None,
                 mode=mode,
@@ -178,6 +197,10 @@ def performance_review(
                 period_start=start,
                 now=now,
             )
+            if mode is None:  # per bot and for all bots (modes are a trade attribute)
+                report.ai_decisions, report.ai_utilisation = ai_utilisation(
+                    bot_id=bot_id, start=start, end=now
+                )
 
     alert_ids: list[int] = []
     with transaction.atomic():

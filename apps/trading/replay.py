@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Sum
 
+from apps.ai.models import BotAi
+from apps.ai.services import ArtifactError, bot_hybrid
 from apps.bots.models import Bot
 from apps.bots.services import bot_pause
 from apps.exchange.domain.types import datetime_to_ms, ms_to_datetime
@@ -27,6 +29,7 @@ from apps.market.services import funding_import, klines_import
 from apps.risk.models import RiskSettings
 from apps.strategies.domain.registry import build_strategy
 from apps.trading.engine import bot_catch_up
+from apps.trading.engine.ai import ai_strategy_for
 from apps.trading.models import BotCycle, Signal, Trade
 
 Progress = Callable[[int, int], None]
@@ -104,6 +107,12 @@ def rehearsal_bot(*, bot: Bot, label: str) -> Bot:
             risk.save()
         else:
             RiskSettings.objects.create(bot=copy)
+        ai = BotAi.objects.filter(bot=bot).first()
+        if ai is not None:  # the same models in the same role
+            ai.pk = None
+            ai.bot = copy
+            ai.retrain_every_days = 0  # a rehearsal is never re-trained
+            ai.save()
     return copy
 
 
@@ -120,8 +129,16 @@ def replay_bot(
         raise ReplayError(f"the end ({end:%Y-%m-%d}) must come after the start ({start:%Y-%m-%d})")
     interval = bot.strategy.timeframe
     step = interval_ms(interval)
-    strategy = build_strategy(bot.strategy.kind, bot.strategy.parameters)
-    warm = timedelta(milliseconds=step * max(strategy.warmup_candles, strategy.min_candles))
+    try:
+        ai = bot_hybrid(bot)
+    except ArtifactError as exc:
+        raise ReplayError(f"bot {bot.name}: {exc}") from exc
+    kind = bot.strategy.kind
+    strategy = build_strategy(kind, bot.strategy.parameters, ai=ai_strategy_for(kind, ai))
+    lookback = ai.hybrid.lookback if ai is not None else 0
+    warm = timedelta(
+        milliseconds=step * max(strategy.warmup_candles, strategy.min_candles, lookback)
+    )
     for symbol in bot.symbols:
         ensure_klines(
             symbol=symbol, interval=interval, start=start - warm, end=end, data_dir=data_dir

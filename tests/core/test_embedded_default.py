@@ -121,7 +121,7 @@ def test_runplatform_with_no_servers_serves_health_admin_and_demo(tmp_path: Path
                 if event["kind"] == "heartbeat":
                     break
             assert kinds[-1] == "heartbeat", kinds
-            assert event["data"]["bots_total"] == 3
+            assert event["data"]["bots_total"] == 4  # the demo bots
     finally:
         proc.terminate()
         try:

@@ -61,5 +61,5 @@ def live_bot(fake, shared_data, monkeypatch) -> Bot:
     )
     strategy = Strategy.objects.create(name="ema-live", kind="ema_cross", timeframe="1h")
     bot = make_fake_live_bot(fake, name="live-btc", strategy=strategy, key=KEY, secret=SECRET)
-    monkeypatch.setattr(engine_cycle, "build_strategy", lambda kind, params: EnterLongNow())
+    monkeypatch.setattr(engine_cycle, "build_strategy", lambda kind, params, **_: EnterLongNow())
     return bot

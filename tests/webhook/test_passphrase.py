@@ -56,6 +56,10 @@ def test_admin_sets_bot_passphrase_write_only(admin_client_logged, client, setti
         **{
             "risk-TOTAL_FORMS": "0",
             "risk-INITIAL_FORMS": "0",
+            "ai-TOTAL_FORMS": "0",
+            "ai-INITIAL_FORMS": "0",
+            "reoptimization-TOTAL_FORMS": "0",
+            "reoptimization-INITIAL_FORMS": "0",
         },
     )
     response = admin_client_logged.post(url, data)

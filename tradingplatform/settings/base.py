@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.dashboard",
     "apps.backtest",
     "apps.webhook",
+    "apps.ai",
 ]
 
 MIDDLEWARE = [
@@ -222,6 +223,10 @@ HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 # Replay historical market time (the embedded demo): ISO start date and speed (x wall clock).
 MARKET_REPLAY_START = env.str("MARKET_REPLAY_START", default="")
 MARKET_REPLAY_SPEED = env.float("MARKET_REPLAY_SPEED", default=0.0)
+
+# --- AI models ----------------------------------------------------------------------------------
+# Trained model files (loaded only when their sha256 matches the registry).
+AI_MODELS_DIR = Path(env.str("AI_MODELS_DIR", default=str(VAR_DIR / "models")))
 
 # --- TradingView webhook (POST /api/webhook/tradingview/) ------------------------------------
 # The shared passphrase every bot accepts (empty: only bots with their own passphrase).

@@ -47,3 +47,6 @@ CELERY_EMBEDDED = True
 # WhiteNoise reads STATIC_ROOT at start-up; the suite never collects static files.
 STATIC_ROOT = Path(tempfile.gettempdir()) / "tradingplatform-test-static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# Trained models written by the suite go to a throwaway folder, never to the user's var/models.
+AI_MODELS_DIR = Path(tempfile.mkdtemp(prefix="tradingplatform-test-models-"))

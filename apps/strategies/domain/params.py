@@ -160,6 +160,17 @@ SCHEMAS: dict[str, StrategySchema] = {
                 ParamSpec("max_signal_age_s", int, 60, 1, 3600, "older signals are refused"),
             ),
         ),
+        StrategySchema(
+            kind="ai",
+            title="AI driver",
+            description="Trades the AI's actions (HybridAI, the bot's AI settings): a confident "
+            "LONG or SHORT enters when flat, a confident different action exits; stop-loss and "
+            "take-profit as fractions of the entry price (0: none).",
+            params=(
+                ParamSpec("sl", float, 0.02, 0.0001, 0.5, "stop-loss distance (fraction)"),
+                ParamSpec("tp", float, 0.0, 0.0, 5.0, "take-profit distance (fraction; 0: none)"),
+            ),
+        ),
     )
 }
 

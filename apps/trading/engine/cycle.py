@@ -11,6 +11,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
+from apps.ai.services import ArtifactError, BotAiSetup
 from apps.bots.lease import BotLease
 from apps.bots.models import Bot
 from apps.bots.services import bot_halt, bot_pause, bot_restart_schedule
@@ -39,6 +40,7 @@ from apps.trading.domain.cycle import (
     decide_cycle,
 )
 from apps.trading.domain.profile import breaker_decide, breaker_tiers, breaker_window
+from apps.trading.engine.ai import ai_record, ai_strategy_for, bot_ai_setup, with_ai
 from apps.trading.engine.context import (
     CRITICAL_PREFIX,
     FAILURES_KEY,
@@ -98,9 +100,14 @@ def _breaker(ctx: _Context, equity: Decimal) -> Any:
 
 
 def _cycle_config(
-    bot: Bot, risk: RiskSettings, size_multiplier: Decimal, equity: Decimal
+    bot: Bot,
+    risk: RiskSettings,
+    size_multiplier: Decimal,
+    equity: Decimal,
+    ai: BotAiSetup | None = None,
 ) -> CycleConfig:
-    strategy = build_strategy(bot.strategy.kind, bot.strategy.parameters)
+    kind = bot.strategy.kind
+    strategy = build_strategy(kind, bot.strategy.parameters, ai=ai_strategy_for(kind, ai))
     return bot_profile(bot, risk).cycle_config(equity, size_multiplier, strategy=strategy)
 
 
@@ -308,6 +315,7 @@ def _run_locked(
     interval = bot.strategy.timeframe
     venue: Venue | None = None
     try:
+        ai = bot_ai_setup(bot)  # a missing or tampered model pauses the bot (below)
         with _atomic_for(bot):
             venue = venue_open(bot=bot, now=now, run=run)
             ctx = _Context(bot, risk, venue, run, now, lease)
@@ -330,7 +338,9 @@ def _run_locked(
                 _finish(cycle, "flatten", breaker.reason, now)
                 bot_halt(bot=bot, reason=f"circuit breaker: {breaker.reason}"[:255])
                 return CycleResult(cycle, "flatten", breaker.reason)
-            outcome = _decide(ctx, symbol, interval, candle_open_time, equity, breaker)
+            outcome, config, asked = _decide(
+                ctx, symbol, interval, candle_open_time, equity, breaker, ai
+            )
             if outcome.kind is OutcomeKind.BLOCKED:
                 logger.info(
                     "bot %s %s: entry blocked by %s: %s",
@@ -339,8 +349,16 @@ def _run_locked(
                     outcome.blocked_by,
                     outcome.reason,
                 )
-            order = _execute(ctx, symbol, outcome, _cycle_config(bot, risk, Decimal(1), equity))
+            order = _execute(ctx, symbol, outcome, config)
             _record_signal(ctx, symbol, outcome, order)
+            ai_record(
+                bot=bot,
+                setup=ai,
+                asked=asked,
+                symbol=symbol,
+                candle_open_time=candle_open_time,
+                at=now,
+            )
             lease.check()  # a paper cycle commits only while it still holds the bot
             venue.save()
             _finish(cycle, outcome.kind.value, outcome.reason, now)
@@ -349,6 +367,10 @@ def _run_locked(
         _finish(cycle, "error", str(exc), now, failed=True)
         bot_pause(bot=bot, reason=f"strategy error: {exc}"[:255])
         return CycleResult(cycle, "error", str(exc))
+    except ArtifactError as exc:  # never trade without the model the bot was given
+        _finish(cycle, "error", str(exc), now, failed=True)
+        bot_pause(bot=bot, reason=f"AI model: {exc}"[:255])
+        return CycleResult(cycle, "error", str(exc))
     finally:
         if venue is not None:
             venue.close()
@@ -356,17 +378,30 @@ def _run_locked(
 
 
 def _decide(
-    ctx: _Context, symbol: str, interval: str, open_time: int, equity: Decimal, breaker: Any
-) -> CycleOutcome:
+    ctx: _Context,
+    symbol: str,
+    interval: str,
+    open_time: int,
+    equity: Decimal,
+    breaker: Any,
+    ai: BotAiSetup | None = None,
+) -> tuple[CycleOutcome, CycleConfig, Any]:
+    """The cycle's decision, the configuration it was taken with, and what to ask afterwards
+    what the AI said (None without AI)."""
     bot = ctx.bot
-    config = _cycle_config(bot, ctx.risk, Decimal(1), equity)
+    config, asked = with_ai(_cycle_config(bot, ctx.risk, Decimal(1), equity, ai), ai)
     candles = klines_window(
         symbol=symbol,
         interval=interval,
         end_ms=open_time,
-        limit=max(config.strategy.warmup_candles, config.strategy.min_candles),
+        limit=max(
+            config.strategy.warmup_candles,
+            config.strategy.min_candles,
+            ai.hybrid.lookback if ai is not None else 0,  # the filter sees the AI's history too
+        ),
     )
-    return decide_cycle(cycle_inputs(ctx, symbol, candles, equity, breaker), config)
+    outcome = decide_cycle(cycle_inputs(ctx, symbol, candles, equity, breaker), config)
+    return outcome, config, asked
 
 
 def cycle_inputs(

@@ -27,8 +27,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.ai.services import ArtifactError
 from apps.bots.lease import BotLease
 from apps.bots.models import Bot
+from apps.bots.services import bot_pause
 from apps.exchange.domain.errors import ExchangeError
 from apps.exchange.domain.types import BookTicker, Side
 from apps.execution.domain.slippage import SlippageManager, reference_price
@@ -40,6 +42,7 @@ from apps.risk.models import RiskSettings
 from apps.strategies.domain.base import StrategyError
 from apps.strategies.domain.signal import ExternalSignal, SignalRejected, SignalStrategy
 from apps.trading.domain.cycle import CycleConfig, OutcomeKind, decision_outcome
+from apps.trading.engine.ai import ai_record, bot_ai_setup, with_ai
 from apps.trading.engine.context import LeaseLost, _Context, _equity, bot_lock, logger
 from apps.trading.engine.cycle import (
     TRANSIENT,
@@ -146,6 +149,9 @@ def _process_locked(signal: Signal, bot: Bot, wall: datetime, lease: BotLease) -
             _record(signal, Signal.Outcome.FAILED, f"preempted by the kill switch: {exc}", wall)
         else:  # lapsed: the signal stays accepted and the next holder acts on it
             logger.warning("signal %s: lease lapsed (%s); left for the next holder", signal.pk, exc)
+    except ArtifactError as exc:  # never act without the model the bot was given
+        bot_pause(bot=bot, reason=f"AI model: {exc}"[:255])
+        _record(signal, Signal.Outcome.FAILED, f"AI model: {exc}", wall)
     except (*TRANSIENT, ExchangeError, StrategyError) as exc:
         logger.warning("signal %s for bot %s failed: %s", signal.pk, bot.name, exc)
         _record(signal, Signal.Outcome.FAILED, f"{type(exc).__name__}: {exc}", wall)
@@ -166,13 +172,13 @@ def _decide_and_execute(
     _break_even(ctx, symbol, purposes)
     equity = _equity(ctx)
     breaker = _breaker(ctx, equity)
-    config = _cycle_config(bot, ctx.risk, Decimal(1), equity)
+    ai = bot_ai_setup(bot)  # the filter role confirms a signal's entry too
+    config, asked = with_ai(_cycle_config(bot, ctx.risk, Decimal(1), equity, ai), ai)
     strategy = config.strategy
     if not isinstance(strategy, SignalStrategy):
         raise _Refused(Signal.Outcome.REJECTED, f"bot {bot.name} does not take signals")
-    candles = klines_window(
-        symbol=symbol, interval=interval, end_ms=candle, limit=strategy.warmup_candles or 100
-    )
+    window = max(strategy.warmup_candles or 100, ai.hybrid.lookback if ai is not None else 0)
+    candles = klines_window(symbol=symbol, interval=interval, end_ms=candle, limit=window)
     inputs = cycle_inputs(ctx, symbol, candles, equity, breaker)
     side = Side.SELL if signal.action == Signal.Action.SELL else Side.BUY
     limit = _decimal(payload.get("price")) if payload.get("order_type") == "limit" else None
@@ -197,6 +203,7 @@ def _decide_and_execute(
         if limit is not None:
             config = _limit_config(config, side, limit, inputs.ticker)
     outcome = decision_outcome(inputs, config, decision, intent_key=f"s{signal.pk}")
+    ai_record(bot=bot, setup=ai, asked=asked, symbol=symbol, candle_open_time=candle, at=ctx.now)
     order = _execute(ctx, symbol, outcome, config)
     detail = "; ".join(dict.fromkeys(r for r in (outcome.reason, *outcome.reasons) if r))
     if order is not None and order.status == Order.Status.REJECTED:

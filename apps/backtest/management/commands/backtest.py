@@ -142,6 +142,26 @@ class Command(BaseCommand):
             "funding files",
         )
         parser.add_argument(
+            "--model",
+            nargs="*",
+            type=int,
+            default=[],
+            metavar="ID",
+            help="AI model(s) of the registry (train_agent): with --strategy ai the AI drives "
+            "the trades; with a rule strategy and --ai-role filter it confirms each entry",
+        )
+        parser.add_argument("--ai-role", default="", choices=["", "driver", "filter"])
+        parser.add_argument(
+            "--ai-mode",
+            default="",
+            choices=["", "ppo_only", "lstm_only", "hybrid", "ensemble"],
+            help="HybridAI mode (default: the one the models given make)",
+        )
+        parser.add_argument("--ai-weight", type=float, default=0.5, help="agent share (hybrid)")
+        parser.add_argument(
+            "--ai-min-confidence", type=float, default=0.0, help="under it the AI is not used"
+        )
+        parser.add_argument(
             "--jit",
             action="store_true",
             help="compile the indicator recursions (EMA, Wilder) with numba: pays ~0.3 s of "
@@ -158,6 +178,7 @@ class Command(BaseCommand):
         start = _ms(options["start"], "--start") if options["start"] else None
         end = _ms(options["end"], "--end") if options["end"] else None
         self._check_arguments(options, params, start, end)
+        ai = self._ai(options)
         try:
             show = sys.stderr.isatty() if options["progress"] is None else options["progress"]
             bar = tqdm(
@@ -227,6 +248,7 @@ class Command(BaseCommand):
                 fine=fine,
                 mode=options["mode"],
                 progress=step,
+                ai=ai,
             )
             bar.close()
         except BacktestError as exc:
@@ -259,6 +281,31 @@ class Command(BaseCommand):
             f"{summary['avg_slippage_bps']:.2f} bps, engine {seconds:.3f} s "
             f"({rate / 1e6:.1f} M candles/s)"
         )
+
+    @staticmethod
+    def _ai(options: dict[str, Any]) -> Any:
+        """The HybridAI of --model, in the role --strategy and --ai-role give it."""
+        role = options["ai_role"] or ("driver" if options["strategy"] == "ai" else "")
+        if options["strategy"] == "ai" and role != "driver":
+            raise CommandError("--strategy ai is the driver role (--ai-role filter needs a rule "
+                               "strategy)")  # fmt: skip
+        if role and not options["model"]:
+            raise CommandError(f"the AI's {role} role needs --model ID (see train_agent)")
+        if not role:
+            if options["model"]:
+                raise CommandError("--model needs --strategy ai, or --ai-role filter")
+            return None
+        from apps.ai.services import ArtifactError, hybrid_of_artifacts
+
+        try:
+            return hybrid_of_artifacts(
+                options["model"],
+                mode=options["ai_mode"],
+                weight=options["ai_weight"],
+                min_confidence=options["ai_min_confidence"],
+            )
+        except ArtifactError as exc:
+            raise CommandError(f"--model: {exc}") from exc
 
     @staticmethod
     def _check_arguments(

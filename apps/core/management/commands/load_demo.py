@@ -10,8 +10,8 @@ from apps.core.demo import demo_load
 
 class Command(BaseCommand):
     help = (
-        "Create the demo paper account, instruments, strategies and the three demo bots "
-        "(demo-scalp, demo-swing, demo-signal), and import the shipped candles they need."
+        "Create the demo paper account, instruments, strategies and the four demo bots "
+        "(demo-scalp, demo-swing, demo-ai, demo-signal), and import the shipped candles they need."
     )
 
     def add_arguments(self, parser: Any) -> None:
