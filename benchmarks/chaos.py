@@ -78,9 +78,9 @@ class CampaignConfig:
     # seconds between alerts: one account's request weight serves about one signal a second
     # with its venue reads; faster, the signals queue behind the rate limiter and grow stale
     pause: float = 1.0
-    # each alert also goes to the demo's paper signal bot (demo-signal): the paper path under
-    # the same faults, and more orders than one live account's request weight allows
-    paper_alerts: bool = True
+    # share of alerts also sent to the demo's paper signal bot (demo-signal): the paper path
+    # under the same faults, and more orders than one live account's request weight allows
+    paper_alerts: float = 1.0
     settle_s: float = 150.0  # how long the platform may take to decide everything at the end
     verbose: bool = False
     keep: bool = False  # keep the servers' folder and the processes' logs (printed)
@@ -302,6 +302,7 @@ class Campaign:
     def __init__(self, config: CampaignConfig) -> None:
         self.cfg = config
         self.rng = random.Random(config.seed)
+        self.paper_rng = random.Random(config.seed + 1)  # the live alerts stay as they were
         self.base = Path(tempfile.mkdtemp(prefix="chaos-"))
         self.logs = self.base / "logs"
         self.logs.mkdir()
@@ -434,10 +435,10 @@ class Campaign:
         }
         answer = self.http("POST", f"{self.web}/api/webhook/tradingview/", body)
         self.answers[str(answer[0]) if answer else "no answer"] += 1
-        if self.cfg.paper_alerts:
+        if self.paper_rng.random() < self.cfg.paper_alerts:
             body |= {
                 "bot": PAPER_BOT,
-                "symbol": f"BINANCE:{self.rng.choice(PAPER_SYMBOLS)}.P",
+                "symbol": f"BINANCE:{self.paper_rng.choice(PAPER_SYMBOLS)}.P",
                 "alert_id": f"chaos-{self.cfg.seed}-{n}-paper",
                 "time": datetime.now(tz=UTC).isoformat(),
             }

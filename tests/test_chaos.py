@@ -47,4 +47,7 @@ def test_chaos_campaign_loses_no_order_or_fill_and_leaves_the_records_equal_to_t
     assert result.faults["redis restart"] == 1 and result.faults["postgres restart"] == 1
     assert result.figures["live orders recorded"] >= 20, report  # it really traded
     assert result.figures["live fills"] >= 10, report
+    answers = result.figures["webhook answers"]  # the paper signal bot took the alerts too
+    assert answers.get("paper 202", 0) >= 40, report
+    assert result.figures["paper signal decided after (s): p50, p95, max"][0] is not None
     assert result.checks["kill switch left (orders, positions)"] == [0, 0]
