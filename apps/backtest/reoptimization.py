@@ -6,7 +6,8 @@ optimisation"), decided on held-out candles and recorded; one action rolls it ba
 over the last ``window_days`` are split 80 / 20; the optimiser (``ParameterOptimizer``, TPE
 seeded by the bot's id) searches the kind's default space on the first part, the bot's other
 parameters held at their current values; the winner and the bot's current parameters are both
-scored on the held-out part (with the strategy's warm-up before it, the mean over the symbols).
+scored on the held-out part (preceded by the candles the slower of the two needs before its first
+signal, so that no judged trade falls in the searched part; the mean over the symbols).
 The winner is promoted only when its held-out score beats the current one by the margin: a new
 ``Strategy`` row with the winner's parameters, to which the bot switches (other bots sharing the
 old row keep it). ``parameters_rollback`` switches the bot back.
@@ -69,11 +70,10 @@ def bot_reoptimise(*, bot_id: int, now: datetime) -> ReoptimizationRun:
         )
         size = len(series[0])
         cut = int(size * (1 - HELD_OUT))
-        warmup = min(cut, build_strategy(strategy.kind, current).warmup_candles)
-        if cut - warmup < 50 or size - cut < 20:
+        needs = build_strategy(strategy.kind, current).min_candles
+        if cut < needs + 50 or size - cut < 20:
             raise OptimizerError(f"too few candles to re-optimise on ({size} in the window)")
         train = [k.slice(0, cut) for k in series]
-        test = [k.slice(cut - warmup, size) for k in series]
         optimizer = ParameterOptimizer(
             strategy=strategy.kind,
             space=_space(strategy.kind, current),
@@ -84,6 +84,11 @@ def bot_reoptimise(*, bot_id: int, now: datetime) -> ReoptimizationRun:
         optimizer.check_data(train)
         found = optimizer.search(train)
         candidate = validate_parameters(strategy.kind, {**current, **found.best_params})
+        # Both are judged on the same held-out candles: each test starts with just the
+        # candles either strategy needs before its first signal, so no trade of the
+        # judgement falls in the searched part (a longer warm-up would, for a slow EMA).
+        needs = max(needs, build_strategy(strategy.kind, candidate).min_candles)
+        test = [k.slice(max(0, cut - needs), size) for k in series]
         candidate_score = optimizer.evaluate(candidate, test).value
         active_score = optimizer.evaluate(current, test).value
     except (OptimizerError, BacktestError, ParameterError, ValueError) as exc:

@@ -52,7 +52,7 @@ def test_better_parameters_are_promoted_to_the_bot_alone_and_rolled_back(bots) -
     other.refresh_from_db()
     assert other.strategy_id == old.pk  # the other bot on the old row is untouched
     again = bot_reoptimise(bot_id=bot.pk, now=NOW)  # the same search: the same winner
-    assert again.candidate_params == run.candidate_params
+    assert again.candidate_params == run.candidate_params, again.detail
 
     parameters_rollback(run=run, decided_by="alice")
 
@@ -77,6 +77,19 @@ def test_candidate_not_better_by_the_margin_is_kept_or_awaits_approval(bots) -> 
     assert Bot.objects.get(pk=bot.pk).strategy_id == bot.strategy_id
     parameters_promote(run=awaiting, decided_by="alice")
     assert Bot.objects.get(pk=bot.pk).strategy.parameters == awaiting.candidate_params
+
+
+def test_a_slow_strategy_whose_warm_up_exceeds_the_window_is_still_judged(bots) -> None:
+    """ema slow 102 wants 2,040 candles of warm-up for exact values; a 60-day 1h window has
+    1,440. The judgement starts from the candles the slower strategy needs (CI found a
+    promoted slow EMA could not be re-optimised again)."""
+    bot, _ = bots
+    bot.strategy.parameters = {**bot.strategy.parameters, "fast": 28, "slow": 102}
+    bot.strategy.save()
+    _settings(bot)
+    run = bot_reoptimise(bot_id=bot.pk, now=NOW)
+    assert run.decision in {"awaiting", "kept"}, run.detail
+    assert run.candidate_score is not None and run.active_score is not None
 
 
 def test_reoptimisation_without_candles_fails_with_the_reason(bots) -> None:
