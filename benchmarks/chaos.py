@@ -609,7 +609,7 @@ RECONCILE = """
 import json
 from django.utils import timezone
 from apps.bots.models import Bot
-from apps.exchange.reconciliation import reconcile_bot_now
+from apps.trading.engine.reconcile import reconcile_bot_now
 from apps.market.clock import market_now
 from apps.trading.engine import bot_catch_up
 from apps.trading.engine.sweep import cycles_sweep

@@ -55,6 +55,7 @@ def make_ema_paper_bot(
     break_even: bool = True,
     bands: Any = None,
     tiers: Any = None,
+    daily_loss_limit: Any = None,
 ) -> Bot:
     """A paper bot on `ema_cross` 9/21 (1h, sl 2 %, tp 4 %) with its risk settings: the bot the
     seed scenarios and the replay/backtest parity run on real candles."""
@@ -85,6 +86,8 @@ def make_ema_paper_bot(
         risk.volatility_bands = bands
     if tiers is not None:
         risk.breaker_tiers = tiers
+    if daily_loss_limit is not None:
+        risk.daily_loss_limit = Decimal(daily_loss_limit)
     risk.full_clean()
     risk.save()
     return bot

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.ai.models import ModelArtifact
 from apps.ai.training import TrainingError, TrainRequest, model_request
-from apps.core.apis import ErrorSerializer
+from apps.core.api_errors import ErrorSerializer
 
 
 class ModelSerializer(serializers.ModelSerializer):

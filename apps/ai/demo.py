@@ -195,7 +195,9 @@ def demo_ai_attach(bot: Bot) -> str:
             )
     except (DemoModelsError, ArtifactError) as exc:
         Bot.objects.filter(pk=bot.pk).update(
-            state=Bot.State.PAUSED, state_reason=f"no AI model: {exc}"[:255]
+            state=Bot.State.PAUSED,
+            state_reason=f"no AI model: {exc}"[:255],
+            state_cause=Bot.Cause.AI_MODEL,
         )
         return str(exc)
     return ""

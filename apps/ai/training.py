@@ -28,7 +28,7 @@ from apps.ai.domain.features import FeatureSpec
 from apps.ai.domain.types import AiModelError, Predictor
 from apps.ai.models import ModelArtifact
 from apps.ai.services import artifact_load, artifact_store, ensemble_bytes
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 from apps.exchange.domain.types import datetime_to_ms
 from apps.strategies.domain.base import OHLCV
 

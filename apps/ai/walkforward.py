@@ -31,6 +31,7 @@ from apps.ai.domain.env import EnvConfig
 from apps.ai.domain.hybrid import HybridAI, HybridMode
 from apps.ai.domain.types import AiAction
 from apps.core.domain.formatting import fmt_pct
+from apps.exchange.domain.fees import DEFAULT_TAKER_FEE
 from apps.market.data import Klines
 from apps.strategies.domain.base import OHLCV
 
@@ -48,7 +49,7 @@ class WalkForwardConfig:
     step: int | None = None
     timesteps: int = 30_000
     seed: int = 0
-    fee: float = 0.0004
+    fee: float = DEFAULT_TAKER_FEE
     stake: float = 1000.0
     cash: float = 10_000.0
     slippage: str = "book"

@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from apps.backtest.models import BacktestRun
 from apps.backtest.services import BacktestError, data_file_resolve
-from apps.core.apis import ErrorSerializer
+from apps.core.api_errors import ErrorSerializer
+from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.exchange.domain.types import datetime_to_ms
 from apps.strategies.domain.params import ParameterError, validate_parameters
 from apps.strategies.domain.registry import STRATEGIES
@@ -35,7 +36,12 @@ class BacktestStartSerializer(serializers.Serializer):
     symbols = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
     start = serializers.DateTimeField(required=False)
     end = serializers.DateTimeField(required=False)
-    fee = serializers.DecimalField(max_digits=8, decimal_places=6, default="0.0004")
+    fee = serializers.DecimalField(
+        max_digits=8,
+        decimal_places=6,
+        default=DEFAULT_FEES.taker,
+        help_text="Taker fee (fraction); default: the platform's fee schedule.",
+    )
     stake = serializers.DecimalField(max_digits=20, decimal_places=8, default="1000")
     cash = serializers.DecimalField(max_digits=20, decimal_places=8, default="10000")
     slippage = serializers.ChoiceField(
@@ -50,7 +56,12 @@ class BacktestStartSerializer(serializers.Serializer):
         max_digits=6, decimal_places=5, min_value=0, max_value=Decimal("0.5"), default="0.004"
     )
     maker_fee = serializers.DecimalField(
-        max_digits=8, decimal_places=6, min_value=0, required=False, allow_null=True
+        max_digits=8,
+        decimal_places=6,
+        min_value=0,
+        default=DEFAULT_FEES.maker,
+        allow_null=True,
+        help_text="Take-profit (maker) fee; default: the platform's fee schedule; null: the fee.",
     )
     intrabar = serializers.ChoiceField(
         choices=["stop_first", "path"],

@@ -5,6 +5,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from apps.exchange.domain.fees import DEFAULT_FEES, DEFAULT_TAKER_FEE
+
 
 class BacktestRun(models.Model):
     """One backtest: what was asked, on which data and code, and what came out."""
@@ -21,7 +23,7 @@ class BacktestRun(models.Model):
     symbols = models.JSONField(default=list, blank=True)
     start_ms = models.BigIntegerField(null=True, blank=True)
     end_ms = models.BigIntegerField(null=True, blank=True)
-    fee = models.DecimalField(max_digits=8, decimal_places=6, default=0.0004)
+    fee = models.DecimalField(max_digits=8, decimal_places=6, default=DEFAULT_TAKER_FEE)
     stake = models.DecimalField(max_digits=20, decimal_places=8, default=1000)
     cash = models.DecimalField(max_digits=20, decimal_places=8, default=10000)
     execution = models.JSONField(
@@ -100,7 +102,7 @@ class OptimizationRun(models.Model):
     test_candles = models.PositiveIntegerField()
     step_candles = models.PositiveIntegerField()
     warmup_candles = models.PositiveIntegerField(default=0)
-    fee = models.DecimalField(max_digits=8, decimal_places=6, default=Decimal("0.0004"))
+    fee = models.DecimalField(max_digits=8, decimal_places=6, default=DEFAULT_FEES.taker)
     stake = models.DecimalField(max_digits=20, decimal_places=8, default=Decimal("1000"))
     cash = models.DecimalField(max_digits=20, decimal_places=8, default=Decimal("10000"))
     distributed = models.BooleanField(default=False)

@@ -51,6 +51,7 @@ from apps.backtest.domain.walkforward import (
     walk_forward_windows,
 )
 from apps.backtest.services import NOT_BACKTESTABLE, BacktestError, backtest_check
+from apps.exchange.domain.fees import DEFAULT_TAKER_FEE
 from apps.market.data import Klines
 from apps.strategies.domain.base import StrategyError
 from apps.strategies.domain.params import SCHEMAS, ParameterError, ParamSpec
@@ -462,7 +463,7 @@ class ParameterOptimizer:
         method: str = "tpe",
         trials: int = 50,
         seed: int = 0,
-        fee: float = 0.0004,
+        fee: float = DEFAULT_TAKER_FEE,
         stake: float = 1000.0,
         cash: float = 10000.0,
         batch: int = 1,

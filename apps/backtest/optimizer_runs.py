@@ -47,6 +47,7 @@ from apps.backtest.optimizer import (
     align_series,
     window_dates,
 )
+from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.market.data import Klines, MarketDataError, load_klines
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def optimization_run_create(
     warmup: int = 0,
     start_ms: int | None = None,
     end_ms: int | None = None,
-    fee: Decimal | float | str = Decimal("0.0004"),
+    fee: Decimal | float | str = DEFAULT_FEES.taker,
     stake: Decimal | float | str = Decimal("1000"),
     cash: Decimal | float | str = Decimal("10000"),
     distributed: bool = False,

@@ -18,6 +18,7 @@ from apps.backtest.domain.engine import BacktestResult, backtest_ema_cross, back
 from apps.backtest.domain.kernel import Trade, TradeLog
 from apps.backtest.domain.metrics import avg_slippage_bps, trade_stats
 from apps.backtest.domain.signal_kernel import BookSlippage, ExecutionParams
+from apps.exchange.domain.fees import DEFAULT_MAKER_FEE
 from apps.market.data import Klines, load_klines
 from apps.market.domain.indicators import set_numba_enabled
 from apps.strategies.domain.base import StrategyError
@@ -191,7 +192,7 @@ def backtest_check(
     params: dict[str, Any],
     fee: float,
     stake: float,
-    maker_fee: float | None = None,
+    maker_fee: float | None = DEFAULT_MAKER_FEE,
     leverage: float = 1.0,
     maintenance_margin: float = 0.004,
     slippage: str = "none",
@@ -225,6 +226,7 @@ def backtest_check(
                 take_profit=values["tp"],
                 stake=stake,
                 fee=fee,
+                maker_fee=maker_fee,
             )
             if ema
             else None
@@ -244,7 +246,7 @@ def backtest_series(
     cash: float,
     jit: bool = False,
     funding: dict[str, tuple[Any, Any]] | None = None,
-    maker_fee: float | None = None,
+    maker_fee: float | None = DEFAULT_MAKER_FEE,
     leverage: float = 1.0,
     maintenance_margin: float = 0.004,
     slippage: str = "none",
@@ -260,8 +262,9 @@ def backtest_series(
     role); with a rule strategy it must confirm each entry (the ``filter`` role).
 
     Any registered strategy runs with its own ``signals`` (``backtest_strategy``); ``ema_cross``
-    with no slippage, leverage 1, ``stop_first`` and one fee keeps its batch fast path (same
-    trades). ``funding`` maps a symbol to its (funding times ms, rates); symbols without it pay
+    with no slippage, leverage 1 and ``stop_first`` keeps its batch fast path (same trades).
+    ``maker_fee`` is the take-profits' fee (``None``: ``fee``), by default the platform's.
+    ``funding`` maps a symbol to its (funding times ms, rates); symbols without it pay
     none. ``fine`` maps a symbol to finer candles for ``intrabar="finer"``. ``mode`` labels the
     run in the per-mode figures (default: the strategy kind).
     """
@@ -283,7 +286,6 @@ def backtest_series(
         and execution.slippage is None
         and execution.leverage == 1.0
         and execution.intrabar == "stop_first"
-        and execution.effective_maker_fee == execution.fee
     )
     label = mode or strategy
     set_numba_enabled(jit)

@@ -51,7 +51,6 @@ class BotForm(forms.ModelForm):
             "trading_mode",
             "leverage",
             "margin_type",
-            "position_mode",
             "exit_levels",
             "break_even_after_first_exit",
             "trailing",
@@ -124,11 +123,19 @@ class BotAdmin(admin.ModelAdmin):
         "state_reason",
         "open_trades",
     ]
-    list_filter = ["state", "enabled", "trading_mode", "strategy__mode", "account__environment"]
+    list_filter = [
+        "state",
+        "state_cause",
+        "enabled",
+        "trading_mode",
+        "strategy__mode",
+        "account__environment",
+    ]
     search_fields = ["name", "strategy__name", "state_reason"]
     list_select_related = ["strategy", "account"]
     readonly_fields = [
         "state",
+        "state_cause",
         "state_reason",
         "state_changed_at",
         "restart_at",
@@ -138,7 +145,7 @@ class BotAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["name", "account", "strategy", "symbols", "enabled"]}),
-        ("Execution", {"fields": ["trading_mode", "leverage", "margin_type", "position_mode"]}),
+        ("Execution", {"fields": ["trading_mode", "leverage", "margin_type"]}),
         (
             "Webhook",
             {
@@ -166,6 +173,7 @@ class BotAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "state",
+                    "state_cause",
                     "state_reason",
                     "state_changed_at",
                     "restart_at",

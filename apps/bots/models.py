@@ -21,10 +21,6 @@ class Bot(models.Model):
         ISOLATED = "ISOLATED", "Isolated"
         CROSSED = "CROSSED", "Cross"
 
-    class PositionMode(models.TextChoices):
-        ONE_WAY = "ONE_WAY", "One-way"
-        HEDGE = "HEDGE", "Hedge (long and short at once)"
-
     class TradingMode(models.TextChoices):
         PAPER = "paper", "Paper (simulated fills)"
         LIVE = "live", "Live (orders on the account's exchange)"
@@ -39,18 +35,35 @@ class Bot(models.Model):
         PAUSED = "paused", "Paused"
         HALTED = "halted", "Halted"
 
+    class Cause(models.TextChoices):
+        """Why the bot is paused or halted: what code decides on (the reason is for people)."""
+
+        NONE = "", "None"
+        OPERATOR = "operator", "Operator"
+        KILL_SWITCH = "kill_switch", "Kill switch"
+        CRITICAL_ERROR = "critical_error", "Critical error (restarts by itself)"
+        CIRCUIT_BREAKER = "circuit_breaker", "Circuit breaker"
+        STRATEGY_ERROR = "strategy_error", "Strategy error"
+        AI_MODEL = "ai_model", "AI model missing or damaged"
+        RECONCILIATION = "reconciliation", "Database and venue disagree"
+        REPLAY = "replay", "Replay copy"
+
     name = models.SlugField(max_length=64, unique=True)
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="bots")
     strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="bots")
     symbols = models.JSONField(
         default=list, help_text='Symbols the bot trades, e.g. ["BTCUSDT", "ETHUSDT"].'
     )
-    leverage = models.PositiveSmallIntegerField(default=3)
-    margin_type = models.CharField(
-        max_length=8, choices=MarginType.choices, default=MarginType.ISOLATED
+    leverage = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Set on the venue before each entry from flat; also caps the bot's exposure.",
     )
-    position_mode = models.CharField(
-        max_length=8, choices=PositionMode.choices, default=PositionMode.ONE_WAY
+    margin_type = models.CharField(
+        max_length=8,
+        choices=MarginType.choices,
+        default=MarginType.ISOLATED,
+        help_text="Set on the venue, with the leverage, before each entry from flat (one-way "
+        "position mode: the platform does not trade hedge mode).",
     )
     trading_mode = models.CharField(
         max_length=8, choices=TradingMode.choices, default=TradingMode.PAPER
@@ -92,6 +105,13 @@ class Bot(models.Model):
     )
     state = models.CharField(max_length=8, choices=State.choices, default=State.PAUSED)
     state_reason = models.CharField(max_length=255, blank=True, default="")
+    state_cause = models.CharField(
+        max_length=16,
+        choices=Cause.choices,
+        blank=True,
+        default=Cause.NONE,
+        help_text="Why the bot is paused or halted (set with the state).",
+    )
     state_changed_at = models.DateTimeField(null=True, blank=True)
     restart_at = models.DateTimeField(
         null=True,

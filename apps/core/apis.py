@@ -1,49 +1,15 @@
-"""One error body for the whole API: ``{"message", "code", "extra"}``."""
+"""The platform's own endpoints (ping through a worker)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery.result import allow_join_result
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework.views import exception_handler as drf_exception_handler
 
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        )
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
-    if isinstance(exc, exceptions.ValidationError):
-        message = "Invalid input."
-        extra: dict[str, Any] = {"fields": response.data}
-    else:
-        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
-        message = str(detail) or str(exc)
-        extra = {}
-    code = getattr(exc, "default_code", "error")
-    response.data = {"message": message, "code": code, "extra": extra}
-    return response
-
-
-class ErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    code = serializers.CharField()
-    extra = serializers.DictField()
+from apps.core.api_errors import ErrorSerializer
 
 
 class PingApi(APIView):

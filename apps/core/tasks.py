@@ -7,7 +7,7 @@ import socket
 from celery import shared_task
 from django.utils import timezone
 
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 
 
 @shared_task(name="core.ping", time_limit=30, soft_time_limit=25)

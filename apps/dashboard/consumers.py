@@ -4,7 +4,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from apps.dashboard.events import LIVE_GROUP
+from apps.events import LIVE_GROUP
 
 UNAUTHENTICATED = 4401
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 
 
 @shared_task(name="dashboard.publish", time_limit=30, soft_time_limit=25, ignore_result=True)

@@ -25,7 +25,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from apps.bots.models import Bot
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 from apps.monitoring import notifications
 from apps.monitoring.domain.performance import (
     Breach,

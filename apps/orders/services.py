@@ -26,7 +26,7 @@ from django.db.models import DecimalField, F, Sum
 
 from apps.bots.models import Bot
 from apps.core.domain.formatting import plain
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 from apps.exchange.domain.types import Fill as VenueFill
 from apps.exchange.domain.types import OrderReport, OrderRequest, Side, require_utc
 from apps.orders.domain.accounting import (

@@ -53,7 +53,8 @@ class RiskSettings(models.Model):
         decimal_places=8,
         default=Decimal("800"),
         validators=[MinValueValidator(Decimal("0"))],
-        help_text="Realised loss in a UTC day (USDT) after which new entries stop.",
+        help_text="Net loss (USDT) of the trades closed since 00:00 UTC after which new entries "
+        "stop until the next UTC day; open positions keep their exits. 0: no limit.",
     )
     correlation_threshold = models.DecimalField(
         max_digits=4,
@@ -65,8 +66,9 @@ class RiskSettings(models.Model):
     )
     correlation_lookback = models.PositiveIntegerField(
         default=100,
-        validators=[MinValueValidator(10), MaxValueValidator(5000)],
-        help_text="Candles of returns used for the correlation matrix.",
+        validators=[MinValueValidator(21), MaxValueValidator(5000)],
+        help_text="Candles used for the correlation matrix (at least 21: the gate needs 20 "
+        "returns).",
     )
     volatility_bands = models.JSONField(
         default=_default_bands,

@@ -1,4 +1,4 @@
-"""Adapters around the pure risk kernel: cached CryptoVIX and correlation, the correlation gate.
+"""Adapters around the pure risk kernel: cached CryptoVIX and correlation readings.
 
 Caching (Django's cache: Redis when configured, so shared by every process; locmem otherwise).
 Every entry is stored as `(stored_at_ms, value)` and is fresh while
@@ -23,38 +23,29 @@ No service reads the clock: `now` is a required argument (tasks pass `timezone.n
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 
-from apps.bots.models import Bot
 from apps.exchange.domain.types import datetime_to_ms
 from apps.market.data import Klines
 from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
-from apps.risk.domain.portfolio import CorrelationMatrix, GateDecision, check_entry
+from apps.risk.domain.portfolio import CorrelationMatrix
 from apps.risk.domain.portfolio import correlation_matrix as correlation_matrix_compute
-from apps.risk.domain.types import Direction, require_utc
+from apps.risk.domain.types import require_utc
 from apps.risk.domain.vix import CryptoVIX, VixReading
-from apps.risk.models import RiskSettings
-from apps.risk.validation import validate_volatility_bands
 
 __all__ = [
     "CORRELATION_TTL",
     "VIX_TTL",
     "KlineSource",
     "RiskDataError",
-    "correlation_gate_check",
     "correlation_matrix_current",
     "vix_current",
-    "vix_size_multiplier",
 ]
-
-logger = logging.getLogger("apps.risk")
 
 VIX_TTL = timedelta(minutes=5)
 CORRELATION_TTL = timedelta(hours=1)
@@ -187,104 +178,3 @@ def correlation_matrix_current(
         return matrix
 
     return _cached(cache, key, now, CORRELATION_TTL, compute)
-
-
-def _risk_settings(bot: Bot) -> RiskSettings:
-    """Return the bot's saved risk settings, or the defaults (unsaved) if it has none."""
-    return RiskSettings.objects.filter(bot_id=bot.pk).first() or RiskSettings(bot=bot)
-
-
-def _position_ref(position: Any) -> tuple[str, Direction]:
-    """Return (symbol, direction) of a tuple, a gate `OpenPosition` or a `Position` row."""
-    if isinstance(position, tuple):
-        symbol, direction = position
-    else:
-        symbol = position.symbol
-        direction = getattr(position, "direction", None) or position.side
-    return str(symbol).upper(), Direction(direction)
-
-
-def _block_message(
-    symbol: str,
-    direction: Direction,
-    refs: Sequence[tuple[str, Direction]],
-    decision: GateDecision,
-    threshold: float,
-    matrix: CorrelationMatrix | None,
-) -> str:
-    head = f"correlation gate: {symbol} {direction.value} blocked"
-    other, corr = decision.blocking_symbol, decision.correlation
-    if corr is None:
-        return f"{head}: no correlation data with {other}"
-    sides = [d for s, d in refs if s == other]
-    same = direction in sides
-    other_side = direction if same else sides[0]
-    if other == symbol:
-        return f"{head} by {other} {other_side.value} (same symbol, corr {corr:+.2f})"
-    returns = matrix.returns_used if matrix is not None else 0
-    figure = (
-        f"corr {corr:+.2f} > {threshold:.2f}"
-        if same
-        else f"corr {corr:+.2f}, opposite sides {-corr:+.2f} > {threshold:.2f}"
-    )
-    return f"{head} by {other} {other_side.value} ({figure}, {returns} returns)"
-
-
-def correlation_gate_check(
-    *,
-    bot: Bot,
-    symbol: str,
-    direction: Direction | str,
-    open_positions: Sequence[Any],
-    now: datetime,
-    interval: str = "1h",
-    source: KlineSource = klines_window,
-    cache: BaseCache | None = None,
-) -> GateDecision:
-    """Check an entry against the open positions with the bot's correlation settings.
-
-    `open_positions`: `(symbol, direction)` tuples, gate `OpenPosition`s or `Position` rows.
-    Missing or stale candles block (the gate cannot vouch for what it cannot see). A block is
-    logged on `apps.risk` with the figure.
-    """
-    settings = _risk_settings(bot)
-    symbol = symbol.upper()
-    direction = Direction(direction)
-    refs = [_position_ref(p) for p in open_positions]
-    others = {s for s, _ in refs if s != symbol}
-    threshold = float(settings.correlation_threshold)
-    matrix: CorrelationMatrix | None = None
-    if others:
-        try:
-            matrix = correlation_matrix_current(
-                symbols=[symbol, *others],
-                lookback=settings.correlation_lookback,
-                interval=interval,
-                now=now,
-                source=source,
-                cache=cache,
-            )
-        except RiskDataError as exc:
-            logger.warning("correlation gate: no matrix (%s)", exc)
-    decision = check_entry(symbol, direction, refs, matrix, threshold)
-    if not decision.allowed:
-        logger.info(
-            _block_message(symbol, direction, refs, decision, threshold, matrix),
-            extra={
-                "bot_id": bot.pk,
-                "symbol": symbol,
-                "blocking_symbol": decision.blocking_symbol,
-                "correlation": decision.correlation,
-            },
-        )
-    return decision
-
-
-def vix_size_multiplier(*, bot: Bot, reading: VixReading) -> Decimal:
-    """Return the size multiplier of the bot's volatility band holding `reading.score`."""
-    bands = validate_volatility_bands(_risk_settings(bot).volatility_bands)
-    score = Decimal(repr(reading.score))
-    for band in bands:
-        if score <= Decimal(band["max_score"]):
-            return Decimal(band["size_multiplier"])
-    return Decimal(bands[-1]["size_multiplier"])

@@ -99,6 +99,7 @@ def rehearsal_bot(*, bot: Bot, label: str) -> Bot:
         copy.enabled = True
         copy.state = Bot.State.RUNNING
         copy.state_reason = f"replay of {bot.name}"
+        copy.state_cause = Bot.Cause.REPLAY
         copy.save()
         risk = RiskSettings.objects.filter(bot=bot).first()
         if risk is not None:
@@ -177,7 +178,7 @@ def replay_bot(
     finally:  # the copy is kept for review, never left running
         copy.refresh_from_db()
         if copy.state == Bot.State.RUNNING:
-            bot_pause(bot=copy, reason=f"replay of {bot.name} finished")
+            bot_pause(bot=copy, reason=f"replay of {bot.name} finished", cause=Bot.Cause.REPLAY)
     return replay_summary(bot=copy)
 
 

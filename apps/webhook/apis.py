@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.apis import ErrorSerializer
+from apps.core.api_errors import ErrorSerializer
 from apps.webhook.serializers import TradingViewSignalSerializer, WebhookAcceptedSerializer
 from apps.webhook.services import (
     WebhookRefused,

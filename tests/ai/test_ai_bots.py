@@ -216,7 +216,7 @@ def test_dashboard_shows_the_ai_at_work_and_its_decisions_reach_the_feed(
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    from apps.dashboard.events import LIVE_GROUP
+    from apps.events import LIVE_GROUP
 
     model = register(agent, "ppo")
     bot = make_ai_paper_bot("ai-live", role="driver", agent=model, min_confidence="0.35")

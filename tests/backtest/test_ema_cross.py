@@ -57,7 +57,9 @@ def reference_ema_cross(o, h, lo, c, p: EmaCrossParams) -> list[RefTrade]:
 
     def close_position(i: int, price: float, reason: str) -> None:
         entry_index, entry_price, qty = position
-        fees = p.fee * (qty * entry_price) + p.fee * (qty * price)
+        maker = p.fee if p.maker_fee is None else p.maker_fee  # a take-profit rests: maker
+        exit_fee = maker if reason == "take_profit" else p.fee
+        fees = p.fee * (qty * entry_price) + exit_fee * (qty * price)
         trades.append(
             RefTrade(
                 entry_index,

@@ -309,11 +309,13 @@ def test_long_only_without_slippage_equals_the_bracket_kernel(seed, n, sl, tp) -
         close,
         entry_signals=np.flatnonzero(entries),
         exit_signals=np.flatnonzero(exits),
-        params=BracketParams(stake=1000.0, fee=0.0004, stop_loss=sl, take_profit=tp),
+        params=BracketParams(
+            stake=1000.0, fee=0.0004, maker_fee=0.0002, stop_loss=sl, take_profit=tp
+        ),
     )
     got = _run(
         (open_, high, low, close),
-        ExecutionParams(fee=0.0004, stop_loss=sl, take_profit=tp),
+        ExecutionParams(fee=0.0004, maker_fee=0.0002, stop_loss=sl, take_profit=tp),
         enter_long=np.flatnonzero(entries).tolist(),
         exit_long=np.flatnonzero(exits).tolist(),
     )

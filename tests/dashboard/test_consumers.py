@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 
 
 def _cookie(staff: bool) -> str:

@@ -15,9 +15,9 @@ from apps.exchange.domain.types import OrderRequest, OrderType, Side, TimeInForc
 from apps.exchange.fakebinance.testing import FakeInThread
 from apps.exchange.live import NoVenue, binance_config, open_exchange
 from apps.exchange.models import ExchangeAccount
-from apps.exchange.tasks import live_bots, reconcile_bot_task
 from apps.orders.domain.accounting import bot_client_order_id
 from apps.orders.models import Order
+from apps.trading.tasks import live_bots, reconcile_bot_task
 from tests.factories import make_bot
 
 pytestmark = pytest.mark.django_db

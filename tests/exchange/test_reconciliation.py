@@ -6,17 +6,19 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from apps.bots.lease import CycleBusy, LeaseLost, bot_lock, lease_holder
 from apps.bots.models import Bot
 from apps.exchange.domain.types import OrderBook, OrderRequest, OrderType, Side
-from apps.exchange.reconciliation import reconcile_bot
-from apps.exchange.tasks import reconcile_bot_task
 from apps.orders.domain.accounting import bot_client_order_id
 from apps.orders.models import Fill, Order
 from apps.orders.services import order_create
+from apps.trading.engine.reconcile import reconcile_bot
 from apps.trading.models import Position, Trade
+from apps.trading.tasks import reconcile_bot_task
 from tests.factories import make_bot
 from tests.orders.execution import make_sim, request, run, send
 
@@ -269,3 +271,68 @@ def test_reconcile_command_without_provider_fails_with_one_line(bot, settings) -
     settings.EXCHANGE_PROVIDER = ""
     with pytest.raises(CommandError, match="no exchange provider configured"):
         call_command("reconcile", bot.name)
+
+
+# --- the bot's lease: reconciliation acts on the bot as a cycle, a signal or the kill switch ---
+@pytest.fixture
+def no_leases():
+    cache.clear()  # the suite's cache is the process's memory: no lease of an earlier test
+    yield
+    cache.clear()
+
+
+def test_reconcile_while_a_cycle_holds_the_lease_writes_nothing_until_it_is_released(
+    bot, sim, no_leases, caplog
+) -> None:
+    exchange, feeder = sim
+    open_long_with_stop(bot, feeder, stop="59000")  # a position whose stop is "missing"
+    orders_before = list(Order.objects.values_list("client_order_id", "status"))
+
+    with bot_lock(bot.pk):  # a cycle (or a signal) is in flight on the bot
+        with pytest.raises(CycleBusy):
+            reconcile_bot(bot=bot, exchange=exchange, at=feeder.clock.now, wait=0.2)
+        assert stops_on_exchange(exchange) == []  # no stop placed beside the holder's
+        assert list(Order.objects.values_list("client_order_id", "status")) == orders_before
+        assert Bot.objects.get(pk=bot.pk).state == Bot.State.RUNNING
+    assert f"reconcile {bot.name}: skipped, the bot stayed busy" in caplog.text
+
+    report = reconcile(bot, feeder)  # the holder is done: the next round acts
+
+    assert report.stops_replaced == 1
+    assert len(stops_on_exchange(exchange)) == 1
+    assert lease_holder(bot.pk) is None  # released after the run
+
+
+def test_reconcile_with_the_callers_lease_runs_without_waiting_for_itself(
+    bot, sim, no_leases
+) -> None:
+    exchange, feeder = sim
+    open_long_with_stop(bot, feeder, stop="59000")
+
+    with bot_lock(bot.pk, wait=0.1, steal=True) as lease:  # as the kill switch holds it
+        report = reconcile_bot(bot=bot, exchange=exchange, at=feeder.clock.now, lease=lease, wait=0)
+        lease.check()  # still the caller's: not taken again, not released by the run
+
+    assert report.stops_replaced == 1
+    assert lease_holder(bot.pk) is None
+
+
+def test_reconcile_whose_lease_is_taken_over_sends_and_records_no_stop(
+    bot, sim, no_leases, monkeypatch
+) -> None:
+    exchange, feeder = sim
+    open_long_with_stop(bot, feeder, stop="59000")
+    real_instrument = exchange.instrument
+
+    async def kill_switch_takes_over(symbol):
+        cache.set(f"bot-lock:{bot.pk}", "kill-switch:1:1:x", timeout=15)  # bot_lock(steal=True)
+        return await real_instrument(symbol)
+
+    monkeypatch.setattr(exchange, "instrument", kill_switch_takes_over)  # just before the stop
+
+    with pytest.raises(LeaseLost):
+        reconcile(bot, feeder)
+
+    assert stops_on_exchange(exchange) == []
+    assert not Order.objects.filter(purpose=Order.Purpose.STOP_LOSS).exists()
+    assert lease_holder(bot.pk) == "kill-switch:1:1:x"  # the run left the new holder's lease

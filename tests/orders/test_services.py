@@ -11,6 +11,7 @@ import pytest
 from django.db import transaction
 
 from apps.exchange.domain.events import OrderUpdated
+from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.exchange.domain.types import OrderBook, OrderStatus, OrderType, Side
 from apps.orders.domain.accounting import money
 from apps.orders.models import Fill, Order, OrderEvent
@@ -34,6 +35,7 @@ from tests.orders.execution import (
 pytestmark = pytest.mark.django_db
 
 D = Decimal
+ENTRY_FEE = D("0.010") * D("60000") * DEFAULT_FEES.taker  # open_long's taker fee
 
 
 def book(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> OrderBook:
@@ -88,7 +90,7 @@ def test_fill_apply_with_entry_fill_opens_trade_and_position(bot, sim) -> None:
     assert trade.quantity == trade.remaining_quantity == D("0.010")
     assert trade.entry_price == D("60000")
     assert trade.entry_time == venue_fill.time
-    assert trade.fees == venue_fill.fee == D("0.3")
+    assert trade.fees == venue_fill.fee == ENTRY_FEE
     assert trade.leverage == 3
     assert trade.mode == bot.strategy.mode
     position = Position.objects.get(bot=bot, symbol="BTCUSDT")
@@ -169,8 +171,8 @@ def test_fill_apply_with_fill_through_zero_closes_trade_and_opens_reverse(bot, s
 
     old, new = Trade.objects.order_by("id")
     assert (old.status, old.exit_reason, old.realized_pnl) == ("CLOSED", "signal", D("1"))
-    flip_fee = D("0.015") * D("60100") * D("0.0005")
-    assert old.fees == D("0.3") + money(flip_fee * 2 / 3)
+    flip_fee = D("0.015") * D("60100") * DEFAULT_FEES.taker
+    assert old.fees == ENTRY_FEE + money(flip_fee * 2 / 3)
     assert (new.status, new.side, new.quantity, new.entry_price) == (
         "OPEN",
         "SHORT",
@@ -281,7 +283,7 @@ def test_fill_apply_with_rolled_back_transaction_publishes_nothing(
     (venue_fill,) = fills_of(exchange, order.client_order_id)
 
     with (
-        mock.patch("apps.dashboard.events._send") as send_event,
+        mock.patch("apps.events._send") as send_event,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -304,7 +306,7 @@ def test_fill_apply_with_commit_publishes_events_only_after_commit(
     (venue_fill,) = fills_of(exchange, order.client_order_id)
 
     with (
-        mock.patch("apps.dashboard.events._send") as send_event,
+        mock.patch("apps.events._send") as send_event,
         django_capture_on_commit_callbacks(execute=True),
     ):
         fill_apply(order=order, fill=venue_fill, at=feeder.clock.now)

@@ -22,7 +22,7 @@ FILTERS = InstrumentFilters(Decimal("0.001"), Decimal("0.001"), Decimal("5"))
 CONFIG = RiskConfig(
     sizing=SizingLimits(Decimal("0.01"), Decimal("5"), Decimal("5"), max_open_positions=2),
     correlation_threshold=0.8,
-    max_daily_loss_pct=Decimal("0.03"),
+    daily_loss_limit=Decimal("300"),
 )
 
 
@@ -79,19 +79,26 @@ def test_gate_with_kill_switch_blocks_first():
 def test_gate_with_daily_loss_at_limit_blocks():
     decision = RiskGate(CONFIG).evaluate(
         intent(),
-        context(
-            equity=Decimal("9700"),
-            daily_realized_pnl=Decimal("-300"),
-            day_start_equity=Decimal("10000"),
-        ),
+        context(equity=Decimal("9700"), daily_realized_pnl=Decimal("-300")),
     )
     assert decision.blocked_by is RiskRule.DAILY_LOSS
-    assert decision.reasons[-1] == "daily loss 300.00 >= limit 300.00 (3% of 10000.00)"
+    assert decision.reasons[-1] == (
+        "daily loss 300.00 USDT >= limit 300.00 USDT (trades closed since 00:00 UTC; "
+        "entries resume tomorrow)"
+    )
 
 
 def test_gate_with_daily_loss_below_limit_allows():
     decision = RiskGate(CONFIG).evaluate(intent(), context(daily_realized_pnl=Decimal("-299")))
     assert decision.allowed
+
+
+def test_gate_without_a_daily_limit_ignores_the_days_losses():
+    unlimited = RiskConfig(sizing=CONFIG.sizing, correlation_threshold=0.8)
+    decision = RiskGate(unlimited).evaluate(intent(), context(daily_realized_pnl=Decimal("-1e6")))
+    assert decision.allowed
+    with pytest.raises(ValueError, match="daily_loss_limit must be positive"):
+        RiskConfig(daily_loss_limit=Decimal(0))
 
 
 def test_gate_with_halting_breaker_blocks():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("django", "celery", "binance", "aiohttp", "requests", "redis", "channels")
-MODULES = ("cache", "circuit_breaker", "gate", "portfolio", "sizing", "types", "vix")
+MODULES = ("circuit_breaker", "gate", "portfolio", "sizing", "types", "vix")
 
 
 def test_risk_domain_with_all_modules_imported_loads_no_framework_or_network_package():

@@ -1,10 +1,8 @@
-"""Risk adapters on real imported Binance candles: cached CryptoVIX and correlation, the gate."""
+"""Risk adapters on real imported Binance candles: cached CryptoVIX and correlation readings."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,19 +12,13 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from apps.market.data import load_klines
 from apps.market.services import klines_import
-from apps.risk.domain.gate import OpenPosition
 from apps.risk.domain.portfolio import correlation_matrix
-from apps.risk.domain.types import Direction
 from apps.risk.domain.vix import CryptoVIX
-from apps.risk.models import RiskSettings
 from apps.risk.services import (
     RiskDataError,
-    correlation_gate_check,
     correlation_matrix_current,
     vix_current,
-    vix_size_multiplier,
 )
-from tests.factories import make_bot
 
 H = 3_600_000
 # The last candle closed at NOW opened 2025-04-11 15:00 UTC: a volatile week (BTC/ETH 1h
@@ -157,131 +149,6 @@ def test_correlation_matrix_current_after_1_hour_recomputes(
         )
 
     assert later.end_time_ms == LAST_CLOSED_MS + H
-
-
-@pytest.fixture
-def bot(db: None):
-    bot = make_bot()
-    RiskSettings.objects.create(bot=bot, correlation_threshold=Decimal("0.8"))
-    return bot
-
-
-def test_correlation_gate_check_with_btc_long_open_blocks_eth_long_and_logs_figure(
-    imported, bot, caplog
-) -> None:
-    caplog.set_level(logging.INFO, logger="apps.risk")
-
-    decision = correlation_gate_check(
-        bot=bot, symbol="ETHUSDT", direction="LONG", open_positions=[("BTCUSDT", "LONG")], now=NOW
-    )
-
-    assert not decision.allowed
-    assert decision.blocking_symbol == "BTCUSDT"
-    corr = decision.correlation
-    assert corr is not None and corr > 0.9
-    logged = [r for r in caplog.records if r.name == "apps.risk"]
-    assert [r.getMessage() for r in logged] == [
-        f"correlation gate: ETHUSDT LONG blocked by BTCUSDT LONG "
-        f"(corr {corr:+.2f} > 0.80, 99 returns)"
-    ]
-
-
-def test_correlation_gate_check_with_btc_long_open_allows_eth_short(imported, bot, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="apps.risk")
-
-    decision = correlation_gate_check(
-        bot=bot,
-        symbol="ETHUSDT",
-        direction=Direction.SHORT,
-        open_positions=[OpenPosition("BTCUSDT", Direction.LONG, Decimal("1000"))],
-        now=NOW,
-    )
-
-    assert decision.allowed
-    assert not [r for r in caplog.records if r.name == "apps.risk"]
-
-
-def test_correlation_gate_check_with_threshold_above_figure_allows(imported, bot) -> None:
-    RiskSettings.objects.filter(bot=bot).update(correlation_threshold=Decimal("0.99"))
-
-    decision = correlation_gate_check(
-        bot=bot, symbol="ETHUSDT", direction="LONG", open_positions=[("BTCUSDT", "LONG")], now=NOW
-    )
-
-    assert decision.allowed
-
-
-def test_correlation_gate_check_with_bot_lookback_uses_it(imported, bot) -> None:
-    RiskSettings.objects.filter(bot=bot).update(correlation_lookback=50)
-
-    correlation_gate_check(
-        bot=bot, symbol="ETHUSDT", direction="LONG", open_positions=[("BTCUSDT", "LONG")], now=NOW
-    )
-    matrix = correlation_matrix_current(symbols=["BTCUSDT", "ETHUSDT"], lookback=50, now=NOW)
-
-    assert matrix.returns_used == 49
-
-
-def test_correlation_gate_check_with_stale_data_blocks_and_warns(imported, bot, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="apps.risk")
-
-    decision = correlation_gate_check(
-        bot=bot,
-        symbol="ETHUSDT",
-        direction="LONG",
-        open_positions=[("BTCUSDT", "LONG")],
-        now=datetime(2025, 5, 1, tzinfo=UTC),
-    )
-
-    assert not decision.allowed and decision.correlation is None
-    messages = [r.getMessage() for r in caplog.records if r.name == "apps.risk"]
-    assert messages[0].startswith("correlation gate: no matrix (correlation: the newest ")
-    assert messages[1] == "correlation gate: ETHUSDT LONG blocked: no correlation data with BTCUSDT"
-
-
-def test_correlation_gate_check_with_same_symbol_open_blocks_without_candles(bot, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="apps.risk")
-
-    decision = correlation_gate_check(
-        bot=bot, symbol="BTCUSDT", direction="LONG", open_positions=[("BTCUSDT", "LONG")], now=NOW
-    )
-
-    assert not decision.allowed and decision.correlation == 1.0
-    assert [r.getMessage() for r in caplog.records if r.name == "apps.risk"] == [
-        "correlation gate: BTCUSDT LONG blocked by BTCUSDT LONG (same symbol, corr +1.00)"
-    ]
-
-
-def test_correlation_gate_check_without_open_positions_allows_without_query_of_candles(
-    bot, django_assert_num_queries
-) -> None:
-    with django_assert_num_queries(1):  # the bot's risk settings only
-        decision = correlation_gate_check(
-            bot=bot, symbol="ETHUSDT", direction="LONG", open_positions=[], now=NOW
-        )
-
-    assert decision.allowed
-
-
-def test_vix_size_multiplier_with_bot_bands_maps_the_score(imported, bot) -> None:
-    reading = vix_current(now=NOW)  # score about 67: the default bands 40/60/80/100 give 0.5
-
-    assert vix_size_multiplier(bot=bot, reading=reading) == Decimal("0.5")
-
-    RiskSettings.objects.filter(bot=bot).update(
-        volatility_bands=[
-            {"max_score": "70", "size_multiplier": "0.9"},
-            {"max_score": "100", "size_multiplier": "0.3"},
-        ]
-    )
-    assert vix_size_multiplier(bot=bot, reading=reading) == Decimal("0.9")
-
-
-def test_vix_size_multiplier_without_risk_settings_uses_defaults(db) -> None:
-    bot = make_bot("bot-no-risk")
-    reading = CryptoVIX().score([2.0] * 30, [1.0] * 30, [1.5] * 30, [1.5] * 30)  # score 100
-
-    assert vix_size_multiplier(bot=bot, reading=reading) == Decimal("0.25")
 
 
 @pytest.fixture

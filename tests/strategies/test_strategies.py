@@ -256,7 +256,7 @@ class WrongLength(EmaCross):
 
 def test_evaluate_with_failing_strategy_wraps_error_as_strategy_error(btc_1h) -> None:
     window = OHLCV.of(btc_1h, 0, 400)
-    with pytest.raises(StrategyError, match="ema_cross: ZeroDivisionError"):
+    with pytest.raises(StrategyError, match="ema_cross: signals: ZeroDivisionError"):
         Broken().evaluate(window)
     with pytest.raises(StrategyError, match="signals for 3 candles"):
         WrongLength().evaluate(window)
@@ -287,3 +287,46 @@ def test_registry_with_bad_parameters_raises_parameter_error() -> None:
     with pytest.raises(ParameterError, match="unknown strategy kind"):
         build_strategy("martingale")
     assert build_strategy("trend_swing", {"fast": "10"}).params["fast"] == 10
+
+
+class VetoBug(EmaCross):
+    def confirm_entry(self, decision, candles):
+        return candles.close[-1] / 0  # numpy: inf with a warning; a float, not a bool
+
+
+class VetoRaises(EmaCross):
+    def confirm_entry(self, decision, candles):
+        raise AttributeError("no such indicator")
+
+
+class StopAbovePrice(EmaCross):
+    def custom_stop(self, position, candles, frame):
+        return Decimal(repr(float(candles.close[-1]))) * 2
+
+
+class StopFloat(EmaCross):
+    def custom_stop(self, position, candles, frame):
+        return 1.5
+
+
+def _entry_window(btc_1h) -> OHLCV:
+    """A window whose last candle is an ema_cross long entry."""
+    strategy = EmaCross()
+    frame = strategy.evaluate(OHLCV.of(btc_1h, 0, 2000))
+    last = int(np.flatnonzero(frame.enter_long)[-1])
+    return OHLCV.of(btc_1h, 0, last + 1)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_optional_hooks_with_bugs_raise_strategy_error_naming_the_hook(btc_1h) -> None:
+    window = _entry_window(btc_1h)
+    assert EmaCross().decide(window) is not None
+    with pytest.raises(StrategyError, match="confirm_entry returned float64, not a bool"):
+        VetoBug().decide(window)
+    with pytest.raises(StrategyError, match="confirm_entry: AttributeError: no such indicator"):
+        VetoRaises().decide(window)
+    position = PositionView(Side.BUY, Decimal("0.01"), Decimal(1), Decimal("0.5"))
+    with pytest.raises(StrategyError, match=r"custom_stop .* is above the last close"):
+        StopAbovePrice().decide(window, position)
+    with pytest.raises(StrategyError, match=r"custom_stop returned 1\.5, not a positive Decimal"):
+        StopFloat().decide(window, position)

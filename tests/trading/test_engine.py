@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -100,3 +101,59 @@ def test_bot_cycle_with_too_few_candles_pauses_bot_with_the_reason(btc_hours) ->
     assert bot.state == Bot.State.PAUSED
     assert bot.state_reason.startswith("strategy error:") and "candles" in bot.state_reason
     assert not Order.objects.filter(bot=bot).exists()
+
+
+def test_strategy_hook_error_with_an_open_position_pauses_the_bot_and_keeps_its_stop(
+    btc_hours, monkeypatch
+) -> None:
+    """A bug in an optional hook (``custom_stop`` here) pauses the bot with the hook named; the
+    position keeps its protective stop (never flattened on a strategy bug)."""
+    import apps.trading.engine.cycle as engine_cycle
+    from apps.strategies.domain.ema_cross import EmaCross
+
+    bot = _ema_bot()
+    t = START
+    while not Position.objects.filter(bot=bot).exclude(quantity=0).exists():
+        assert t < START + 24 * 30 * HOUR, "the ema bot never entered"
+        _run(bot, t, t + HOUR)
+        t += HOUR
+
+    class BrokenStop(EmaCross):
+        def custom_stop(self, position, candles, frame):
+            return {"long": Decimal(1)}["short"]  # a KeyError, as a user's bug would be
+
+    monkeypatch.setattr(
+        engine_cycle, "build_strategy", lambda kind, params, **_: BrokenStop(params)
+    )
+    assert _run(bot, t, t + HOUR) == ["error"]
+    bot.refresh_from_db()
+    assert bot.state == Bot.State.PAUSED and bot.state_cause == Bot.Cause.STRATEGY_ERROR
+    assert "custom_stop: KeyError" in bot.state_reason
+    position = Position.objects.get(bot=bot, symbol="BTCUSDT")
+    assert position.quantity != 0
+    assert Order.objects.filter(bot=bot, purpose="stop_loss", status="NEW").count() == 1
+
+
+def test_kill_switch_engaged_during_a_cycle_blocks_its_entry(btc_hours, monkeypatch) -> None:
+    """The kill switch halts the bot while a cycle is already past its checks: the risk gate
+    reads the bot's cause at decision time and blocks the entry as KILL_SWITCH."""
+    import apps.trading.engine.cycle as engine_cycle
+    from apps.bots.services import bot_halt
+
+    bot = _ema_bot()
+    outcomes = _run(bot, START, START + 24 * 30 * HOUR)
+    entry = START + outcomes.index("enter") * HOUR
+    racing = make_bot("ema-race", strategy=bot.strategy, state=Bot.State.RUNNING, leverage=3)
+    _run(racing, START, entry)
+    real_breaker = engine_cycle._breaker
+
+    def breaker_then_kill(ctx, equity):
+        decision = real_breaker(ctx, equity)
+        bot_halt(bot=racing, reason="kill switch: drill", cause=Bot.Cause.KILL_SWITCH)
+        return decision
+
+    monkeypatch.setattr(engine_cycle, "_breaker", breaker_then_kill)
+    assert _run(racing, entry, entry + HOUR) == ["blocked"]
+    signal = Signal.objects.get(bot=racing, blocked_by="KILL_SWITCH")
+    assert "kill switch engaged: kill switch: drill" in signal.detail
+    assert not Position.objects.filter(bot=racing).exclude(quantity=0).exists()

@@ -198,3 +198,32 @@ def test_paper_position_held_over_settlements_pays_funding_into_its_trade(shared
         margin = t.quantity * t.entry_price / t.leverage
         net = t.realized_pnl - t.fees - t.funding
         assert abs(t.roi - net / margin * 100) < Decimal("0.0001")
+
+
+def _day_net_before(bot: Bot, at: datetime) -> Decimal:
+    """Net PnL of ``bot``'s trades closed from 00:00 UTC of ``at``'s day up to ``at``."""
+    start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    closed = Trade.objects.filter(bot=bot, status="CLOSED", exit_time__gte=start, exit_time__lte=at)
+    return sum((t.realized_pnl - t.fees - t.funding for t in closed), Decimal(0))
+
+
+def test_daily_loss_limit_stops_entries_for_the_rest_of_the_utc_day_only(shared_data) -> None:
+    """RiskSettings.daily_loss_limit (15 USDT) through the real cycle over 12 days of January
+    2024: after the day's closed trades lose 15 USDT, that day's entries are blocked by
+    DAILY_LOSS; at 00:00 UTC the count starts again and the bot trades."""
+    bot = _replay(
+        _bot("daily-loss", symbols=("BTCUSDT",), daily_loss_limit="15"), 24 * 12, shared_data
+    )
+    blocked = list(Signal.objects.filter(bot=bot, blocked_by="DAILY_LOSS").order_by("signal_time"))
+    assert blocked, "the limit never fired"
+    for signal in blocked:
+        assert _day_net_before(bot, signal.signal_time) <= Decimal(-15)
+        assert "daily loss" in signal.detail and "limit 15.00 USDT" in signal.detail
+    entries = list(Trade.objects.filter(bot=bot).order_by("entry_time"))
+    for trade in entries:  # no entry was let through over the limit
+        assert _day_net_before(bot, trade.entry_time) > Decimal(-15)
+    first_block_day = blocked[0].signal_time.date()
+    assert any(t.entry_time.date() > first_block_day for t in entries)  # resumed the next day
+    unlimited = _replay(_bot("daily-loss-off", symbols=("BTCUSDT",), daily_loss_limit="0"),
+                        24 * 12, shared_data)  # fmt: skip
+    assert not Signal.objects.filter(bot=unlimited, blocked_by="DAILY_LOSS").exists()

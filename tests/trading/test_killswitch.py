@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from apps.bots.models import Bot
 from apps.orders.models import Order
+from apps.trading.engine.sweep import restarts_sweep
 from apps.trading.models import Position
 from tests.trading.test_engine_seed import _bot, _replay
 
@@ -68,6 +69,9 @@ def test_killswitch_api_with_admin_flattens_and_reports(admin_client_logged, ope
     assert report["positions_closed"] == 1 and report["open_positions_left"] == 0
     open_bot.refresh_from_db()
     assert "api drill" in open_bot.state_reason and _flat(open_bot)
+    assert open_bot.state_cause == Bot.Cause.KILL_SWITCH  # never restarted by the sweep
+    Bot.objects.filter(pk=open_bot.pk).update(restart_at=datetime.now(tz=UTC))
+    assert restarts_sweep(now=datetime.now(tz=UTC) + timedelta(seconds=1)) == []
 
 
 def test_killswitch_api_without_reason_is_400_and_changes_nothing(
@@ -112,7 +116,6 @@ def test_cycle_with_critical_error_flattens_halts_and_schedules_restart(
 ) -> None:
     import apps.trading.engine as engine
     import apps.trading.engine.cycle as engine_cycle
-    from apps.trading.engine.sweep import restarts_sweep
 
     def explode(*args, **kwargs):
         raise RuntimeError("exchange state corrupted")
@@ -126,6 +129,7 @@ def test_cycle_with_critical_error_flattens_halts_and_schedules_restart(
     assert result.outcome == "error" and "exchange state corrupted" in result.detail
     open_bot.refresh_from_db()
     assert open_bot.state == Bot.State.HALTED and _flat(open_bot)
+    assert open_bot.state_cause == Bot.Cause.CRITICAL_ERROR
     delay = (open_bot.restart_at - before).total_seconds()
     assert 59 <= delay <= 61  # kept on the row, resumed by the scheduler's sweep
     assert restarts_sweep(now=open_bot.restart_at - timedelta(seconds=1)) == []

@@ -21,6 +21,8 @@ def _fake_position(fake) -> Decimal:
 
 
 def test_live_cycle_with_entry_places_orders_on_the_venue_and_mirrors_them(live_bot, fake):
+    account = fake.exchange.account
+    assert account.lev("BTCUSDT") == 20 and account.margin_type.get("BTCUSDT", "cross") == "cross"
     result = bot_cycle_run(
         bot_id=live_bot.pk, symbol="BTCUSDT", candle_open_time=LAST, now=timezone.now()
     )
@@ -34,6 +36,9 @@ def test_live_cycle_with_entry_places_orders_on_the_venue_and_mirrors_them(live_
     position = Position.objects.get(bot=live_bot, symbol="BTCUSDT")
     assert position.quantity == _fake_position(fake) > 0  # the database matches the venue
     assert Trade.objects.get(bot=live_bot).status == "OPEN"
+    # the venue trades it at the bot's leverage and margin type, not Binance's 20x cross
+    assert account.lev("BTCUSDT") == live_bot.leverage == 3
+    assert account.margin_type["BTCUSDT"] == "isolated"
 
 
 def test_live_kill_switch_with_open_position_flattens_the_venue(live_bot, fake):

@@ -23,11 +23,11 @@ from apps.bots.lease import CycleBusy, LeaseLost, bot_lock, lease_holder
 from apps.bots.models import Bot
 from apps.exchange.domain.types import OrderRequest, OrderType, Side
 from apps.exchange.live import open_exchange
-from apps.exchange.tasks import reconcile_bot_task
 from apps.orders.domain.accounting import bot_client_order_id
 from apps.orders.models import Fill, Order
 from apps.trading.engine import bot_cycle_run, killswitch_engage
 from apps.trading.models import BotCycle, FundingPayment, Position, Trade
+from apps.trading.tasks import reconcile_bot_task
 from apps.trading.venues import Runner, venue_open
 from tests.trading.conftest import LAST
 

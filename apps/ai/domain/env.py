@@ -61,6 +61,7 @@ from apps.ai.domain.features import CLIP, FeatureSet
 from apps.ai.domain.types import SIGNS
 from apps.backtest.domain.funding import funding_per_candle
 from apps.backtest.domain.signal_kernel import BookSlippage, ExecutionParams, book_fill_bps
+from apps.exchange.domain.fees import DEFAULT_TAKER_FEE
 from apps.strategies.domain.base import OHLCV, CandleArrays
 
 __all__ = [
@@ -107,7 +108,7 @@ class EnvConfig:
     Raise ``ValueError`` on a value out of range.
     """
 
-    fee: float = 0.0004
+    fee: float = DEFAULT_TAKER_FEE
     slippage: BookSlippage | None = field(default_factory=BookSlippage.from_depth_model)
     stake: float = 1_000.0
     leverage: float = 1.0

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from apps.backtest.domain.kernel import BracketParams, TradeLog, simulate_long_brackets
+from apps.exchange.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from apps.market.domain.indicators import ema
 
 __all__ = ["EmaCrossParams", "ema_cross_signals", "ema_cross_trades"]
@@ -29,13 +30,17 @@ __all__ = ["EmaCrossParams", "ema_cross_signals", "ema_cross_trades"]
 
 @dataclass(frozen=True, slots=True)
 class EmaCrossParams:
+    """``fee`` is the taker fee, ``maker_fee`` the take-profit's (``None``: ``fee``); both
+    default to the platform's fee schedule (``apps.exchange.domain.fees``)."""
+
     fast: int = 12
     slow: int = 26
     warmup: int | None = None
     stop_loss: float | None = 0.02
     take_profit: float | None = 0.04
     stake: float = 1_000.0
-    fee: float = 0.0004
+    fee: float = DEFAULT_TAKER_FEE
+    maker_fee: float | None = DEFAULT_MAKER_FEE
 
     def __post_init__(self) -> None:
         for name in ("fast", "slow"):
@@ -56,6 +61,7 @@ class EmaCrossParams:
             fee=self.fee,
             stop_loss=self.stop_loss,
             take_profit=self.take_profit,
+            maker_fee=self.maker_fee,
         )
 
 

@@ -153,7 +153,7 @@ def _confirmed_entries(strategy: Strategy, window: OHLCV, frame: SignalFrame) ->
         column = columns[name]
         for i in np.flatnonzero(column & (frame.enter_long != frame.enter_short)).tolist():
             decision = strategy._decision(action, i, window, frame)
-            if not strategy.confirm_entry(decision, OHLCV.of(window, 0, i + 1)):
+            if not strategy.confirmed(decision, OHLCV.of(window, 0, i + 1)):
                 column[i] = False
     return replace(frame, **columns)
 

@@ -17,8 +17,10 @@ Rules (one position at a time, long only):
 - After a stop/target exit in candle ``j`` the position is flat at the close of ``j``, so an entry
   signal at ``j`` is taken. Signals of the wrong side for the current state are ignored.
 - A position still open after the last candle is closed at the last close (reason ``end``).
-- Fees: ``fee`` times the notional on each side, charged on top:
-  ``fees = fee * qty * entry + fee * qty * exit`` and ``pnl = qty * (exit - entry) - fees``.
+- Fees: ``fee`` (the taker fee) times the notional on each side, charged on top, except that a
+  take-profit exit (a resting limit order) pays ``maker_fee`` (``None``: ``fee``):
+  ``fees = fee * qty * entry + exit_fee * qty * exit`` and ``pnl = qty * (exit - entry) - fees``.
+  The default ``fee`` is the platform's taker fee (``apps.exchange.domain.fees``).
 
 Two interchangeable methods produce identical trades:
 - ``"batch"`` (default): every candidate entry is resolved at once (its first stop/target touch is
@@ -47,6 +49,8 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from apps.exchange.domain.fees import DEFAULT_TAKER_FEE
 
 __all__ = [
     "EXIT_REASONS",
@@ -89,22 +93,36 @@ _MIN_HORIZON = 1024  # candles scanned per candidate window in the batch pass, a
 
 @dataclass(frozen=True, slots=True)
 class BracketParams:
-    """Fixed-stake long position with an optional stop-loss and take-profit (fractions)."""
+    """Fixed-stake long position with an optional stop-loss and take-profit (fractions).
+
+    ``fee`` is the taker fee, ``maker_fee`` the take-profit's (``None``: ``fee``).
+    """
 
     stake: float = 1_000.0
-    fee: float = 0.0004
+    fee: float = DEFAULT_TAKER_FEE
     stop_loss: float | None = None
     take_profit: float | None = None
+    maker_fee: float | None = None
 
     def __post_init__(self) -> None:
         if not self.stake > 0.0:
             raise ValueError(f"stake must be positive, got {self.stake!r}")
         if not self.fee >= 0.0:
             raise ValueError(f"fee must be >= 0, got {self.fee!r}")
+        if self.maker_fee is not None and not self.maker_fee >= -0.001:
+            raise ValueError(f"maker fee must be >= -0.001, got {self.maker_fee!r}")
         if self.stop_loss is not None and not 0.0 < self.stop_loss < 1.0:
             raise ValueError(f"stop_loss must be in (0, 1), got {self.stop_loss!r}")
         if self.take_profit is not None and not self.take_profit > 0.0:
             raise ValueError(f"take_profit must be positive, got {self.take_profit!r}")
+
+    @property
+    def effective_maker_fee(self) -> float:
+        return self.fee if self.maker_fee is None else self.maker_fee
+
+    def exit_fee_rate(self, reason: int) -> float:
+        """The fee rate of an exit for ``reason`` (the maker fee for a take-profit)."""
+        return self.effective_maker_fee if reason == REASON_TAKE_PROFIT else self.fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +416,8 @@ def simulate_long_brackets(
     entry_price = open_[entry_idx]
     quantity = params.stake / entry_price if sized is None else sized
     entry_fee = params.fee * (quantity * entry_price)
-    fees = entry_fee + params.fee * (quantity * exit_price)
+    exit_rate = np.where(reason == REASON_TAKE_PROFIT, params.effective_maker_fee, params.fee)
+    fees = entry_fee + exit_rate * (quantity * exit_price)
     pnl = quantity * (exit_price - entry_price) - fees
     return TradeLog(
         entry_index=entry_idx,
@@ -533,7 +552,8 @@ def _resolve_events(
             break
         if sizer is not None:
             q, ep, xp = quantities[-1], float(entry_price[0]), exit_price[-1]
-            realized += q * (xp - ep) - (params.fee * (q * ep) + params.fee * (q * xp))
+            xf = params.exit_fee_rate(reason[-1])
+            realized += q * (xp - ep) - (params.fee * (q * ep) + xf * (q * xp))
         k = int(np.searchsorted(entries, next_pos, side="left"))
     return (
         np.asarray(chosen, dtype=np.int64),

@@ -67,8 +67,8 @@ Fills and fees:
 - A position still open after the last candle is closed at the last close (reason ``end``), a
   market order on the last candle's book.
 
-With ``slippage`` off, leverage 1, ``stop_first``, equal maker and taker fees, fractions instead
-of frame levels and long-only signals, the trades equal ``simulate_long_brackets``'s (tested).
+With ``slippage`` off, leverage 1, ``stop_first``, the same fees, fractions instead of frame
+levels and long-only signals, the trades equal ``simulate_long_brackets``'s (tested).
 
 Pure: numpy (and optionally numba), no I/O.
 """
@@ -91,6 +91,7 @@ from apps.backtest.domain.kernel import (
     REASON_TRAILING,
     TradeLog,
 )
+from apps.exchange.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from apps.exchange.domain.simulated.book import DepthModel
 
 __all__ = [
@@ -179,14 +180,15 @@ class ExecutionParams:
     """How a backtest trades: size, fees, leverage, slippage and the intrabar rule.
 
     ``stake`` is the margin of each position (notional ``stake * leverage``); ``fee`` the taker
-    fee, ``maker_fee`` the take-profit's (``None``: the taker fee); ``stop_loss`` and
+    fee, ``maker_fee`` the take-profit's (``None``: the taker fee), both by default the
+    platform's fee schedule (``apps.exchange.domain.fees``); ``stop_loss`` and
     ``take_profit`` fractions of the entry price serve where the frame gives no level.
     ``maintenance_margin``: 0.004 is Binance's lowest tier for BTCUSDT (notional up to 50k USDT).
     """
 
     stake: float = 1_000.0
-    fee: float = 0.0004
-    maker_fee: float | None = None
+    fee: float = DEFAULT_TAKER_FEE
+    maker_fee: float | None = DEFAULT_MAKER_FEE
     leverage: float = 1.0
     maintenance_margin: float = 0.004
     slippage: BookSlippage | None = None

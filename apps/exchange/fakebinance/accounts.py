@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from apps.exchange.domain.fees import DEFAULT_FEES
+
 from .symbols import SPECS
 
 ZERO = Decimal(0)
@@ -88,8 +90,8 @@ class Trade:
 @dataclass
 class Account:
     wallet: Decimal = Decimal(10_000)
-    maker_fee: Decimal = Decimal("0.0002")
-    taker_fee: Decimal = Decimal("0.0005")
+    maker_fee: Decimal = DEFAULT_FEES.maker
+    taker_fee: Decimal = DEFAULT_FEES.taker
     dual_side: bool = False
     leverage: dict[str, int] = field(default_factory=dict)
     margin_type: dict[str, str] = field(default_factory=dict)

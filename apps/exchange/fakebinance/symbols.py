@@ -1,7 +1,8 @@
 """Contract specs and exchange filters for the symbols the fake lists.
 
-Values follow Binance USDT-M perpetuals as published in 2025 (tick/step sizes, precisions and
-MIN_NOTIONAL are the real ones at that time; price bands and max quantities are close to them).
+The values come from the platform's one table, ``apps.exchange.reference_data.SYMBOL_SPECS``;
+this module adds the fake's checks (-1111, -4003, -4014, -4023, ...) and its ``exchangeInfo``
+entries.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
+
+from apps.exchange.reference_data import SYMBOL_SPECS, SymbolReference
 
 from . import errors
 
@@ -148,89 +151,29 @@ def _decimals(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def _spec(
-    sym: str,
-    pp: int,
-    qp: int,
-    tick: str,
-    minp: str,
-    maxp: str,
-    step: str,
-    minq: str,
-    maxq: str,
-    mmaxq: str,
-    notional: str,
-    band: str = "0.05",
-) -> SymbolSpec:
+def _from_reference(ref: SymbolReference) -> SymbolSpec:
     return SymbolSpec(
-        symbol=sym,
-        base=sym.removesuffix("USDT"),
-        price_precision=pp,
-        quantity_precision=qp,
-        tick_size=D(tick),
-        min_price=D(minp),
-        max_price=D(maxp),
-        step_size=D(step),
-        min_qty=D(minq),
-        max_qty=D(maxq),
-        market_max_qty=D(mmaxq),
-        min_notional=D(notional),
-        multiplier_up=(1 + D(band)).quantize(D("0.0001")),
-        multiplier_down=(1 - D(band)).quantize(D("0.0001")),
+        symbol=ref.symbol,
+        base=ref.base,
+        price_precision=ref.price_precision,
+        quantity_precision=ref.quantity_precision,
+        tick_size=ref.tick_size,
+        min_price=ref.min_price,
+        max_price=ref.max_price,
+        step_size=ref.step_size,
+        min_qty=ref.min_qty,
+        max_qty=ref.max_qty,
+        market_max_qty=ref.market_max_qty,
+        min_notional=ref.min_notional,
+        multiplier_up=ref.multiplier_up,
+        multiplier_down=ref.multiplier_down,
+        max_leverage=ref.max_leverage,
     )
 
 
-SPECS: dict[str, SymbolSpec] = {
-    s.symbol: s
-    for s in (
-        _spec("BTCUSDT", 2, 3, "0.10", "261.10", "809484", "0.001", "0.001", "1000", "120", "100"),
-        _spec("ETHUSDT", 2, 3, "0.01", "39.86", "306177", "0.001", "0.001", "10000", "2000", "20"),
-        _spec("SOLUSDT", 4, 2, "0.0100", "0.4200", "6857", "0.01", "0.01", "1000000", "5000", "5"),
-        _spec("BNBUSDT", 3, 2, "0.010", "6.600", "100000", "0.01", "0.01", "100000", "2000", "5"),
-        _spec(
-            "XRPUSDT",
-            4,
-            1,
-            "0.0001",
-            "0.0143",
-            "100000",
-            "0.1",
-            "0.1",
-            "10000000",
-            "1000000",
-            "5",
-            "0.10",
-        ),
-        _spec(
-            "ADAUSDT",
-            5,
-            0,
-            "0.00010",
-            "0.01720",
-            "50",
-            "1",
-            "1",
-            "10000000",
-            "1000000",
-            "5",
-            "0.10",
-        ),
-        _spec(
-            "DOGEUSDT",
-            6,
-            0,
-            "0.000010",
-            "0.002440",
-            "30",
-            "1",
-            "1",
-            "50000000",
-            "30000000",
-            "5",
-            "0.10",
-        ),
-    )
-}
+# The platform's one table of symbol specs: the fake lists exactly what the demo and paper
+# trading seed their instruments from.
+SPECS: dict[str, SymbolSpec] = {s: _from_reference(r) for s, r in SYMBOL_SPECS.items()}
 
 RATE_LIMITS_DOC = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},

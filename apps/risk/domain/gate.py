@@ -5,9 +5,10 @@ Rules run in this order; the first that blocks ends the evaluation and is named 
 
 1. INVALID_INTENT: the stop must be on the losing side of the entry (below for LONG, above
    for SHORT);
-2. KILL_SWITCH: a halted flag set by an operator or by error recovery;
-3. DAILY_LOSS: realized PnL of the current UTC day (the adapter sums it) against
-   `max_daily_loss_pct` of the equity at the start of that day; blocks when loss >= limit;
+2. KILL_SWITCH: the bot's kill switch is engaged (the adapter reads the bot's halt cause);
+3. DAILY_LOSS: the net PnL of the trades closed since 00:00 UTC (the adapter sums it) against
+   `daily_loss_limit` (USDT, ``RiskSettings.daily_loss_limit``); blocks when loss >= limit;
+   no limit when it is None;
 4. CIRCUIT_BREAKER: the `BreakerDecision` the adapter obtained from
    `CircuitBreaker.evaluate(now, equity)`; HALT_ENTRIES and FLATTEN block, REDUCE_SIZE passes
    its multiplier to sizing, WARN only adds a reason;
@@ -79,22 +80,21 @@ class RiskContext:
     breaker: BreakerDecision | None = None
     vix: VixReading | None = None
     correlations: CorrelationMatrix | None = None
-    daily_realized_pnl: Decimal = Decimal(0)
-    day_start_equity: Decimal | None = None
+    daily_realized_pnl: Decimal = Decimal(0)  # net of fees and funding, since 00:00 UTC
 
 
 @dataclass(frozen=True, slots=True)
 class RiskConfig:
     sizing: SizingLimits = field(default_factory=SizingLimits)
     correlation_threshold: float = DEFAULT_THRESHOLD
-    max_daily_loss_pct: Decimal = Decimal("0.05")
+    daily_loss_limit: Decimal | None = None  # USDT lost in a UTC day; None: no limit
     block_on_missing_correlation: bool = True
     require_vix: bool = False
 
     def __post_init__(self) -> None:
-        if not Decimal(0) < self.max_daily_loss_pct <= 1:
+        if self.daily_loss_limit is not None and not self.daily_loss_limit > 0:
             raise ValueError(
-                f"max_daily_loss_pct must be a fraction in (0, 1], got {self.max_daily_loss_pct}"
+                f"daily_loss_limit must be positive USDT (or None), got {self.daily_loss_limit}"
             )
 
 
@@ -129,14 +129,12 @@ class RiskGate:
             why = context.kill_switch_reason or "no reason given"
             return block(RiskRule.KILL_SWITCH, f"kill switch engaged: {why}")
 
-        base = context.equity if context.day_start_equity is None else context.day_start_equity
-        daily_limit = max(base, Decimal(0)) * cfg.max_daily_loss_pct
         daily_loss = max(Decimal(0), -context.daily_realized_pnl)
-        if daily_loss >= daily_limit:
+        if cfg.daily_loss_limit is not None and daily_loss >= cfg.daily_loss_limit:
             return block(
                 RiskRule.DAILY_LOSS,
-                f"daily loss {daily_loss:.2f} >= limit {daily_limit:.2f} "
-                f"({(cfg.max_daily_loss_pct * 100).normalize():f}% of {base:.2f})",
+                f"daily loss {daily_loss:.2f} USDT >= limit {cfg.daily_loss_limit:.2f} USDT "
+                "(trades closed since 00:00 UTC; entries resume tomorrow)",
             )
 
         breaker = context.breaker

@@ -20,7 +20,7 @@ and blocks when it is above the threshold (strictly). So:
 An open position in the same symbol and direction counts as correlation 1.0 (no stacking
 through the gate). A pair missing from the matrix blocks by default (`block_on_missing`): the
 gate cannot vouch for what it cannot see. The reason string always names the figure. The
-adapter caches the matrix (1 hour, see `apps.risk.domain.cache.TTLCache`).
+adapter caches the matrix (1 hour, see `apps.risk.services.correlation_matrix_current`).
 """
 
 from __future__ import annotations

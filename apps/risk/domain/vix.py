@@ -27,7 +27,7 @@ Default bands (score <= max_score -> size multiplier): 50 -> 1.0 (normal, vol <=
 70 -> 0.75 (elevated, vol <= ~92 %), 85 -> 0.5 (high, vol <= ~136 %), 100 -> 0.25 (extreme).
 
 Zero-volume outage candles (H = L = O = C) contribute zero range and a zero return; they are
-kept as they are. Caching is the adapter's job (see `apps.risk.domain.cache.TTLCache`).
+kept as they are. Caching is the adapter's job (see `apps.risk.services.vix_current`).
 """
 
 from __future__ import annotations

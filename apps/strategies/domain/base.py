@@ -242,6 +242,20 @@ def check_candles(candles: CandleArrays, *, min_candles: int, name: str) -> OHLC
     return window
 
 
+HOOK_ERRORS = (ValueError, ArithmeticError, LookupError, TypeError, AttributeError)
+
+
+def _hook(strategy: Strategy, name: str, hook: Any, *args: Any) -> Any:
+    """Call one of the strategy's hooks; its bugs become a StrategyError naming the hook (the
+    bot pauses with that reason instead of trading on a half-made decision)."""
+    try:
+        return hook(*args)
+    except StrategyError:
+        raise
+    except HOOK_ERRORS as exc:
+        raise StrategyError(f"{strategy.kind}: {name}: {type(exc).__name__}: {exc}") from exc
+
+
 class Strategy(ABC):
     """Base of all strategies: build with raw parameters, validated by the kind's schema."""
 
@@ -282,15 +296,41 @@ class Strategy(ABC):
 
     # --- the shared code path -------------------------------------------------------------
 
+    def confirmed(self, decision: Decision, candles: OHLCV) -> bool:
+        """``confirm_entry``, guarded: an error or a non-bool answer is a StrategyError."""
+        answer = _hook(self, "confirm_entry", self.confirm_entry, decision, candles)
+        if not isinstance(answer, bool | np.bool_):
+            raise StrategyError(
+                f"{self.kind}: confirm_entry returned {type(answer).__name__}, not a bool"
+            )
+        return bool(answer)
+
+    def checked_stop(
+        self, position: PositionView, candles: OHLCV, frame: SignalFrame
+    ) -> Decimal | None:
+        """``custom_stop``, guarded: an error, a non-Decimal, or a stop on the wrong side of
+        the last close (it would fire at once) is a StrategyError."""
+        stop = _hook(self, "custom_stop", self.custom_stop, position, candles, frame)
+        if stop is None:
+            return None
+        if not isinstance(stop, Decimal) or not stop.is_finite() or stop <= 0:
+            raise StrategyError(
+                f"{self.kind}: custom_stop returned {stop!r}, not a positive Decimal"
+            )
+        close = Decimal(repr(float(candles.close[-1])))
+        long = position.side is Side.BUY
+        if (long and stop >= close) or (not long and stop <= close):
+            side = "above" if long else "below"
+            raise StrategyError(
+                f"{self.kind}: custom_stop {stop} is {side} the last close {close} of a "
+                f"{'long' if long else 'short'} position"
+            )
+        return stop
+
     def evaluate(self, candles: CandleArrays) -> SignalFrame:
         """Check the candles, run `signals`, check its shape; raise StrategyError."""
         window = check_candles(candles, min_candles=self.min_candles, name=self.kind)
-        try:
-            frame = self.signals(window)
-        except StrategyError:
-            raise
-        except (ValueError, ArithmeticError, IndexError, TypeError) as exc:
-            raise StrategyError(f"{self.kind}: {type(exc).__name__}: {exc}") from exc
+        frame = _hook(self, "signals", self.signals, window)
         if len(frame) != len(window):
             raise StrategyError(
                 f"{self.kind}: signals for {len(frame)} candles, the window has {len(window)}"
@@ -315,12 +355,12 @@ class Strategy(ABC):
                 return None
             action = Action.ENTER_LONG if long else Action.ENTER_SHORT
             decision = self._decision(action, i, window, frame)
-            return decision if self.confirm_entry(decision, window) else None
+            return decision if self.confirmed(decision, window) else None
         exit_now = frame.exit_long[i] if position.side is Side.BUY else frame.exit_short[i]
         if exit_now:
             action = Action.EXIT_LONG if position.side is Side.BUY else Action.EXIT_SHORT
             return self._decision(action, i, window, frame)
-        stop = self.custom_stop(position, window, frame)
+        stop = self.checked_stop(position, window, frame)
         if stop is None:
             return None
         current = position.stop_price

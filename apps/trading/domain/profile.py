@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "flatten_order",
     "managed_trail_stop",
     "replacement_stop_order",
+    "utc_day_start",
 ]
 
 MAX_SLIPPAGE_BPS = Decimal(30)
@@ -75,6 +76,7 @@ class BotProfile:
     max_open_positions: int = 3
     correlation_threshold: Decimal = Decimal("0.8")
     correlation_lookback: int = 100
+    daily_loss_limit: Decimal | None = None  # USDT lost since 00:00 UTC; None: no limit
     breaker_tiers: tuple[BreakerTier, ...] = ()
     volatility_bands: tuple[VolatilityBand, ...] = DEFAULT_BANDS
     exit_levels: tuple[TakeProfitLevel, ...] = ()
@@ -113,6 +115,7 @@ class BotProfile:
                     max_open_positions=self.max_open_positions,
                 ),
                 correlation_threshold=float(self.correlation_threshold),
+                daily_loss_limit=self.daily_loss_limit,
                 block_on_missing_correlation=False,
             )
         )
@@ -149,6 +152,11 @@ def breaker_tiers(raw: Iterable[Mapping[str, Any]]) -> tuple[BreakerTier, ...]:
         )
         for t in raw
     )
+
+
+def utc_day_start(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s day: where the daily loss limit's day begins."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def breaker_window(tiers: Sequence[BreakerTier]) -> timedelta:

@@ -17,7 +17,7 @@ from apps.ai.domain.types import AiAction
 from apps.ai.models import AiDecision, BotAi
 from apps.ai.services import BotAiSetup, bot_hybrid
 from apps.bots.models import Bot
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 from apps.strategies.domain.ai_driver import AiDriverStrategy, AiFilteredStrategy
 from apps.strategies.domain.base import Action, CandleArrays, Decision, Strategy
 from apps.trading.domain.cycle import CycleConfig

@@ -132,6 +132,7 @@ def bot_profile(bot: Bot, risk: RiskSettings) -> BotProfile:
         max_open_positions=risk.max_open_positions,
         correlation_threshold=risk.correlation_threshold,
         correlation_lookback=risk.correlation_lookback,
+        daily_loss_limit=risk.daily_loss_limit or None,  # 0: no limit
         breaker_tiers=breaker_tiers(risk.breaker_tiers),
         volatility_bands=volatility_bands(risk),
         exit_levels=bot.exit_take_profit_levels(),

@@ -15,7 +15,8 @@ from apps.ai.services import ArtifactError, BotAiSetup
 from apps.bots.lease import BotLease
 from apps.bots.models import Bot
 from apps.bots.services import bot_halt, bot_pause, bot_restart_schedule
-from apps.exchange.domain.errors import RetryableError, UnknownOutcomeError
+from apps.exchange.domain.errors import InvalidOrderError, RetryableError, UnknownOutcomeError
+from apps.exchange.domain.types import MarginType
 from apps.exchange.models import Instrument
 from apps.execution.domain.slippage import EntryDone
 from apps.market.models import Kline
@@ -39,7 +40,12 @@ from apps.trading.domain.cycle import (
     OutcomeKind,
     decide_cycle,
 )
-from apps.trading.domain.profile import breaker_decide, breaker_tiers, breaker_window
+from apps.trading.domain.profile import (
+    breaker_decide,
+    breaker_tiers,
+    breaker_window,
+    utc_day_start,
+)
 from apps.trading.engine.ai import ai_record, ai_strategy_for, bot_ai_setup, with_ai
 from apps.trading.engine.context import (
     CRITICAL_PREFIX,
@@ -155,6 +161,23 @@ class ExitsStillOpen(OrderInFlight):
     they are gone (an entry now could be filled against by them)."""
 
 
+def _venue_setup(ctx: _Context, symbol: str) -> None:
+    """Before an entry from flat, the venue trades ``symbol`` at the bot's leverage and margin
+    type (Binance keeps both per symbol and account, 20x cross by default; the bot sizes and
+    records its trades at its own). Leverage always changes; a margin type cannot change while
+    the account has orders or a position in the symbol (another bot's, on a shared account):
+    then the entry goes ahead on the account's margin type, and the log says so."""
+    bot = ctx.bot
+    ctx.run(ctx.venue.exchange.set_leverage(symbol, bot.leverage))
+    try:
+        ctx.run(ctx.venue.exchange.set_margin_type(symbol, MarginType(bot.margin_type)))
+    except InvalidOrderError as exc:
+        logger.warning(
+            "bot %s %s: margin type stays as the account has it, not %s: %s",
+            bot.name, symbol, bot.margin_type, exc,
+        )  # fmt: skip
+
+
 def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> Order | None:
     plan = outcome.plan
     assert plan is not None
@@ -165,6 +188,7 @@ def _enter(ctx: _Context, symbol: str, outcome: CycleOutcome, config: CycleConfi
     )
     if position.quantity == 0:
         Position.objects.filter(pk=position.pk).update(stop_price=plan.stop_price)
+        _venue_setup(ctx, symbol)
     entry, first = plan.entry, None
     while True:
         round_filled = Decimal(0)  # what this round's IOC slices filled
@@ -276,10 +300,10 @@ def _critical_error(*, bot: Bot, error: Exception, now: datetime) -> None:
     failures = cache.incr(key)
     reason = f"{CRITICAL_PREFIX} {type(error).__name__}: {error}"[:200]
     try:
-        bot_emergency_close(bot=bot, reason=reason, now=now)
+        bot_emergency_close(bot=bot, reason=reason, now=now, cause=Bot.Cause.CRITICAL_ERROR)
     except Exception:
         logger.exception("bot %s: emergency close after a critical error failed", bot.name)
-        bot_halt(bot=bot, reason=f"kill switch: {reason}")
+        bot_halt(bot=bot, reason=f"kill switch: {reason}", cause=Bot.Cause.CRITICAL_ERROR)
     delay = restart_delay(failures)
     bot_restart_schedule(bot=bot, delay_s=delay)
     logger.error(
@@ -336,7 +360,11 @@ def _run_locked(
                 lease.check()
                 venue.save()
                 _finish(cycle, "flatten", breaker.reason, now)
-                bot_halt(bot=bot, reason=f"circuit breaker: {breaker.reason}"[:255])
+                bot_halt(
+                    bot=bot,
+                    reason=f"circuit breaker: {breaker.reason}"[:255],
+                    cause=Bot.Cause.CIRCUIT_BREAKER,
+                )
                 return CycleResult(cycle, "flatten", breaker.reason)
             outcome, config, asked = _decide(
                 ctx, symbol, interval, candle_open_time, equity, breaker, ai
@@ -365,11 +393,11 @@ def _run_locked(
         return CycleResult(cycle, outcome.kind.value, outcome.reason)
     except StrategyError as exc:
         _finish(cycle, "error", str(exc), now, failed=True)
-        bot_pause(bot=bot, reason=f"strategy error: {exc}"[:255])
+        bot_pause(bot=bot, reason=f"strategy error: {exc}"[:255], cause=Bot.Cause.STRATEGY_ERROR)
         return CycleResult(cycle, "error", str(exc))
     except ArtifactError as exc:  # never trade without the model the bot was given
         _finish(cycle, "error", str(exc), now, failed=True)
-        bot_pause(bot=bot, reason=f"AI model: {exc}"[:255])
+        bot_pause(bot=bot, reason=f"AI model: {exc}"[:255], cause=Bot.Cause.AI_MODEL)
         return CycleResult(cycle, "error", str(exc))
     finally:
         if venue is not None:
@@ -404,6 +432,23 @@ def _decide(
     return outcome, config, asked
 
 
+KILL_CAUSES = frozenset({Bot.Cause.KILL_SWITCH, Bot.Cause.CRITICAL_ERROR})
+
+
+def _daily_net_pnl(bot: Bot, now: datetime) -> Decimal:
+    """Net PnL (realised - fees - funding) of the bot's trades closed since 00:00 UTC: what
+    the daily loss limit counts."""
+    total = Decimal(0)
+    for pnl, fees, funding in Trade.objects.filter(
+        bot=bot,
+        status=Trade.Status.CLOSED,
+        exit_time__gte=utc_day_start(now),
+        exit_time__lte=now,
+    ).values_list("realized_pnl", "fees", "funding"):
+        total += pnl - fees - funding
+    return total
+
+
 def cycle_inputs(
     ctx: _Context, symbol: str, candles: Any, equity: Decimal, breaker: Any
 ) -> CycleInputs:
@@ -412,6 +457,8 @@ def cycle_inputs(
     bot = ctx.bot
     info = instrument_info(Instrument.objects.get(symbol=symbol))
     open_rows = Position.objects.filter(bot=bot).exclude(quantity=0)
+    # Read now, not when the cycle began: a kill switch engaged meanwhile blocks this entry.
+    cause, reason = Bot.objects.values_list("state_cause", "state_reason").get(pk=bot.pk)
     context = RiskContext(
         equity=equity,
         filters=InstrumentFilters(
@@ -425,9 +472,12 @@ def cycle_inputs(
             )
             for p in open_rows
         ),
+        kill_switch=cause in KILL_CAUSES,
+        kill_switch_reason=reason,
         breaker=breaker,
         vix=_vix(ctx),
         correlations=_correlations(ctx, symbol, open_rows),
+        daily_realized_pnl=_daily_net_pnl(bot, ctx.now),
     )
     return CycleInputs(
         symbol=symbol,

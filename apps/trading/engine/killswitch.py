@@ -70,12 +70,14 @@ class _Tally:
     notes: list[str] = field(default_factory=list)
 
 
-def bot_emergency_close(*, bot: Bot, reason: str, now: datetime) -> EmergencyReport:
+def bot_emergency_close(
+    *, bot: Bot, reason: str, now: datetime, cause: str = Bot.Cause.KILL_SWITCH
+) -> EmergencyReport:
     """Kill switch for one bot (see the module doc); return what the venue holds afterwards."""
     # Imported here: the cycle module imports this one (a critical error closes the bot).
     from apps.trading.engine.cycle import _atomic_for
 
-    bot_halt(bot=bot, reason=f"kill switch: {reason}"[:255])
+    bot_halt(bot=bot, reason=f"kill switch: {reason}"[:255], cause=cause)
     tally = _Tally()
     with bot_lock(bot.pk, wait=KILL_WAIT_S, steal=True) as lease:
         risk, _ = RiskSettings.objects.get_or_create(bot=bot)

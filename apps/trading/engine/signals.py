@@ -150,7 +150,7 @@ def _process_locked(signal: Signal, bot: Bot, wall: datetime, lease: BotLease) -
         else:  # lapsed: the signal stays accepted and the next holder acts on it
             logger.warning("signal %s: lease lapsed (%s); left for the next holder", signal.pk, exc)
     except ArtifactError as exc:  # never act without the model the bot was given
-        bot_pause(bot=bot, reason=f"AI model: {exc}"[:255])
+        bot_pause(bot=bot, reason=f"AI model: {exc}"[:255], cause=Bot.Cause.AI_MODEL)
         _record(signal, Signal.Outcome.FAILED, f"AI model: {exc}", wall)
     except (*TRANSIENT, ExchangeError, StrategyError) as exc:
         logger.warning("signal %s for bot %s failed: %s", signal.pk, bot.name, exc)
@@ -285,7 +285,7 @@ def _record(
 
 def signal_publish(signal: Signal) -> None:
     """Announce the signal's outcome to the dashboards (after commit)."""
-    from apps.dashboard.events import publish_event
+    from apps.events import publish_event
 
     publish_event(
         "signal",

@@ -24,7 +24,6 @@ from django.db.models import Max
 
 from apps.bots.models import Bot
 from apps.bots.services import bot_restarts_due, bot_resume
-from apps.trading.engine.context import CRITICAL_PREFIX
 from apps.trading.engine.signals import signal_publish
 from apps.trading.models import BotCycle, Signal
 
@@ -112,7 +111,7 @@ def restarts_sweep(*, now: datetime) -> list[str]:
     """Resume the bots halted by a critical error whose restart time has come."""
     resumed = []
     for bot in bot_restarts_due(now=now):
-        if "kill switch: " + CRITICAL_PREFIX not in bot.state_reason or not bot.enabled:
+        if bot.state_cause != Bot.Cause.CRITICAL_ERROR or not bot.enabled:
             Bot.objects.filter(pk=bot.pk).update(restart_at=None)
             continue
         bot_resume(bot=bot)

@@ -15,6 +15,7 @@ from apps.exchange.domain.errors import (
     WouldTriggerError,
 )
 from apps.exchange.domain.events import OrderFilled
+from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.exchange.domain.types import OrderBook, OrderStatus, Side, TimeInForce
 
 from .conftest import make_exchange
@@ -52,7 +53,7 @@ async def test_market_buy_with_real_snapshot_fills_level_by_level_with_taker_fee
     report = await ex.place_market_order(SYM, Side.BUY, D("0.3"))
     assert report.avg_price == D("42001.0")
     fees = [t.fee for t in await ex.user_trades(SYM)]
-    assert fees[-1] == D("42002.0") * D("0.1") * D("0.0005")
+    assert fees[-1] == D("42002.0") * D("0.1") * DEFAULT_FEES.taker
 
 
 async def test_market_order_with_consumed_book_sees_less_liquidity():
@@ -78,7 +79,7 @@ async def test_limit_gtc_with_later_candle_through_price_fills_at_limit_as_maker
     assert filled.status is OrderStatus.FILLED
     assert filled.avg_price == D("41800.0")
     assert trade.is_maker
-    assert trade.fee == D("41800.0") * D("0.01") * D("0.0002")
+    assert trade.fee == D("41800.0") * D("0.01") * DEFAULT_FEES.maker
     assert await ex.open_orders(SYM) == []
 
 

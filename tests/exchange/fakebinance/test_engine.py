@@ -8,6 +8,7 @@ import pytest
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
+from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.exchange.fakebinance import FakeBinance
 
 pytestmark = pytest.mark.asyncio
@@ -37,7 +38,7 @@ async def test_market_order_with_result_fills_and_moves_position_and_balance(
     assert Decimal(order["avgPrice"]) == ask
     assert await _position(client, "BTCUSDT") == Decimal("0.01")
     after = Decimal((await client.futures_account_balance())[0]["balance"])
-    assert after == before - ask * Decimal("0.01") * Decimal("0.0005")
+    assert after == before - ask * Decimal("0.01") * DEFAULT_FEES.taker
     trades = await client.futures_account_trades(symbol="BTCUSDT")
     assert len(trades) == 1 and trades[0]["maker"] is False
 
@@ -92,7 +93,7 @@ async def test_limit_gtc_with_price_moving_through_rests_then_fills_as_maker(
     assert filled["status"] == "FILLED" and Decimal(filled["avgPrice"]) == limit
     trades = await client.futures_account_trades(symbol="BTCUSDT")
     assert trades[0]["maker"] is True
-    assert Decimal(trades[0]["commission"]) == limit * Decimal("0.002") * Decimal("0.0002")
+    assert Decimal(trades[0]["commission"]) == limit * Decimal("0.002") * DEFAULT_FEES.maker
 
 
 async def test_replay_with_shipped_candles_fills_resting_limit(

@@ -82,6 +82,7 @@ from apps.trading.domain.profile import (
     flatten_order,
     managed_trail_stop,
     replacement_stop_order,
+    utc_day_start,
 )
 
 __all__ = ["SimConfig", "SimResult", "SimTrade", "run_exchange_backtest"]
@@ -381,6 +382,12 @@ class _Bot:
         self.latched = dict(state["latched"])
         return decision
 
+    def daily_net_pnl(self) -> Decimal:
+        """Net PnL of the trades closed since 00:00 UTC (the daily loss limit's count)."""
+        assert self.now is not None
+        since = utc_day_start(self.now) - timedelta(microseconds=1)  # closed_between: (a, b]
+        return sum((t.net_pnl for t in self.ledger.closed_between(since, self.now)), Decimal(0))
+
     def inputs(
         self, symbol: str, index: int, limit: int, equity: Decimal, breaker: Any
     ) -> CycleInputs:
@@ -409,6 +416,7 @@ class _Bot:
             breaker=breaker,
             vix=vix_reading(self.hourly.get(VIX_SYMBOL), CryptoVIX(bands=bands), self.now),
             correlations=correlations,
+            daily_realized_pnl=self.daily_net_pnl(),
         )
         position = self.ledger.position(symbol)
         view = None

@@ -25,6 +25,7 @@ from apps.backtest.services import (
 )
 from apps.backtest.summary_table import summary_table
 from apps.core.domain.formatting import fmt_money
+from apps.exchange.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from apps.market.data import MarketDataError
 
 
@@ -75,13 +76,17 @@ class Command(BaseCommand):
             help="progress bar on stderr (default: when stderr is a terminal)",
         )
         parser.add_argument(
-            "--fee", type=float, default=0.0004, help="taker fee per side (fraction)"
+            "--fee",
+            type=float,
+            default=DEFAULT_TAKER_FEE,
+            help=f"taker fee per side (fraction; default {DEFAULT_TAKER_FEE}, the platform's)",
         )
         parser.add_argument(
             "--maker-fee",
             type=float,
-            default=None,
-            help="fee of take-profit exits, resting limit orders (default: --fee)",
+            default=DEFAULT_MAKER_FEE,
+            help="fee of take-profit exits, resting limit orders (fraction; default "
+            f"{DEFAULT_MAKER_FEE}, the platform's)",
         )
         parser.add_argument(
             "--stake",

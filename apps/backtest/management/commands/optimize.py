@@ -16,6 +16,7 @@ from apps.backtest.optimizer_runs import (
     optimization_run_create,
     optimization_run_execute,
 )
+from apps.exchange.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from apps.exchange.domain.types import datetime_to_ms
 
 
@@ -104,7 +105,13 @@ class Command(BaseCommand):
         parser.add_argument("--step", type=int, default=None, help="window step (default --test)")
         parser.add_argument("--warmup", type=int, default=300, help="warm-up candles per part")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--fee", type=float, default=0.0004)
+        parser.add_argument(
+            "--fee",
+            type=float,
+            default=DEFAULT_TAKER_FEE,
+            help=f"taker fee per side (default {DEFAULT_TAKER_FEE}; take-profits pay the "
+            f"platform's maker fee, {DEFAULT_MAKER_FEE})",
+        )
         parser.add_argument("--stake", type=float, default=1000.0)
         parser.add_argument("--cash", type=float, default=10000.0)
         parser.add_argument("--json", dest="json_out", default="")

@@ -15,7 +15,6 @@ Margin checks (simpler than Binance's, stated so nobody relies on more):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -30,6 +29,7 @@ from ..errors import (
     WouldTriggerError,
 )
 from ..events import ExchangeEvent, OrderFilled, OrderUpdated
+from ..fees import FeeSchedule
 from ..filters import check_order
 from ..ids import is_valid_client_order_id
 from ..types import (
@@ -50,14 +50,6 @@ from ..types import (
 from .book import DepthModel, available_qty, walk_book, with_side_replaced
 from .ledger import Ledger, money
 from .orders import SimOrder
-
-
-@dataclass(frozen=True, slots=True)
-class FeeSchedule:
-    """Fee rates as fractions of notional (Binance USDT-M VIP 0: 0.02 % maker, 0.05 % taker)."""
-
-    maker: Decimal = Decimal("0.0002")
-    taker: Decimal = Decimal("0.0005")
 
 
 class OrderDesk:

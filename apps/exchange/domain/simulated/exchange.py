@@ -53,6 +53,7 @@ from ..errors import (
     OrderNotFoundError,
 )
 from ..events import ExchangeEvent
+from ..fees import DEFAULT_FEES, FeeSchedule
 from ..protocol import OrderHelpers
 from ..types import (
     ZERO,
@@ -76,7 +77,6 @@ from ..types import (
     Ticker,
 )
 from .book import DepthModel
-from .desk import FeeSchedule
 from .engine import CandleEngine
 from .ledger import Ledger
 from .orders import SimOrder
@@ -104,7 +104,7 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
         self._instruments = {i.symbol: i for i in instruments}
         self._clock = clock
         self.asset = asset
-        self.fees = fees or FeeSchedule()
+        self.fees = DEFAULT_FEES if fees is None else fees
         self.depth = depth or DepthModel()
         self.seed = seed
         self.fill_on_touch = fill_on_touch

@@ -1,4 +1,8 @@
-"""Publishing events to connected dashboards over the channel layer.
+"""The platform's event bus: what happened (orders, fills, bot states, AI decisions, alerts),
+published to whoever listens over the channel layer (the dashboards today).
+
+Every app that changes something publishes here; only ``apps.dashboard`` subscribes. It lives
+outside the dashboard so that trading, orders and exchange never import the UI app.
 
 Events describing database changes are published only after the transaction commits, so a
 browser never sees a change that was rolled back.

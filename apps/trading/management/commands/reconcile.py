@@ -12,7 +12,7 @@ from apps.bots.lease import CycleBusy
 from apps.bots.models import Bot
 from apps.exchange.domain.errors import ExchangeError
 from apps.exchange.live import NoVenue
-from apps.exchange.reconciliation import reconcile_bot_now
+from apps.trading.engine.reconcile import reconcile_bot_now
 
 
 class Command(BaseCommand):
@@ -27,13 +27,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         bots = self._bots(options["bots"], every=options["all"])
-        halted = 0
+        halted, busy = 0, []
         for bot in bots:
             self.stdout.write(f"reconciling {bot.name} ...")
             try:
                 report = reconcile_bot_now(bot=bot, at=timezone.now(), wait=20)
-            except CycleBusy as exc:
-                raise CommandError(f"{bot.name}: busy for 20 s, try again ({exc})") from exc
+            except CycleBusy as exc:  # the other bots are still reconciled
+                self.stdout.write(self.style.WARNING(f"  skipped: busy for 20 s ({exc})"))
+                busy.append(bot.name)
+                continue
             except (ImproperlyConfigured, NoVenue) as exc:
                 raise CommandError(str(exc)) from exc
             except ExchangeError as exc:
@@ -43,8 +45,11 @@ class Command(BaseCommand):
             style = self.style.ERROR if report.halted else self.style.SUCCESS
             self.stdout.write(style(report.summary()))
             halted += report.halted
-        if halted:
-            raise CommandError(f"{halted} bot(s) halted by reconciliation")
+        problems = [f"{halted} bot(s) halted by reconciliation"] if halted else []
+        if busy:
+            problems.append(f"busy for 20 s, try again: {', '.join(busy)}")
+        if problems:
+            raise CommandError("; ".join(problems))
 
     def _bots(self, names: list[str], *, every: bool) -> list[Bot]:
         if every:

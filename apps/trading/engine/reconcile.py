@@ -18,22 +18,32 @@ Run after a restart, a lost user stream or on a schedule (`exchange.reconcile_bo
    protective STOP_MARKET of ours open on the exchange, place a reduce-only STOP_MARKET with a
    deterministic client id (recorded first, then sent), so running twice places it once.
 
-Async/sync bridge: the `Exchange` port is async, the ORM sync. `reconcile_bot` (sync, for tasks
-and commands) runs `reconcile_bot_async` under one `async_to_sync` call, so every exchange call
-of a run happens on one event loop. Database work is done by the sync services, called through
-`sync_to_async` (thread-sensitive), which asgiref runs back on the calling thread, i.e. on the
-caller's database connection and inside its transaction if it has one. No transaction is held
-across an exchange call; each service call commits on its own.
+The bot's lease (``apps.bots.lease``): a run acts on the bot as a cycle, a signal or the kill
+switch does, under its lease, so it never writes the bot's orders or positions while another
+actor is in flight (a stop re-placed beside the one a signal is placing). The entry points take
+the lease, waiting at most ``BUSY_WAIT_S`` (then ``CycleBusy``: the task retries, the command
+says so), or use the one their caller already holds (``lease=``, never taken twice); every write
+to the records and every order sent is preceded by ``BotLease.check()`` (fencing: a run whose
+lease the kill switch took over stops with ``LeaseLost``).
+
+Async/sync bridge: the `Exchange` port is async, the ORM sync. `reconcile_bot` and
+`reconcile_bot_now` (sync, for tasks and commands) run `reconcile_bot_async` under one
+`async_to_sync` call, so every exchange call of a run happens on one event loop. Database work
+is done by the sync services, called through `sync_to_async` (thread-sensitive), which asgiref
+runs back on the calling thread, i.e. on the caller's database connection and inside its
+transaction if it has one. No transaction is held across an exchange call; each service call
+commits on its own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
@@ -41,10 +51,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Max
 from django.utils.module_loading import import_string
 
-from apps.bots.lease import BotLease, bot_lock
+from apps.bots.lease import BotLease, CycleBusy, bot_lock, lease_holder
 from apps.bots.models import Bot
 from apps.bots.services import bot_halt
-from apps.dashboard.events import publish_event
+from apps.events import publish_event
 from apps.exchange.domain.errors import (
     DuplicateClientOrderIdError,
     OrderNotFoundError,
@@ -94,6 +104,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_LOOKBACK = timedelta(hours=24)
 MAX_LOOKBACK = timedelta(days=7)  # Binance serves user trades of at most 7 days per query
 _TERMINAL = [s.value for s in TERMINAL]
+BUSY_WAIT_S = 5.0  # how long a run waits for a cycle, a signal or the kill switch to finish
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -140,39 +152,65 @@ class _StopPlan:
 
 
 # --- entry points --------------------------------------------------------------------------------
-def reconcile_bot(*, bot: Bot, exchange: Exchange, at: datetime) -> ReconcileReport:
-    """Reconcile `bot` with `exchange` (sync; call it from sync code only). See module doc.
+def reconcile_bot(
+    *,
+    bot: Bot,
+    exchange: Exchange,
+    at: datetime,
+    lease: BotLease | None = None,
+    wait: float = BUSY_WAIT_S,
+) -> ReconcileReport:
+    """Reconcile `bot` with `exchange` (sync; call it from sync code only) under the bot's lease.
+    See module doc.
 
-    Exchange errors propagate (a `RetryableError` is for the caller to retry) except order
-    rejections of a re-placed stop, which are recorded and alerted.
+    ``lease``: the bot's lease when the caller already holds it (the kill switch, a cycle):
+    it is used as is, never taken a second time. Otherwise the lease is taken here, waiting at
+    most ``wait`` seconds; a bot still busy after that raises ``CycleBusy`` (logged) and nothing
+    was read or written. Exchange errors propagate (a `RetryableError` is for the caller to
+    retry) except order rejections of a re-placed stop, which are recorded and alerted;
+    ``LeaseLost`` propagates when the lease is taken over mid-run (nothing is written after).
     """
-    return async_to_sync(reconcile_bot_async)(bot=bot, exchange=exchange, at=at)
+    with _bot_lease(bot, lease=lease, wait=wait) as held:
+        return async_to_sync(reconcile_bot_async)(bot=bot, exchange=exchange, at=at, lease=held)
 
 
 async def reconcile_bot_async(
-    *, bot: Bot, exchange: Exchange, at: datetime, lease: BotLease | None = None
+    *, bot: Bot, exchange: Exchange, at: datetime, lease: BotLease
 ) -> ReconcileReport:
-    """The same as `reconcile_bot`, for callers already in an event loop.
-
-    ``lease``: the bot's lease, held by the caller; checked before anything is sent.
+    """The same as `reconcile_bot`, for callers already in an event loop that hold the bot's
+    ``lease``: it is checked before every write to the records and every order sent (fencing),
+    so a run whose lease was taken over stops with ``LeaseLost`` having written nothing more.
     """
     require_utc(at, "at")
+    if lease.bot_id != bot.pk:
+        raise ValueError(f"reconcile {bot.name}: the lease is bot {lease.bot_id}'s")
     db = sync_to_async  # thread-sensitive: runs on the caller's thread and connection
+
+    def fenced(write: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
+        """``write`` run only while the lease is ours (the check and the write in one hop)."""
+
+        def call(**kwargs: Any) -> _T:
+            lease.check()
+            return write(**kwargs)
+
+        return db(call)
+
     report = ReconcileReport(bot=bot.name)
+    await db(lease.check)()
     local = await db(_local_view)(bot=bot, at=at)
     remote = await _fetch_orders(exchange, bot=bot, local=local)
-    await db(_apply_orders)(bot=bot, remote=remote, at=at, report=report)
+    await fenced(_apply_orders)(bot=bot, remote=remote, at=at, report=report)
     symbols = local.symbols
     fills, positions = await _fetch_fills_and_positions(exchange, symbols, since=remote.since)
     lost = await _fetch_lost_orders(exchange, bot=bot, fills=fills)
-    mismatches = await db(_apply_fills_and_compare)(
+    mismatches = await fenced(_apply_fills_and_compare)(
         bot=bot, symbols=symbols, fills=fills, positions=positions, at=at, report=report, lost=lost
     )
     if mismatches:  # look again: a fill may have landed between our reads of trades and positions
         again = sorted(mismatches)
         fills, positions = await _fetch_fills_and_positions(exchange, again, since=remote.since)
         lost = await _fetch_lost_orders(exchange, bot=bot, fills=fills)
-        mismatches = await db(_apply_fills_and_compare)(
+        mismatches = await fenced(_apply_fills_and_compare)(
             bot=bot,
             symbols=again,
             fills=fills,
@@ -182,18 +220,16 @@ async def reconcile_bot_async(
             lost=lost,
         )
         if mismatches:
-            await db(_halt)(bot=bot, mismatches=mismatches, at=at, report=report)
+            await fenced(_halt)(bot=bot, mismatches=mismatches, at=at, report=report)
         else:
             report.notes.append(f"positions of {', '.join(again)} agreed on a second look")
-    if lease is not None:
-        await db(lease.check)()
-    await _cancel_orphan_exits(exchange, bot=bot, symbols=symbols, at=at, report=report)
+    await _cancel_orphan_exits(
+        exchange, bot=bot, symbols=symbols, at=at, report=report, lease=lease
+    )
     matched = [symbol for symbol in symbols if symbol not in mismatches]
     plans = await db(_stop_plans)(bot=bot, symbols=matched, open_orders=remote.open_orders, at=at)
     for plan in plans:
-        if lease is not None:
-            await db(lease.check)()
-        await _place_stop(exchange, bot=bot, plan=plan, at=at, report=report)
+        await _place_stop(exchange, bot=bot, plan=plan, at=at, report=report, lease=lease)
     logger.info("reconcile %s", report.summary())
     return report
 
@@ -214,25 +250,53 @@ def exchange_for_bot(*, bot: Bot) -> Exchange:
     return provider(bot)
 
 
-def reconcile_bot_now(*, bot: Bot, at: datetime, wait: float = 5.0) -> ReconcileReport:
+def reconcile_bot_now(
+    *, bot: Bot, at: datetime, wait: float = BUSY_WAIT_S, lease: BotLease | None = None
+) -> ReconcileReport:
     """Reconcile ``bot`` with the exchange its provider opens (sync), under the bot's lease:
-    a cycle, a signal or the kill switch never acts on the bot meanwhile. Raise ``CycleBusy``
-    when the bot stays busy for ``wait`` seconds.
+    a cycle, a signal or the kill switch never acts on the bot meanwhile. The lease is taken as
+    in `reconcile_bot` (or ``lease``, held by the caller, is used): raise ``CycleBusy`` when
+    the bot stays busy for ``wait`` seconds.
 
     The provider may return an ``Exchange`` or an async context manager yielding one (the
     Binance adapter must be built inside the event loop that uses it, and closed after).
     """
     _ = bot.account  # loaded here: the event loop below must not touch the database itself
-    with bot_lock(bot.pk, wait=wait) as lease:
+    with _bot_lease(bot, lease=lease, wait=wait) as held:
 
         async def run() -> ReconcileReport:
             opened = exchange_for_bot(bot=bot)
             if hasattr(opened, "__aenter__"):
                 async with opened as exchange:
-                    return await reconcile_bot_async(bot=bot, exchange=exchange, at=at, lease=lease)
-            return await reconcile_bot_async(bot=bot, exchange=opened, at=at, lease=lease)
+                    return await reconcile_bot_async(bot=bot, exchange=exchange, at=at, lease=held)
+            return await reconcile_bot_async(bot=bot, exchange=opened, at=at, lease=held)
 
         return async_to_sync(run)()
+
+
+@contextmanager
+def _bot_lease(bot: Bot, *, lease: BotLease | None, wait: float) -> Iterator[BotLease]:
+    """The caller's ``lease`` (checked, not taken again: no self-deadlock), or the bot's lease
+    taken for the block as the signal path takes it (renewed while held), waiting at most
+    ``wait`` seconds for a cycle, a signal or the kill switch to finish; then ``CycleBusy``."""
+    if lease is not None:
+        if lease.bot_id != bot.pk:
+            raise ValueError(f"reconcile {bot.name}: the lease is bot {lease.bot_id}'s")
+        lease.check()
+        yield lease
+        return
+    with ExitStack() as stack:
+        try:
+            taken = stack.enter_context(bot_lock(bot.pk, wait=wait))
+        except CycleBusy:
+            logger.warning(
+                "reconcile %s: skipped, the bot stayed busy for %ss (lease held by %s)",
+                bot.name,
+                wait,
+                lease_holder(bot.pk),
+            )
+            raise
+        yield taken
 
 
 # --- phase 1: what the database knows ------------------------------------------------------------
@@ -322,10 +386,17 @@ def _lost_client_ids(*, bot: Bot, fills: list[VenueFill]) -> list[tuple[str, str
 
 
 async def _cancel_orphan_exits(
-    exchange: Exchange, *, bot: Bot, symbols: Iterable[str], at: datetime, report: ReconcileReport
+    exchange: Exchange,
+    *,
+    bot: Bot,
+    symbols: Iterable[str],
+    at: datetime,
+    report: ReconcileReport,
+    lease: BotLease,
 ) -> None:
     """Cancel the bot's exit orders whose trade has ended (they must die with it)."""
     for order in await sync_to_async(_orphan_exits)(bot=bot, symbols=list(symbols)):
+        await sync_to_async(lease.check)()
         try:
             venue = await exchange.cancel_order(order.symbol, order.client_order_id)
         except OrderNotFoundError:
@@ -412,7 +483,7 @@ def _halt(
         for symbol, (ours, theirs) in sorted(mismatches.items())
     )
     reason = f"reconcile: position mismatch {figures}"
-    bot_halt(bot=bot, reason=reason)
+    bot_halt(bot=bot, reason=reason, cause=Bot.Cause.RECONCILIATION)
     _alert(bot=bot, message=reason, at=at)
     report.halted, report.reason = True, reason
 
@@ -508,12 +579,19 @@ def _has_protective_stop(
 
 # --- phase 4: re-place missing stops --------------------------------------------------------------
 async def _place_stop(
-    exchange: Exchange, *, bot: Bot, plan: _StopPlan, at: datetime, report: ReconcileReport
+    exchange: Exchange,
+    *,
+    bot: Bot,
+    plan: _StopPlan,
+    at: datetime,
+    report: ReconcileReport,
+    lease: BotLease,
 ) -> None:
     info = await exchange.instrument(plan.request.symbol)
     request = prepare_order(info, plan.request)
-    order = await sync_to_async(_record_stop)(bot=bot, request=request, plan=plan)
+    order = await sync_to_async(_record_stop)(bot=bot, request=request, plan=plan, lease=lease)
     symbol, cid = request.symbol, order.client_order_id
+    await sync_to_async(lease.check)()  # the intent is recorded; send it only while ours
     try:
         venue = await exchange.place_order(request)
     except DuplicateClientOrderIdError:
@@ -535,7 +613,8 @@ async def _place_stop(
     )
 
 
-def _record_stop(*, bot: Bot, request: OrderRequest, plan: _StopPlan) -> Order:
+def _record_stop(*, bot: Bot, request: OrderRequest, plan: _StopPlan, lease: BotLease) -> Order:
+    lease.check()
     trade = None if plan.trade_id is None else bot.trades.filter(pk=plan.trade_id).first()
     return order_create(
         bot=bot,
