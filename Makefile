@@ -33,6 +33,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: install-dev lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -2,10 +2,12 @@
 
     python benchmarks/bench_backtest_strategies.py                       # all three, book slippage
     python benchmarks/bench_backtest_strategies.py --strategy trend_swing --leverage 5
+    python benchmarks/bench_backtest_strategies.py --jit     # numba-compiled recursions
 
 Data: the shipped real 5m futures files (../shared/data/futures/*-5m.csv.gz, 6 symbols).
 "signals" is the strategy's own vectorised ``signals`` (indicators, plain-Python recursions as
-the command runs them without --jit); "kernel" the compiled loop; "engine" the whole
+the command runs them without --jit; ``--jit`` compiles them with numba, as the command's
+``--jit`` and ``bench_backtest.py`` do); "kernel" the compiled loop; "engine" the whole
 ``backtest_strategy`` call (signals, kernel, equity curve, metrics). "first" includes importing
 numba and loading the cached loop; "warm" is the best of three later runs.
 """
@@ -40,8 +42,9 @@ def main() -> None:
     parser.add_argument("--leverage", type=float, default=1.0)
     parser.add_argument("--slippage", choices=["book", "none"], default="book")
     parser.add_argument("--intrabar", choices=["stop_first", "path"], default="stop_first")
+    parser.add_argument("--jit", action="store_true", help="numba-compiled indicator recursions")
     args = parser.parse_args()
-    set_numba_enabled(False)
+    set_numba_enabled(args.jit)
     t = time.perf_counter()
     series = [load_klines(f) for f in sorted(DATA.glob("*-5m.csv.gz"))]
     n = sum(len(s) for s in series)

@@ -35,8 +35,8 @@ from apps.exchange.binance import BinanceConfig, BinanceFuturesExchange, RateLim
 from apps.exchange.binance.client import new_client  # noqa: E402
 from apps.exchange.domain.simulated import SimulatedExchange  # noqa: E402
 from apps.exchange.domain.types import Candle, InstrumentInfo, Side  # noqa: E402
-from apps.exchange.fakebinance import FakeBinance, RateLimitConfig  # noqa: E402
-from apps.exchange.fakebinance.testing import FakeInThread  # noqa: E402
+from testsupport.fakebinance import FakeBinance, RateLimitConfig  # noqa: E402
+from testsupport.fakebinance.testing import FakeInThread  # noqa: E402
 
 HIGH = RateLimitConfig(weight_per_minute=10**6, orders_per_10s=10**6, orders_per_minute=10**6)
 

@@ -195,6 +195,7 @@ def test_first_hour_start_login_webhook_backtest_replay_restart(tmp_path, shared
 
         # Ctrl-C: one line, quickly
         seconds, rest = platform.stop()
+        print(f"first hour: Ctrl-C -> exit {seconds:.2f} s wall; the platform said {rest!r}")
         assert re.fullmatch(r"stopped in \d\.\d s\n", rest), rest
         assert seconds < 5  # a safety net: the figure is in docs/benchmarks.md
         before = _db(db, "select max(last_market) from market_replayclock")[0][0]

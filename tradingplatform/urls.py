@@ -15,7 +15,12 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("backtests/<int:run_id>/report/", backtest_report, name="backtest-report"),
     path("admin/", admin.site.urls),
+    # each app owns its API routes; this composition root mounts them
     path("api/", include("apps.core.urls")),
+    path("api/", include("apps.trading.urls_api")),
+    path("api/", include("apps.backtest.urls_api")),
+    path("api/", include("apps.webhook.urls_api")),
+    path("api/", include("apps.ai.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("apps.dashboard.urls")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -116,6 +117,35 @@ def _ms(value: datetime | None) -> int | None:
     return datetime_to_ms(value) if value is not None else None
 
 
+def backtest_start(v: dict[str, Any], *, user: Any) -> BacktestRun:
+    """A queued run from a valid ``BacktestStartSerializer``'s data, its task sent after
+    commit (the API's POST and the cockpit's research form)."""
+    from apps.backtest.tasks import backtest_run
+
+    with transaction.atomic():
+        run = BacktestRun.objects.create(
+            strategy=v["strategy"],
+            parameters=v["params"],
+            data_files=v["data"],
+            symbols=[s.upper() for s in v.get("symbols", [])],
+            start_ms=_ms(v.get("start")),
+            end_ms=_ms(v.get("end")),
+            fee=v["fee"],
+            stake=v["stake"],
+            cash=v["cash"],
+            execution={
+                "slippage": v["slippage"],
+                "leverage": str(v["leverage"]),
+                "maintenance_margin": str(v["maintenance_margin"]),
+                "maker_fee": None if v.get("maker_fee") is None else str(v["maker_fee"]),
+                "intrabar": v["intrabar"],
+            },
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        transaction.on_commit(lambda: backtest_run.delay(run.pk))
+    return run
+
+
 class BacktestStartApi(APIView):
     @extend_schema(
         request=BacktestStartSerializer,
@@ -123,32 +153,10 @@ class BacktestStartApi(APIView):
         summary="Start a backtest on a worker",
     )
     def post(self, request: Request) -> Response:
-        from apps.backtest.tasks import backtest_run
-
         data = BacktestStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        with transaction.atomic():
-            run = BacktestRun.objects.create(
-                strategy=v["strategy"],
-                parameters=v["params"],
-                data_files=v["data"],
-                symbols=[s.upper() for s in v.get("symbols", [])],
-                start_ms=_ms(v.get("start")),
-                end_ms=_ms(v.get("end")),
-                fee=v["fee"],
-                stake=v["stake"],
-                cash=v["cash"],
-                execution={
-                    "slippage": v["slippage"],
-                    "leverage": str(v["leverage"]),
-                    "maintenance_margin": str(v["maintenance_margin"]),
-                    "maker_fee": None if v.get("maker_fee") is None else str(v["maker_fee"]),
-                    "intrabar": v["intrabar"],
-                },
-                created_by=request.user,
-            )
-            transaction.on_commit(lambda: backtest_run.delay(run.pk))
+        run = backtest_start(v, user=request.user)
         return Response(BacktestRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -22,12 +22,12 @@ files' objectives (a parameter set refused on one file is refused). ``align_seri
 the files must line up so that a window covers the same dates in each.
 
 Risk parameters can be searched with the strategy's (``RISK_KEYS``): the position size of each
-trade is worked out from them by ``position_notional``, following steps 1, 3 and 4 of
-``apps.risk.domain.sizing`` (one position at a time per file, so the exposure cap is a cap on
-that position). ``ema_cross`` trades that notional on its fast path (leverage scales it, no
-liquidation); the other kinds trade it at the searched leverage in the signal kernel (margin
-notional / leverage, liquidation included). ``risk_per_trade`` needs the fixed stop fraction
-``sl`` of the kind's parameters.
+trade is worked out from them by ``position_notional``, with the live bots' own
+``apps.risk.domain.sizing.size_position`` when the risk per trade is searched (one position at a
+time per file, so the exposure cap is a cap on that position). ``ema_cross`` trades that
+notional on its fast path (leverage scales it, no liquidation); the other kinds trade it at
+the searched leverage in the signal kernel (margin notional / leverage, liquidation
+included). ``risk_per_trade`` needs the fixed stop fraction ``sl`` of the kind's parameters.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import optuna
@@ -53,6 +54,7 @@ from apps.backtest.domain.walkforward import (
 from apps.backtest.services import NOT_BACKTESTABLE, BacktestError, backtest_check
 from apps.exchange.domain.fees import DEFAULT_TAKER_FEE
 from apps.market.data import Klines
+from apps.risk.domain.sizing import InstrumentFilters, SizingLimits, size_position
 from apps.strategies.domain.base import StrategyError
 from apps.strategies.domain.params import SCHEMAS, ParameterError, ParamSpec
 from apps.strategies.domain.registry import build_strategy
@@ -165,18 +167,48 @@ def position_notional(
     """The notional (USDT) of each trade under the searched risk settings.
 
     Without risk keys it is ``stake`` (as ``manage.py backtest``). ``stake`` and ``leverage``:
-    notional = stake x leverage. ``risk_per_trade`` (needs a stop-loss): notional = cash x
-    risk_per_trade / sl, so a stop costs that share of the starting cash, capped at
-    cash x leverage (leverage 1 when not searched). ``max_exposure`` caps the notional.
+    notional = stake x leverage, capped by ``max_exposure``. ``risk_per_trade`` (needs a
+    stop-loss): the live sizing rule itself (``_risk_sized_notional``), i.e. cash x
+    risk_per_trade / sl, capped at cash x leverage (1 when not searched) and ``max_exposure``.
     """
     leverage = float(risk.get("leverage", 1.0))
     if "risk_per_trade" in risk and stop_loss:
-        notional = min(cash * float(risk["risk_per_trade"]) / stop_loss, cash * leverage)
-    else:
-        notional = float(risk.get("stake", stake)) * leverage
+        return _risk_sized_notional(risk, leverage=leverage, cash=cash, stop_loss=stop_loss)
+    notional = float(risk.get("stake", stake)) * leverage
     if "max_exposure" in risk:
         notional = min(notional, float(risk["max_exposure"]))
     return notional
+
+
+def _risk_sized_notional(
+    risk: Mapping[str, Any], *, leverage: float, cash: float, stop_loss: float
+) -> float:
+    """The live bots' sizing rule (``apps.risk.domain.sizing.size_position``, as the risk gate
+    calls it with a bot's settings) on a unit price with the stop ``stop_loss`` below it: the
+    optimiser scores exactly the notional a bot with these settings would trade."""
+    equity, lev = _dec(cash), _dec(leverage)
+    multiple = lev  # the profile's exposure multiple: min(leverage, max_exposure / equity)
+    if "max_exposure" in risk:
+        multiple = min(lev, _dec(risk["max_exposure"]) / equity)
+    if not 0 < stop_loss < 1 or multiple <= 0:
+        return 0.0
+    decision = size_position(
+        equity=equity,
+        entry_price=Decimal(1),
+        stop_price=Decimal(1) - _dec(stop_loss),
+        limits=SizingLimits(
+            risk_pct=_dec(risk["risk_per_trade"]),
+            max_leverage=lev,
+            max_exposure_multiple=multiple,
+            max_open_positions=1,
+        ),
+        filters=InstrumentFilters(step_size=Decimal("1e-12")),
+    )
+    return float(decision.notional) if decision.ok else 0.0
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(repr(float(value)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,7 +139,8 @@ def _fingerprint(klines: Klines) -> dict[str, Any]:
     }
 
 
-def _optimizer(run: OptimizationRun) -> ParameterOptimizer:
+def run_optimizer(run: OptimizationRun) -> ParameterOptimizer:
+    """The optimiser a run was configured with (its coordinator, and the cockpit's estimate)."""
     return ParameterOptimizer(
         space=run.space,
         objective=run.objective,
@@ -186,7 +187,7 @@ def run_context(run: OptimizationRun) -> RunContext:
             else f"the data differ from when run {run.pk} was created (fingerprints of "
             f"{', '.join(sorted(stored))} stored for {', '.join(run.data_files)}); start a new run"
         )
-    optimizer = _optimizer(run)
+    optimizer = run_optimizer(run)
     warmup = run.warmup_candles
     windows = _windows(
         len(series[0]),

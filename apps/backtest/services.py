@@ -417,7 +417,7 @@ def data_file_resolve(name: str) -> Path:
     return path
 
 
-def _run_backtest(run: Any) -> tuple[list[Klines], BacktestOutcome]:
+def backtest_run_recompute(run: Any) -> tuple[list[Klines], BacktestOutcome]:
     """Load a BacktestRun's data and run it (deterministic: the report recomputes the same)."""
     series = series_load(
         paths=[str(data_file_resolve(name)) for name in run.data_files],
@@ -456,7 +456,7 @@ def backtest_run_execute(*, run_id: int) -> Any:
     run.code_version = code_version()
     run.save(update_fields=["status", "code_version"])
     try:
-        _, outcome = _run_backtest(run)
+        _, outcome = backtest_run_recompute(run)
     except (BacktestError, MarketDataError) as exc:
         run.status, run.error, run.finished_at = BacktestRun.Status.FAILED, str(exc), timezone.now()
         run.save(update_fields=["status", "error", "finished_at"])
@@ -482,7 +482,7 @@ def backtest_run_report(*, run_id: int) -> str:
     from apps.backtest.models import BacktestRun
     from apps.backtest.report import backtest_report_html
 
-    series, outcome = _run_backtest(BacktestRun.objects.get(pk=run_id))
+    series, outcome = backtest_run_recompute(BacktestRun.objects.get(pk=run_id))
     closes = {f"{k.symbol}-{k.interval}": k.close for k in series}
     return backtest_report_html(results=outcome.results, closes=closes)
 

@@ -49,13 +49,3 @@ def ai_overview(*, last: int = 100) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def dashboard_context() -> dict[str, Any]:
-    return {
-        "snapshot": platform_snapshot(),
-        "ai": ai_overview(),
-        "bots": Bot.objects.select_related("strategy", "account").order_by("name"),
-        "positions": Position.objects.exclude(quantity=0).select_related("bot"),
-        "trades": Trade.objects.select_related("bot").order_by("-entry_time")[:20],
-    }

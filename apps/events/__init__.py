@@ -21,6 +21,21 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 LIVE_GROUP = "live"
+SEQUENCE_KEY = "events:sequence"
+
+
+def next_sequence() -> int | None:
+    """The next number of the platform-wide event sequence (the cache: Redis when scaled out,
+    so every process counts in one sequence). A page that sees a number skipped knows an event
+    was lost on the way (a full channel layer drops silently) and fetches a snapshot."""
+    from django.core.cache import cache
+
+    try:
+        cache.add(SEQUENCE_KEY, 0, timeout=None)
+        return int(cache.incr(SEQUENCE_KEY))
+    except Exception:  # no sequence is better than no event
+        logger.warning("event sequence unavailable", exc_info=True)
+        return None
 
 
 def _send(kind: str, data: dict[str, Any], group: str) -> None:
@@ -29,7 +44,12 @@ def _send(kind: str, data: dict[str, Any], group: str) -> None:
         return
     message = {
         "type": "platform.event",
-        "event": {"kind": kind, "sent_at": timezone.now().isoformat(), "data": data},
+        "event": {
+            "kind": kind,
+            "seq": next_sequence(),
+            "sent_at": timezone.now().isoformat(),
+            "data": data,
+        },
     }
     try:
         async_to_sync(layer.group_send)(group, message)

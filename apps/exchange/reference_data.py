@@ -3,7 +3,7 @@
 The demo, paper trading and the tests seed their instruments from it offline
 (``exchange_info_symbols``, in the shape of a Binance ``exchangeInfo`` symbol entry, so the same
 parser serves the real exchange's answer), and the fake Binance server lists exactly these
-symbols with these filters (``apps.exchange.fakebinance.symbols``). Tick and step sizes,
+symbols with these filters (``testsupport.fakebinance.symbols``). Tick and step sizes,
 precisions, quantity limits and MIN_NOTIONAL are Binance's for these perpetuals in 2024-2025
 (SOLUSDT: step 0.01, quantity precision 2); price limits and PERCENT_PRICE bands are close to
 theirs. Change a value here and every user of the table follows.

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from django.db import transaction
 
+from apps.core.domain.formatting import plain
+from apps.events import publish_event
 from apps.exchange.domain.types import Candle
 from apps.market.data import MarketDataError, _read_text, load_klines
 from apps.market.domain.candles import interval_to_ms
@@ -220,7 +222,20 @@ def klines_store(*, symbol: str, interval: str, candles: list[Candle], now: date
     ]
     before = Kline.objects.filter(symbol=symbol, interval=interval).count()
     Kline.objects.bulk_create(rows, ignore_conflicts=True)
-    return Kline.objects.filter(symbol=symbol, interval=interval).count() - before
+    added = Kline.objects.filter(symbol=symbol, interval=interval).count() - before
+    if added and rows:  # the dashboards' price charts extend by the newest closed candle
+        newest = max(rows, key=lambda row: row.open_time)
+        publish_event(
+            "candle",
+            {
+                "symbol": symbol,
+                "interval": interval,
+                "open_time": newest.open_time,
+                **{f: plain(getattr(newest, f)) for f in ("open", "high", "low", "close")},
+                "volume": plain(newest.volume),
+            },
+        )
+    return added
 
 
 def funding_import(

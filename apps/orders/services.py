@@ -505,7 +505,9 @@ def _publish_fill(
     fill_data = _jsonable(order, ("client_order_id", "purpose", "side"))
     fill_data |= _jsonable(row, ("price", "quantity", "fee", "realized_pnl", "filled_at"))
     publish_event("fill", {**ident, **fill_data, "applied_at": at.isoformat()})
-    position_data = _jsonable(position, ("side", "quantity", "entry_price"))
+    position_data = _jsonable(
+        position, ("side", "quantity", "entry_price", "mark_price", "unrealized_pnl")
+    )
     publish_event("position", {**ident, **position_data})
     if closed_trade is not None:
         publish_event("trade_closed", _trade_data(closed_trade))

@@ -34,7 +34,6 @@ from apps.exchange.domain.fees import (
 )
 from apps.exchange.domain.simulated import SimulatedExchange
 from apps.exchange.domain.types import datetime_to_ms
-from apps.exchange.fakebinance.accounts import Account
 from apps.exchange.models import Instrument
 from apps.market.data import load_klines
 from apps.risk.models import RiskSettings
@@ -42,6 +41,7 @@ from apps.strategies.domain.registry import build_strategy
 from apps.trading.engine.context import bot_profile
 from apps.trading.paper import instrument_info, paper_session_load
 from tests.factories import make_bot, make_ema_paper_bot
+from testsupport.fakebinance.accounts import Account
 
 MAKER, TAKER = DEFAULT_FEES.maker, DEFAULT_FEES.taker
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)

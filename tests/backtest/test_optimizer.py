@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from io import StringIO
 
 import numpy as np
@@ -312,3 +313,37 @@ def test_a_kind_registered_later_is_searched_without_touching_the_optimizer(
     found = ParameterOptimizer(strategy="late_swing", trials=3).search(part)
     same = ParameterOptimizer(strategy="trend_swing", trials=3).search(part)
     assert found.best_value == same.best_value > -1e9
+
+
+@pytest.mark.parametrize(
+    "risk",
+    [
+        {"risk_per_trade": 0.01, "leverage": 3},
+        {"risk_per_trade": 0.01, "leverage": 3, "max_exposure": 2000},
+        {"risk_per_trade": 0.05, "leverage": 2},  # the leverage cap binds
+    ],
+)
+def test_risk_sized_notional_is_what_a_bots_risk_gate_sizes(risk) -> None:
+    """One sizing rule: the optimiser scores the notional a bot with these settings trades."""
+    from decimal import Decimal
+
+    from apps.risk.domain.gate import EntryIntent, RiskContext
+    from apps.risk.domain.sizing import InstrumentFilters
+    from apps.trading.domain.profile import BotProfile
+
+    profile = BotProfile(
+        bot_key="b1",
+        strategy_kind="ema_cross",
+        leverage=int(risk["leverage"]),
+        risk_per_trade=Decimal(str(risk["risk_per_trade"])),
+        max_exposure=Decimal(str(risk.get("max_exposure", 10**9))),
+    )
+    equity = Decimal(10000)
+    gate = profile.cycle_config(equity).gate
+    intent = EntryIntent("BTCUSDT", "LONG", Decimal(100), Decimal(98), datetime.now(UTC))
+    decision = gate.evaluate(
+        intent, RiskContext(equity=equity, filters=InstrumentFilters(Decimal("0.001")))
+    )
+    assert decision.allowed, decision.reasons
+    ours = position_notional(risk, stake=1000.0, cash=10000.0, stop_loss=0.02)
+    assert ours == pytest.approx(float(decision.notional), abs=0.1)

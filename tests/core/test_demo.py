@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from apps.exchange.fakebinance import FakeBinance, fb_client
-from apps.exchange.fakebinance.symbols import SPECS
 from apps.exchange.models import Instrument
 from apps.exchange.reference_data import SYMBOL_SPECS, exchange_info_symbols
 from apps.exchange.services import instrument_values
+from testsupport.fakebinance import FakeBinance, fb_client
+from testsupport.fakebinance.symbols import SPECS
 
 
 async def _fake_exchange_info() -> dict[str, dict[str, Any]]:

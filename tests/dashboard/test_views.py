@@ -16,9 +16,9 @@ def test_dashboard_with_staff_user_lists_demo_bots_and_opens_live_socket(
 ) -> None:
     html = admin_client_logged.get("/").content.decode()
     for name in ("demo-scalp", "demo-swing", "demo-signal"):
-        assert name in html
-    assert "/ws/live/" in html
-    assert "No trades yet." in html
+        assert f'data-testid="bot-row" data-bot="{name}"' in html
+    assert 'data-ws-path="/ws/live/"' in html
+    assert 'data-testid="no-positions"' in html
 
 
 def test_api_schema_with_staff_user_is_served(admin_client_logged) -> None:

@@ -17,7 +17,6 @@ from django.utils import timezone
 from apps.bots.lease import CycleBusy, bot_lock, lease_holder
 from apps.bots.models import Bot
 from apps.exchange.domain.types import OrderRequest, OrderType, Side
-from apps.exchange.fakebinance.testing import FakeInThread
 from apps.exchange.live import open_exchange
 from apps.orders.domain.accounting import bot_client_order_id
 from apps.orders.models import Order
@@ -27,6 +26,7 @@ from apps.trading.engine.reconcile import reconcile_bot_now
 from apps.trading.models import Position, Trade
 from apps.trading.tasks import reconcile_bot_task
 from tests.factories import make_fake_live_bot
+from testsupport.fakebinance.testing import FakeInThread
 
 # The holder acts from another thread, on its own database connection: it must see the rows.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,13 +12,13 @@ from django.core.management import call_command
 
 from apps.bots.models import Bot
 from apps.exchange.domain.types import OrderRequest, OrderType, Side, TimeInForce
-from apps.exchange.fakebinance.testing import FakeInThread
 from apps.exchange.live import NoVenue, binance_config, open_exchange
 from apps.exchange.models import ExchangeAccount
 from apps.orders.domain.accounting import bot_client_order_id
 from apps.orders.models import Order
 from apps.trading.tasks import live_bots, reconcile_bot_task
 from tests.factories import make_bot
+from testsupport.fakebinance.testing import FakeInThread
 
 pytestmark = pytest.mark.django_db
 

@@ -153,3 +153,85 @@ def test_numba_and_python_recursions_are_bit_identical() -> None:
             ind._wilder_recursion(x, period, 5.0, backend="python"),
             ind._wilder_recursion(x, period, 5.0, backend="numba"),
         )
+
+
+# --- window statistics: numpy's per-window reductions, without the (n, period) windows -------
+
+
+def _sliding(values: np.ndarray, period: int) -> np.ndarray:
+    """The windows the previous implementation reduced with numpy: the reference."""
+    return np.lib.stride_tricks.sliding_window_view(values, period)
+
+
+@pytest.mark.parametrize("period", [1, 2, 7, 8, 9, 17, 20, 50, 128, 129, 300])
+def test_sma_and_bollinger_with_any_period_equal_numpy_window_reductions_bit_for_bit(
+    prices, period
+) -> None:
+    close = prices["close"]
+    windows = _sliding(close, period)
+    mean, std = windows.mean(axis=1), windows.std(axis=1)
+    middle, upper, lower = ind.bollinger(close, period, 2.0)
+    assert np.array_equal(ind.sma(close, period)[period - 1 :], mean)
+    assert np.array_equal(middle[period - 1 :], mean)
+    assert np.array_equal(upper[period - 1 :], mean + 2.0 * std)
+    assert np.array_equal(lower[period - 1 :], mean - 2.0 * std)
+
+
+def test_bollinger_with_real_candles_equals_numpy_window_reductions(shared_data) -> None:
+    from apps.market.data import load_klines
+
+    path = shared_data / "futures" / "BTCUSDT-5m.csv.gz"
+    if not path.is_file():
+        pytest.skip(f"the shared market data is not at {path}")
+    close = load_klines(path).close  # 289,152 closes: many chunks of windows
+    for period in (20, 33):
+        windows = _sliding(close, period)
+        middle, upper, _ = ind.bollinger(close, period, 2.0)
+        assert np.array_equal(middle[period - 1 :], windows.mean(axis=1))
+        assert np.array_equal(upper[period - 1 :], windows.mean(axis=1) + 2.0 * windows.std(axis=1))
+
+
+def test_bollinger_with_large_offset_keeps_the_variance_exact_where_cumsum_cancels() -> None:
+    # A running-sum variance (E[x^2] - E[x]^2) loses every digit here; two passes keep them.
+    values = 1e9 + np.tile([0.0, 1e-3, 2e-3, 1e-3], 50)
+    _, upper, _ = ind.bollinger(values, 4, 1.0)
+    middle = ind.sma(values, 4)
+    spread = upper - middle
+    assert np.allclose(spread[3:], np.std([0.0, 1e-3, 2e-3, 1e-3]), rtol=1e-4)
+
+
+def test_window_statistics_of_a_live_window_equal_the_whole_history_bit_for_bit(prices) -> None:
+    close = prices["close"]
+    whole = ind.bollinger(close, 20, 2.0)
+    for end in (20, 21, 700, 2_999):
+        window = close[end - 60 if end >= 60 else 0 : end + 1]
+        live = ind.bollinger(window, 20, 2.0)
+        assert all(w[-1] == h[end] for w, h in zip(live, whole, strict=True))
+
+
+@pytest.mark.parametrize("period", [1, 2, 5, 20, 64])
+def test_rolling_max_and_min_equal_numpy_window_reductions(prices, period) -> None:
+    high, low = prices["high"], prices["low"]
+    top, bottom = ind.rolling_max(high, period), ind.rolling_min(low, period)
+    assert np.isnan(top[: period - 1]).all() and np.isnan(bottom[: period - 1]).all()
+    assert np.array_equal(top[period - 1 :], _sliding(high, period).max(axis=1))
+    assert np.array_equal(bottom[period - 1 :], _sliding(low, period).min(axis=1))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=80),
+    period=st.integers(1, 40),
+)
+def test_window_statistics_property(values, period) -> None:
+    x = np.asarray(values)
+    if x.size < period:
+        assert np.isnan(ind.bollinger(x, period)[0]).all()
+        assert np.isnan(ind.rolling_max(x, period)).all()
+        return
+    windows = _sliding(x, period)
+    middle, upper, _ = ind.bollinger(x, period, 1.5)
+    assert np.array_equal(middle[period - 1 :], windows.mean(axis=1))
+    assert np.array_equal(upper[period - 1 :], windows.mean(axis=1) + 1.5 * windows.std(axis=1))
+    assert np.array_equal(ind.rolling_max(x, period)[period - 1 :], windows.max(axis=1))
+    assert np.array_equal(ind.rolling_min(x, period)[period - 1 :], windows.min(axis=1))

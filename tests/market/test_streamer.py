@@ -13,10 +13,10 @@ from django.db import connections
 from apps.exchange.binance.adapter import BinanceFuturesExchange
 from apps.exchange.binance.config import BinanceConfig
 from apps.exchange.binance.streams import StreamConfig
-from apps.exchange.fakebinance.testing import running_fake_binance, wait_until
 from apps.market.cache import book_ticker_get, candles_latest
 from apps.market.models import Kline
 from apps.market.streamer import stream_market
+from testsupport.fakebinance.testing import running_fake_binance, wait_until
 
 MINUTE = 60_000
 S = 1_750_000_000_000 // MINUTE * MINUTE  # inside the shipped BTCUSDT 1m data

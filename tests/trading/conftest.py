@@ -9,12 +9,12 @@ import pytest
 
 import apps.trading.engine.cycle as engine_cycle
 from apps.bots.models import Bot
-from apps.exchange.fakebinance.testing import FakeInThread
 from apps.strategies.domain.base import Action, Decision
 from apps.strategies.domain.registry import build_strategy
 from apps.strategies.models import Strategy
 from apps.trading.replay import ensure_klines
 from tests.factories import make_fake_live_bot, make_instruments
+from testsupport.fakebinance.testing import FakeInThread
 
 KEY, SECRET = "fake-key", "fake-secret"
 LAST = int(datetime(2025, 9, 30, 23, tzinfo=UTC).timestamp() * 1000)  # the fake's last candle

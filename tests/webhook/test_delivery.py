@@ -13,13 +13,13 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.bots.models import Bot
-from apps.exchange.fakebinance.testing import FakeInThread
 from apps.orders.models import Order
 from apps.strategies.models import Strategy
 from apps.trading.models import Position, Signal
 from apps.trading.replay import ensure_klines
 from tests.factories import make_fake_live_bot
 from tests.webhook.conftest import SECRET
+from testsupport.fakebinance.testing import FakeInThread
 
 URL = "/api/webhook/tradingview/"
 pytestmark = pytest.mark.django_db(transaction=True)

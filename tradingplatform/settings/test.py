@@ -9,6 +9,7 @@ from pathlib import Path
 from tradingplatform.env import env
 from tradingplatform.services_probe import postgres_reachable, redis_reachable
 from tradingplatform.settings.base import *  # noqa: F403
+from tradingplatform.settings.base import INSTALLED_APPS as _APPS
 
 DEBUG = False
 SECRET_KEY = "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-not-secret"
@@ -50,3 +51,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Trained models written by the suite go to a throwaway folder, never to the user's var/models.
 AI_MODELS_DIR = Path(tempfile.mkdtemp(prefix="tradingplatform-test-models-"))
+
+INSTALLED_APPS = [*_APPS, "testsupport"]  # the fake Binance server (`manage.py fakebinance`)

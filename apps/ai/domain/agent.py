@@ -24,9 +24,10 @@ import json
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from apps.ai.domain.features import FeatureSet, FeatureSpec, Normalizer, compute_features
 from apps.ai.domain.types import (
@@ -37,6 +38,10 @@ from apps.ai.domain.types import (
     Prediction,
 )
 from apps.strategies.domain.base import OHLCV, CandleArrays
+
+if TYPE_CHECKING:  # stable-baselines3 is imported lazily, in ``train`` only
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.vec_env import VecEnv
 
 ALGORITHMS = ("ppo", "a2c")
 Progress = Callable[[int, int], None]
@@ -78,15 +83,29 @@ class AgentConfig:
         return cls(**values)
 
 
+class _AlgorithmKwargs(TypedDict):
+    """The keyword arguments PPO and A2C share."""
+
+    policy: str
+    env: VecEnv
+    learning_rate: float
+    gamma: float
+    ent_coef: float
+    seed: int
+    policy_kwargs: dict[str, Any]
+    device: str
+    verbose: int
+
+
 @dataclass(frozen=True)
 class _Weights:
     """The policy network's layers (weights (out, in) and biases), float64."""
 
-    hidden: tuple[tuple[np.ndarray, np.ndarray], ...]
-    action: tuple[np.ndarray, np.ndarray]
+    hidden: tuple[tuple[FloatArray, FloatArray], ...]
+    action: tuple[FloatArray, FloatArray]
     activation: str  # "tanh" or "relu"
 
-    def probabilities(self, obs: np.ndarray) -> np.ndarray:
+    def probabilities(self, obs: NDArray[np.floating[Any]]) -> FloatArray:
         x = np.asarray(obs, dtype=np.float64)
         for w, b in self.hidden:
             x = np.einsum("ij,kj->ik", x, w) + b
@@ -94,10 +113,11 @@ class _Weights:
         logits = np.einsum("ij,kj->ik", x, self.action[0]) + self.action[1]
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+        probabilities: FloatArray = e / e.sum(axis=1, keepdims=True)
+        return probabilities
 
 
-def _extract(model: Any) -> _Weights:
+def _extract(model: PPO | A2C) -> _Weights:
     """Copy the SB3 MlpPolicy's actor (mlp_extractor.policy_net + action_net) to numpy."""
     import torch
 
@@ -113,7 +133,8 @@ def _extract(model: Any) -> _Weights:
             )
         elif isinstance(module, torch.nn.ReLU):
             activation = "relu"
-    head = policy.action_net
+    # SB3 types the head as a Module; on a Discrete action space it is a Linear layer
+    head = cast(torch.nn.Linear, policy.action_net)
     return _Weights(
         tuple(layers),
         (head.weight.detach().double().numpy().copy(), head.bias.detach().double().numpy().copy()),
@@ -148,7 +169,7 @@ class TradingAgent:
     @classmethod
     def train(
         cls,
-        candles: CandleArrays | Sequence[CandleArrays],
+        candles: CandleArrays | list[CandleArrays] | tuple[CandleArrays, ...],
         config: AgentConfig,
         *,
         env_config: Any = None,
@@ -168,7 +189,7 @@ class TradingAgent:
 
         from apps.ai.domain.env import EnvConfig, TradingEnv
 
-        many = list(candles) if isinstance(candles, list | tuple) else [candles]
+        many: list[CandleArrays] = list(candles) if isinstance(candles, list | tuple) else [candles]
         series = [OHLCV.of(c) for c in many]
         fundings = list(funding) if funding is not None else [None] * len(series)
         raw = np.vstack([compute_features(s, config.spec) for s in series])
@@ -190,8 +211,8 @@ class TradingAgent:
 
         venv = DummyVecEnv([make(i) for i in range(config.n_envs)])
         venv.seed(config.seed)
-        policy_kwargs = {"net_arch": list(config.net_arch)}
-        common = {
+        policy_kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
+        common: _AlgorithmKwargs = {
             "policy": "MlpPolicy",
             "env": venv,
             "learning_rate": config.learning_rate,
@@ -202,6 +223,7 @@ class TradingAgent:
             "device": "cpu",
             "verbose": 0,
         }
+        model: PPO | A2C
         if config.algorithm == "ppo":
             model = PPO(
                 n_steps=config.n_steps,
@@ -268,7 +290,8 @@ class TradingAgent:
         }
         arrays |= {"action_w": self._weights.action[0], "action_b": self._weights.action[1]}
         weights = io.BytesIO()
-        np.savez(weights, **arrays)
+        # allow_pickle passed (its default) so that ``**arrays`` cannot be read as that flag
+        np.savez(weights, allow_pickle=True, **arrays)
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, data in (

@@ -89,10 +89,10 @@ def _combine(
     members, n = actions.shape
     scores = np.zeros((3, n))
     counts = np.zeros((3, n))
-    for action in AiAction:
-        chosen = actions == action
-        counts[action] = chosen.sum(axis=0)
-        scores[action] = np.where(chosen, confidences, 0.0).sum(axis=0)
+    for kind in AiAction:
+        chosen = actions == kind
+        counts[kind] = chosen.sum(axis=0)
+        scores[kind] = np.where(chosen, confidences, 0.0).sum(axis=0)
     ranking = counts if mode is EnsembleMode.MAJORITY else scores
     best = ranking.max(axis=0)
     winners = (ranking == best[None, :]).sum(axis=0)

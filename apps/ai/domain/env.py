@@ -319,6 +319,7 @@ class _Ledger:
 def _feature_matrix(
     features: FeatureSet | ArrayLike, valid: ArrayLike | None, n: int
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    mask: ArrayLike | None
     if isinstance(features, FeatureSet):
         matrix = features.scaled
         mask = features.valid if valid is None else valid
@@ -336,7 +337,7 @@ def _feature_matrix(
     return matrix, mask_arr
 
 
-class TradingEnv(gym.Env[NDArray[np.float32], int]):
+class TradingEnv(gym.Env[NDArray[np.float32], int | np.integer[Any]]):
     """One symbol's candles as a gymnasium environment (see the module docstring).
 
     ``features``: a ``FeatureSet`` of the same candles, or a scaled matrix ``(n, n_features)``
@@ -438,7 +439,9 @@ class TradingEnv(gym.Env[NDArray[np.float32], int]):
         self._ledger.reset()
         return self._rows[start].copy(), self._info()
 
-    def step(self, action: int) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+    def step(
+        self, action: int | np.integer[Any]
+    ) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         t = self._t
         if t >= self._end:
             raise RuntimeError("the episode is over: call reset()")

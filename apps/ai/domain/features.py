@@ -120,11 +120,13 @@ def _rolling(values: FloatArray, window: int, n: int) -> NDArray[np.float64]:
 
 
 def _mean(values: FloatArray, window: int, n: int) -> FloatArray:
-    return _rolling(values, window, n).mean(axis=1)
+    mean: FloatArray = _rolling(values, window, n).mean(axis=1)
+    return mean
 
 
 def _std(values: FloatArray, window: int, n: int) -> FloatArray:
-    return _rolling(values, window, n).std(axis=1)
+    std: FloatArray = _rolling(values, window, n).std(axis=1)
+    return std
 
 
 def compute_features(candles: CandleArrays, spec: FeatureSpec | None = None) -> FloatArray:
@@ -172,7 +174,7 @@ def compute_features(candles: CandleArrays, spec: FeatureSpec | None = None) -> 
         columns.append(vz)
         columns.append((np.asarray(c.high) - np.asarray(c.low)) / close)
         columns.append((close - np.asarray(c.open)) / close)
-    out = np.column_stack(columns)
+    out: FloatArray = np.column_stack(columns)
     out[: spec.lookback - 1] = np.nan  # every feature of a row, or none
     return out
 
@@ -183,7 +185,8 @@ def last_features(candles: CandleArrays, spec: FeatureSpec | None = None) -> Flo
     window = OHLCV.of(candles)
     if len(window) < spec.lookback:
         raise ValueError(f"features need {spec.lookback} closed candles, got {len(window)}")
-    return compute_features(OHLCV.of(window, len(window) - spec.lookback), spec)[-1]
+    last: FloatArray = compute_features(OHLCV.of(window, len(window) - spec.lookback), spec)[-1]
+    return last
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +209,7 @@ class Normalizer:
 
     def apply(self, rows: FloatArray) -> NDArray[np.float32]:
         """Normalised rows as float32 (``nan`` rows become 0: callers mask them)."""
-        scaled = (rows - np.asarray(self.mean)) / np.asarray(self.std)
+        scaled: FloatArray = (rows - np.asarray(self.mean)) / np.asarray(self.std)
         scaled = np.clip(np.nan_to_num(scaled, nan=0.0), -self.clip, self.clip)
         return scaled.astype(np.float32)
 

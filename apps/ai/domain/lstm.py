@@ -126,7 +126,8 @@ class _Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)
-        return self.head(out[:, -1]).squeeze(-1)
+        logit: torch.Tensor = self.head(out[:, -1]).squeeze(-1)
+        return logit
 
 
 @contextmanager
@@ -354,7 +355,7 @@ class LstmPredictor:
             "config": self.config.as_dict(),
             "normalizer": normalizer.as_dict(),
             # the wall-clock time stays out: the same training gives the same bytes
-            "history": {k: v for k, v in self.history.items() if k != "seconds"},
+            "history": {k: v for k, v in (self.history or {}).items() if k != "seconds"},
         }
         buffer = io.BytesIO()
         torch.save({"meta": json.dumps(meta), "state": _state(net)}, buffer)

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from apps.strategies.domain.base import CandleArrays
 
 FloatArray = NDArray[np.float64]
 ActionArray = NDArray[np.int8]
@@ -41,6 +44,8 @@ class Prediction:
     action: AiAction
     confidence: float
 
+    # untyped on purpose: typed, it would be Iterator[AiAction | float] and unpacking would give
+    # each name the union instead of (AiAction, float)
     def __iter__(self):  # type: ignore[no-untyped-def]
         """Unpack as the seed's tuple: ``action, confidence = model.live_predict(...)``."""
         yield self.action
@@ -65,7 +70,7 @@ class Predictor(Protocol):
         ``OHLCV``-like window of at least ``lookback`` candles)."""
         ...
 
-    def predict_series(self, candles: object) -> tuple[ActionArray, FloatArray]:
+    def predict_series(self, candles: CandleArrays) -> tuple[ActionArray, FloatArray]:
         """Actions and confidences for every candle of a series (``FLAT`` / 0 where there is
         too little history); row ``i`` equals ``live_predict`` on the candles ``0..i``."""
         ...

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from apps.backtest.domain.kernel import BracketParams, TradeLog, simulate_long_brackets
 from apps.exchange.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
-from apps.market.domain.indicators import ema
+from apps.strategies.domain.ema_cross import ema_cross_signals
 
 __all__ = ["EmaCrossParams", "ema_cross_signals", "ema_cross_trades"]
 
@@ -63,21 +63,6 @@ class EmaCrossParams:
             take_profit=self.take_profit,
             maker_fee=self.maker_fee,
         )
-
-
-def ema_cross_signals(
-    close: NDArray[np.float64], *, fast: int, slow: int, warmup: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Return the candle indices ``>= warmup`` of crosses above and of crosses below."""
-    fast_line = ema(close, fast)
-    slow_line = ema(close, slow)
-    above = fast_line > slow_line
-    below = fast_line < slow_line
-    first = max(int(warmup), 1)
-    # Compare candle i with i-1 for i in [first, n): ~above[i-1] is fast[i-1] <= slow[i-1].
-    cross_up = above[first:] & ~above[first - 1 : -1]
-    cross_down = below[first:] & ~below[first - 1 : -1]
-    return np.flatnonzero(cross_up) + first, np.flatnonzero(cross_down) + first
 
 
 def ema_cross_trades(

@@ -152,10 +152,10 @@ def _confirmed_entries(strategy: Strategy, window: OHLCV, frame: SignalFrame) ->
     for name, action in (("enter_long", Action.ENTER_LONG), ("enter_short", Action.ENTER_SHORT)):
         column = columns[name]
         for i in np.flatnonzero(column & (frame.enter_long != frame.enter_short)).tolist():
-            decision = strategy._decision(action, i, window, frame)
+            decision = strategy.decision_at(action, i, window, frame)
             if not strategy.confirmed(decision, OHLCV.of(window, 0, i + 1)):
                 column[i] = False
-    return replace(frame, **columns)
+    return replace(frame, enter_long=columns["enter_long"], enter_short=columns["enter_short"])
 
 
 def backtest_strategy(

@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -192,7 +192,7 @@ class TradeLog:
         if not logs:
             return cls.empty()
 
-        def cat(get: Callable[[TradeLog], NDArray]) -> NDArray:
+        def cat(get: Callable[[TradeLog], NDArray[Any]]) -> NDArray[Any]:
             return np.concatenate([get(log) for log in logs])
 
         return cls(

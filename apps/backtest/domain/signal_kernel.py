@@ -250,38 +250,38 @@ class SignalRun:
 
 
 def _kernel(
-    o,
-    h,
-    lo,
-    c,
-    v,
-    enter_long,
-    exit_long,
-    enter_short,
-    exit_short,
-    stop_col,
-    take_col,
-    trail_col,
-    sl_frac,
-    tp_frac,
-    notional,
-    leverage,
-    mmr,
-    fee_taker,
-    fee_maker,
-    slip_on,
-    spacing_bps,
-    depth_fraction,
-    n_levels,
-    min_level_qty,
-    mode,
-    fine_start,
-    fine_end,
-    fo,
-    fh,
-    fl,
-    fc,
-):
+    o: FloatArray,
+    h: FloatArray,
+    lo: FloatArray,
+    c: FloatArray,
+    v: FloatArray,
+    enter_long: BoolArray,
+    exit_long: BoolArray,
+    enter_short: BoolArray,
+    exit_short: BoolArray,
+    stop_col: FloatArray,
+    take_col: FloatArray,
+    trail_col: FloatArray,
+    sl_frac: float,
+    tp_frac: float,
+    notional: float,
+    leverage: float,
+    mmr: float,
+    fee_taker: float,
+    fee_maker: float,
+    slip_on: bool,
+    spacing_bps: float,
+    depth_fraction: float,
+    n_levels: float,
+    min_level_qty: float,
+    mode: int,
+    fine_start: NDArray[np.int64],
+    fine_end: NDArray[np.int64],
+    fo: FloatArray,
+    fh: FloatArray,
+    fl: FloatArray,
+    fc: FloatArray,
+) -> tuple[Any, ...]:
     n = o.size
     e_idx = np.empty(n, np.int64)
     x_idx = np.empty(n, np.int64)
@@ -586,7 +586,7 @@ if _REASON_CHECK != (0, 1, 2, 3, 4, 5):  # pragma: no cover - the loop writes th
 def _plain(values: ArrayLike, dtype: type) -> NDArray[Any]:
     """A C-contiguous, writable array: one compiled signature of the loop for every caller
     (numba types read-only arrays, such as the loaders', apart)."""
-    out = np.ascontiguousarray(values, dtype=dtype)
+    out: NDArray[Any] = np.ascontiguousarray(values, dtype=dtype)
     return out if out.flags.writeable else out.copy()
 
 
@@ -677,8 +677,7 @@ def simulate_signals(
     book = params.slippage or BookSlippage()
     if jit is None:
         jit = n >= JIT_MIN_CANDLES
-    run = _compiled_kernel() if jit else None
-    run = run or _kernel
+    run: Any = (_compiled_kernel() if jit else None) or _kernel
     nan = math.nan
     out = run(
         *arrays,

@@ -40,6 +40,8 @@ __all__ = [
     "ema_alpha",
     "log_returns",
     "numba_available",
+    "rolling_max",
+    "rolling_min",
     "rsi",
     "set_numba_enabled",
     "sma",
@@ -145,7 +147,8 @@ def _ema_recursion(
     if _use_numba(values.size, backend):
         kernels = _numba_kernels_or_none()
         assert kernels is not None
-        return kernels["ema"](values, alpha, beta, seed)
+        compiled: FloatArray = kernels["ema"](values, alpha, beta, seed)
+        return compiled
     out = accumulate(values.tolist(), lambda e, v: alpha * v + beta * e, initial=seed)
     return np.fromiter(out, dtype=np.float64, count=values.size + 1)[1:]
 
@@ -160,7 +163,8 @@ def _wilder_recursion(
     if _use_numba(values.size, backend):
         kernels = _numba_kernels_or_none()
         assert kernels is not None
-        return kernels["wilder"](values, n_minus_1, n, seed)
+        compiled: FloatArray = kernels["wilder"](values, n_minus_1, n, seed)
+        return compiled
     acc = accumulate(values.tolist(), lambda a, v: (a * n_minus_1 + v) / n, initial=seed)
     return np.fromiter(acc, dtype=np.float64, count=values.size + 1)[1:]
 
@@ -182,8 +186,118 @@ def sma(values: ArrayLike, period: int) -> FloatArray:
     x = _as_float_array(values)
     out = np.full(x.size, np.nan)
     if x.size >= period:
-        windows = np.lib.stride_tricks.sliding_window_view(x, period)
-        out[period - 1 :] = windows.mean(axis=1)
+        out[period - 1 :] = _window_sums(x, period) / period
+    return out
+
+
+# --- window statistics --------------------------------------------------------------------
+# A window's sum is numpy's ``add.reduce`` of that window alone (pairwise summation: plain up
+# to 7 terms, 8 running sums up to 128, halves above), worked out for all windows at once one
+# offset at a time: O(n * period) vectorised, with exactly the values of
+# ``sliding_window_view(x, period).sum(axis=1)`` (the tests check it), and a window's value
+# never depends on what lies before it, so a live window and the whole history agree bit for
+# bit. (A running cumulative sum is O(n) but carries the rounding of everything before the
+# window, and cancels catastrophically in the variance.)
+
+
+def _pairwise_sums(term: Any, first: int, count: int, size: int) -> FloatArray:
+    """Sum ``term(first, _) ... term(first + count - 1, _)`` (arrays of ``size``) in numpy's
+    pairwise order. ``term(k, out)`` returns term ``k``, written into ``out`` when given."""
+    scratch = np.empty(size)
+
+    def fresh(k: int) -> FloatArray:
+        value: FloatArray = term(k, None)
+        return value.copy() if value.base is not None else value  # (added to in place)
+
+    if count < 8:
+        total = fresh(first)
+        total += 0.0  # (numpy starts from 0.0)
+        for k in range(first + 1, first + count):
+            total += term(k, scratch)
+        return total
+    if count <= 128:
+        sums = [fresh(first + k) for k in range(8)]
+        k = 8
+        while k < count - count % 8:
+            for j in range(8):
+                sums[j] += term(first + k + j, scratch)
+            k += 8
+        total = ((sums[0] + sums[1]) + (sums[2] + sums[3])) + (
+            (sums[4] + sums[5]) + (sums[6] + sums[7])
+        )
+        for rest in range(k, count):
+            total += term(first + rest, scratch)
+        return total
+    half = count // 2
+    half -= half % 8
+    return _pairwise_sums(term, first, half, size) + _pairwise_sums(
+        term, first + half, count - half, size
+    )
+
+
+_CHUNK = 8192  # windows per pass: the arrays of a chunk stay in the CPU cache
+
+
+def _window_sums(x: FloatArray, period: int) -> FloatArray:
+    """The sum of every window ``x[i : i + period]`` (``x.size - period + 1`` of them)."""
+    out = np.empty(x.size - period + 1)
+    for start in range(0, out.size, _CHUNK):
+        size = min(_CHUNK, out.size - start)
+        part = x[start : start + size + period - 1]
+        out[start : start + size] = _pairwise_sums(
+            lambda k, _, part=part, size=size: part[k : k + size], 0, period, size
+        )
+    return out
+
+
+def _window_mean_std(x: FloatArray, period: int) -> tuple[FloatArray, FloatArray]:
+    """Mean and population standard deviation of every window, two-pass as numpy's
+    ``mean`` / ``std`` (the squared deviations from the window's own mean, summed)."""
+    mean = _window_sums(x, period) / period
+    var = np.empty_like(mean)
+    for start in range(0, mean.size, _CHUNK):
+        size = min(_CHUNK, mean.size - start)
+        part = x[start : start + size + period - 1]
+        centre = mean[start : start + size]
+
+        def squared_deviation(
+            k: int, out: FloatArray | None, part: FloatArray = part, centre: FloatArray = centre
+        ) -> FloatArray:
+            d = np.subtract(part[k : k + centre.size], centre, out=out)
+            return np.multiply(d, d, out=d)
+
+        var[start : start + size] = _pairwise_sums(squared_deviation, 0, period, size)
+    var /= period
+    return mean, np.sqrt(var, out=var)
+
+
+def rolling_max(values: ArrayLike, period: int) -> FloatArray:
+    """Maximum of the last ``period`` values (``nan`` before index period-1); O(n)."""
+    return _rolling_extreme(values, period, np.maximum)
+
+
+def rolling_min(values: ArrayLike, period: int) -> FloatArray:
+    """Minimum of the last ``period`` values (``nan`` before index period-1); O(n)."""
+    return _rolling_extreme(values, period, np.minimum)
+
+
+def _rolling_extreme(values: ArrayLike, period: int, pick: np.ufunc) -> FloatArray:
+    """van Herk / Gil-Werman: in blocks of ``period``, the running extreme from each block's
+    start and from its end; a window spans at most two blocks, the end part of one and the
+    start part of the next. Exact (an extreme is one of the values)."""
+    _check_period(period)
+    x = _as_float_array(values)
+    n = x.size
+    out = np.full(n, np.nan)
+    if n < period:
+        return out
+    blocks = -(-n // period)
+    padded = np.full(blocks * period, x[-1])  # (the padding only reaches windows past the end)
+    padded[:n] = x
+    grid = padded.reshape(blocks, period)
+    from_start = pick.accumulate(grid, axis=1).ravel()
+    from_end = pick.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
+    out[period - 1 :] = pick(from_end[: n - period + 1], from_start[period - 1 : n])
     return out
 
 
@@ -256,9 +370,7 @@ def bollinger(
     middle = np.full(x.size, np.nan)
     std = np.full(x.size, np.nan)
     if x.size >= period:
-        windows = np.lib.stride_tricks.sliding_window_view(x, period)
-        middle[period - 1 :] = windows.mean(axis=1)
-        std[period - 1 :] = windows.std(axis=1)
+        middle[period - 1 :], std[period - 1 :] = _window_mean_std(x, period)
     return middle, middle + width * std, middle - width * std
 
 

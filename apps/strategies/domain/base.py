@@ -143,7 +143,12 @@ class SignalFrame:
     @classmethod
     def empty(cls, n: int) -> SignalFrame:
         """A frame of `n` candles without any signal."""
-        return cls(*(np.zeros(n, dtype=np.bool_) for _ in BOOL_COLUMNS))
+        return cls(
+            np.zeros(n, dtype=np.bool_),
+            np.zeros(n, dtype=np.bool_),
+            np.zeros(n, dtype=np.bool_),
+            np.zeros(n, dtype=np.bool_),
+        )
 
     def columns(self) -> dict[str, NDArray[Any]]:
         """The present columns by name."""
@@ -261,6 +266,10 @@ class Strategy(ABC):
 
     kind: ClassVar[str]
     on_error: ClassVar[ErrorPolicy] = ErrorPolicy.PAUSE
+    # True when the signals at a candle depend only on the candles up to it and the live
+    # window (``warmup_candles``) reproduces the whole-history values: a backtest may then
+    # evaluate the whole series once and read each candle's row (tested per kind).
+    whole_series: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = validate_parameters(self.kind, params)
@@ -330,7 +339,7 @@ class Strategy(ABC):
     def evaluate(self, candles: CandleArrays) -> SignalFrame:
         """Check the candles, run `signals`, check its shape; raise StrategyError."""
         window = check_candles(candles, min_candles=self.min_candles, name=self.kind)
-        frame = _hook(self, "signals", self.signals, window)
+        frame: SignalFrame = _hook(self, "signals", self.signals, window)
         if len(frame) != len(window):
             raise StrategyError(
                 f"{self.kind}: signals for {len(frame)} candles, the window has {len(window)}"
@@ -354,12 +363,12 @@ class Strategy(ABC):
             if long == short:
                 return None
             action = Action.ENTER_LONG if long else Action.ENTER_SHORT
-            decision = self._decision(action, i, window, frame)
+            decision = self.decision_at(action, i, window, frame)
             return decision if self.confirmed(decision, window) else None
         exit_now = frame.exit_long[i] if position.side is Side.BUY else frame.exit_short[i]
         if exit_now:
             action = Action.EXIT_LONG if position.side is Side.BUY else Action.EXIT_SHORT
-            return self._decision(action, i, window, frame)
+            return self.decision_at(action, i, window, frame)
         stop = self.checked_stop(position, window, frame)
         if stop is None:
             return None
@@ -380,7 +389,10 @@ class Strategy(ABC):
             reason=f"{self.kind}: custom stop {stop}",
         )
 
-    def _decision(self, action: Action, i: int, window: OHLCV, frame: SignalFrame) -> Decision:
+    def decision_at(self, action: Action, i: int, window: OHLCV, frame: SignalFrame) -> Decision:
+        """The decision ``action`` at row ``i`` of ``window`` / ``frame`` (its prices and the
+        frame's stop, take-profit and trail): what ``decide`` returns, and what the backtests
+        read from a whole-series frame."""
         entry = action in (Action.ENTER_LONG, Action.ENTER_SHORT)
         return Decision(
             action=action,

@@ -22,17 +22,18 @@ __all__ = ["BollingerScalp"]
 
 class BollingerScalp(Strategy):
     kind = "bollinger_scalp"
+    whole_series = True
 
     @property
     def min_candles(self) -> int:
         p = self.params
-        return max(p["bb_period"], p["rsi_period"] + 1, p["atr_period"]) + 1
+        return int(max(p["bb_period"], p["rsi_period"] + 1, p["atr_period"])) + 1
 
     @property
     def warmup_candles(self) -> int:
         # Wilder smoothing keeps (1 - 1/n) ** k of its seed: 40 * n candles put it below 1e-17.
         p = self.params
-        return max(self.min_candles, 40 * max(p["rsi_period"], p["atr_period"]))
+        return int(max(self.min_candles, 40 * max(p["rsi_period"], p["atr_period"])))
 
     def signals(self, candles: OHLCV) -> SignalFrame:
         p = self.params

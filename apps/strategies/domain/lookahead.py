@@ -20,7 +20,8 @@ __all__ = ["LookaheadDiff", "find_lookahead", "prefix_cuts"]
 
 
 class LookaheadDiff(NamedTuple):
-    index: int
+    # the field shadows tuple.index on purpose: callers read ``diff.index`` (the candle)
+    index: int  # type: ignore[assignment]
     column: str
     full_value: float | bool
     truncated_value: float | bool

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.market.domain.indicators import atr, ema
+from apps.market.domain.indicators import atr, ema, rolling_max, rolling_min
 
 from .base import OHLCV, SignalFrame, Strategy
 
@@ -29,27 +29,24 @@ def donchian(
     upper = np.full(n, np.nan)
     lower = np.full(n, np.nan)
     if n > lookback:
-        upper[lookback:] = np.lib.stride_tricks.sliding_window_view(high, lookback).max(axis=1)[
-            : n - lookback
-        ]
-        lower[lookback:] = np.lib.stride_tricks.sliding_window_view(low, lookback).min(axis=1)[
-            : n - lookback
-        ]
+        upper[lookback:] = rolling_max(high, lookback)[lookback - 1 : n - 1]
+        lower[lookback:] = rolling_min(low, lookback)[lookback - 1 : n - 1]
     return upper, lower
 
 
 class TrendSwing(Strategy):
     kind = "trend_swing"
+    whole_series = True
 
     @property
     def min_candles(self) -> int:
         p = self.params
-        return max(p["slow"], p["breakout"], p["atr_period"]) + 1
+        return int(max(p["slow"], p["breakout"], p["atr_period"])) + 1
 
     @property
     def warmup_candles(self) -> int:
         p = self.params
-        return max(self.min_candles, 20 * p["slow"], 40 * p["atr_period"])
+        return int(max(self.min_candles, 20 * p["slow"], 40 * p["atr_period"]))
 
     def signals(self, candles: OHLCV) -> SignalFrame:
         p = self.params

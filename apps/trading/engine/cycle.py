@@ -15,6 +15,7 @@ from apps.ai.services import ArtifactError, BotAiSetup
 from apps.bots.lease import BotLease
 from apps.bots.models import Bot
 from apps.bots.services import bot_halt, bot_pause, bot_restart_schedule
+from apps.events import publish_event
 from apps.exchange.domain.errors import InvalidOrderError, RetryableError, UnknownOutcomeError
 from apps.exchange.domain.types import MarginType
 from apps.exchange.models import Instrument
@@ -99,9 +100,15 @@ def _breaker(ctx: _Context, equity: Decimal) -> Any:
         ctx.now,
         equity,
     )
+    previous = row.last_action
     row.last_action = decision.action.value if decision.action else ""
     row.last_reason = decision.reason[:255] if decision.action else ""
     row.save()
+    if row.last_action != previous and not ctx.bot.rehearsal:  # the dashboards' breaker tier
+        publish_event(
+            "breaker",
+            {"bot": ctx.bot.name, "tier": row.last_action or "clear", "reason": row.last_reason},
+        )
     return decision
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from apps.exchange.binance import BinanceConfig, BinanceFuturesExchange, RateLimits
 from apps.exchange.binance.config import RetryPolicy
 from apps.exchange.binance.limiter import Limiter
-from apps.exchange.fakebinance import FakeBinance, RateLimitConfig
+from testsupport.fakebinance import FakeBinance, RateLimitConfig
 
 FAST_RETRY = RetryPolicy(
     max_attempts=4, base_delay_s=0.01, max_delay_s=0.05, unknown_outcome_window_s=0.5

@@ -15,7 +15,7 @@ from decimal import Decimal
 from apps.exchange.binance.config import RateLimits
 from apps.exchange.binance.limiter import InProcessLimiter
 from apps.exchange.domain.types import Side
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 from .conftest import adapter_for, running_fake
 

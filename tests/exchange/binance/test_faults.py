@@ -10,7 +10,7 @@ import pytest
 from apps.exchange.binance import BinanceFuturesExchange
 from apps.exchange.domain.errors import IpBannedError
 from apps.exchange.domain.types import OrderStatus, Side
-from apps.exchange.fakebinance import FakeBinance, RateLimitConfig
+from testsupport.fakebinance import FakeBinance, RateLimitConfig
 
 from .conftest import adapter_for, orders_with_client_id, requests_to, running_fake
 

@@ -7,7 +7,7 @@ import pytest
 from apps.exchange.binance.config import RateLimits
 from apps.exchange.binance.limiter import InProcessLimiter, RedisLimiter
 from apps.exchange.domain.errors import IpBannedError
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 from .conftest import adapter_for
 

@@ -10,7 +10,7 @@ from apps.exchange.binance import BinanceFuturesExchange
 from apps.exchange.domain import errors
 from apps.exchange.domain.ids import client_order_id
 from apps.exchange.domain.types import MarginType, OrderStatus, OrderType, Side, TimeInForce
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 from .conftest import orders_with_client_id, requests_to
 

@@ -15,7 +15,7 @@ from apps.exchange.binance.events import AccountUpdated, CandleClosed, StreamRec
 from apps.exchange.binance.streams import BinanceStreams, StreamConfig
 from apps.exchange.domain.events import OrderFilled, OrderUpdated
 from apps.exchange.domain.types import BookTicker, OrderStatus, Side, ms_to_datetime
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 from .conftest import requests_to, wait_until
 

@@ -201,3 +201,25 @@ async def test_on_candle_with_out_of_order_candle_raises():
     first = feed.bar("42000", "42100", "41900", "42000.0")
     with pytest.raises(ValueError, match="not after"):
         ex.on_candle(SYM, first)
+
+
+async def test_mark_price_with_clock_at_a_funding_time_reports_that_rate_and_the_next_time():
+    funding = [(T0 + timedelta(hours=8 * i), D(i + 1) / 10_000) for i in range(4)]
+    ex, feed = make_exchange(funding=funding)
+    feed.bar("42000", "42100", "41900", "42000")
+    feed.clock.now = T0 + timedelta(hours=8)  # exactly the second funding time
+    mark = await ex.get_mark_price(SYM)
+    assert (mark.funding_rate, mark.next_funding_time) == (D("0.0002"), T0 + timedelta(hours=16))
+    feed.clock.now = T0 + timedelta(hours=40)  # after the last one: the 8-hour grid
+    mark = await ex.get_mark_price(SYM)
+    assert (mark.funding_rate, mark.next_funding_time) == (D("0.0004"), T0 + timedelta(hours=48))
+
+
+async def test_equity_with_open_position_is_wallet_plus_unrealized_of_balances():
+    ex, feed = make_exchange()
+    feed.bar("42000", "42100", "41900", "42000")
+    await ex.place_market_order(SYM, Side.BUY, D("0.1"))
+    feed.bar("42000", "42600", "41900", "42500")
+    (usdt,) = await ex.balances()
+    assert ex.equity() == usdt.wallet_balance + usdt.unrealized_pnl
+    assert usdt.unrealized_pnl != 0

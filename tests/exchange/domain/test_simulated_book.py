@@ -3,7 +3,12 @@
 from datetime import timedelta
 from decimal import Decimal as D
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apps.exchange.domain.filters import Rounding, snap_to_step
 from apps.exchange.domain.simulated import DepthModel, candle_path, walk_book
+from apps.exchange.domain.simulated.book import step_snapper, take_levels
 from apps.exchange.domain.types import BookLevel, Side
 
 from .conftest import T0, btc_info, candle
@@ -80,3 +85,28 @@ def test_candle_path_with_up_candle_visits_low_first():
 
 def test_candle_path_with_down_candle_visits_high_first():
     assert candle_path(candle(T0, 11, 12, 9, 10)) == (D(11), D(12), D(9), D(10))
+
+
+def test_side_levels_with_any_side_are_the_synthesized_book_side():
+    model = DepthModel()
+    book = model.synthesize(INFO, D("42000.04"), D(1234), seed=5, time=T0)
+    bids = model.side_levels(INFO, D("42000.04"), D(1234), Side.BUY, seed=5, time=T0)
+    asks = model.side_levels(INFO, D("42000.04"), D(1234), Side.SELL, seed=5, time=T0)
+    assert (tuple(bids), tuple(asks)) == (book.bids, book.asks)
+
+
+def test_take_levels_with_any_quantity_fills_like_walk_book():
+    asks = DepthModel().synthesize(INFO, D("42000.0"), D(100), seed=2, time=T0).asks
+    for qty in (D("0.001"), D("0.04"), D("1.234"), D(1000)):
+        fills, _ = walk_book(asks, Side.BUY, qty)
+        assert take_levels(iter(asks), qty) == fills
+
+
+@given(
+    value=st.decimals(min_value=0, max_value=10**9, places=9, allow_nan=False),
+    step=st.sampled_from([D("0.001"), D("1"), D("0.10"), D("5"), D("0.5"), D("1E-8")]),
+)
+def test_step_snapper_with_any_value_equals_snap_to_step(value, step):
+    snapped = step_snapper(step)(value)
+    expected = snap_to_step(value, step, Rounding.DOWN)
+    assert snapped == expected and str(snapped) == str(expected)

@@ -297,3 +297,18 @@ async def test_short_stop_with_gap_up_fills_at_the_open_or_worse():
     assert done.status is OrderStatus.FILLED
     assert D("43000") <= done.avg_price <= D("43010")
     assert await ex.positions(SYM) == []
+
+
+async def test_stop_market_with_candle_low_exactly_at_trigger_fills():
+    ex, feed = make_exchange()
+    feed.bar("42000", "42100", "41900", "42000.0")
+    await ex.place_market_order(SYM, Side.BUY, D("0.1"))
+    stop = await ex.place_stop_market_order(SYM, Side.SELL, D("0.1"), D("41500.0"), True)
+    take = await ex.place_take_profit_market_order(SYM, Side.SELL, D("0.1"), D("42600.0"), True)
+    feed.bar("42000", "42599.9", "41500.1", "42100")  # one tick short of both levels
+    assert (await ex.get_order(SYM, stop.client_order_id)).status is OrderStatus.NEW
+    assert (await ex.get_order(SYM, take.client_order_id)).status is OrderStatus.NEW
+    assert ex.last_price(SYM) == D("42100")
+    feed.bar("42100", "42200", "41500.0", "41600")  # touches the stop
+    assert (await ex.get_order(SYM, stop.client_order_id)).status is OrderStatus.FILLED
+    assert await ex.positions(SYM) == []

@@ -3,12 +3,14 @@
 import asyncio
 from datetime import timedelta
 from decimal import Decimal as D
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.exchange.domain.errors import RejectedError
 from apps.exchange.domain.events import FundingFeeCharged, OrderFilled
+from apps.exchange.domain.simulated.engine import CandleEngine
 from apps.exchange.domain.simulated.ledger import Ledger
 from apps.exchange.domain.types import MarginType, Side
 
@@ -101,3 +103,19 @@ def test_simulator_with_random_actions_keeps_accounting_and_order_invariants(act
         assert report.quantity is None or report.filled_qty <= report.quantity
         assert report.status.is_open == (report in asyncio.run(ex.open_orders(SYM)))
     assert all(f.price > 0 and f.qty > 0 for f in fills)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(action, max_size=25), st.integers(0, 3))
+def test_simulator_with_path_shortcut_gives_the_events_of_every_leg_run(actions, seed):
+    # A candle whose range reaches no order level nor the liquidation price skips its legs.
+    quick = asyncio.run(run_actions(actions, seed))
+    with patch.object(CandleEngine, "_path_may_act", return_value=True):
+        full = asyncio.run(run_actions(actions, seed))
+    assert quick.events == full.events
+    assert quick.ledger.wallet == full.ledger.wallet
+    assert quick.ledger.positions == full.ledger.positions
+    assert [o.report() for o in quick._orders.values()] == [
+        o.report() for o in full._orders.values()
+    ]
+    assert quick._last == full._last

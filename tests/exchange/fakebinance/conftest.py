@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from binance import AsyncClient
 
-from apps.exchange.fakebinance import FakeBinance, fast_close, next_event, wait_until
-from apps.exchange.fakebinance.pytest_plugin import fake_binance, fake_binance_client
+from testsupport.fakebinance import FakeBinance, fast_close, next_event, wait_until
+from testsupport.fakebinance.pytest_plugin import fake_binance, fake_binance_client
 
 __all__ = ["fake_binance", "fake_binance_client", "quick", "recv_until", "wait_until"]
 

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 
 async def test_admin_price_and_fault_endpoints_with_json_change_the_fake(fake: FakeBinance) -> None:

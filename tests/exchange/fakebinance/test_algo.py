@@ -8,7 +8,7 @@ import pytest
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,7 +9,7 @@ from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
 from apps.exchange.domain.fees import DEFAULT_FEES
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 pytestmark = pytest.mark.asyncio
 

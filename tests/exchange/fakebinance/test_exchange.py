@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.exchange.fakebinance import BinanceError, Exchange
-from apps.exchange.fakebinance.accounts import Position
-from apps.exchange.fakebinance.auth import sign, verify
-from apps.exchange.fakebinance.symbols import SPECS, SymbolSpec
+from testsupport.fakebinance import BinanceError, Exchange
+from testsupport.fakebinance.accounts import Position
+from testsupport.fakebinance.auth import sign, verify
+from testsupport.fakebinance.symbols import SPECS
 
 
 def test_book_with_same_seed_and_prices_is_identical() -> None:
@@ -71,7 +72,7 @@ def test_funding_with_replayed_history_uses_rate_of_that_time() -> None:
 
 
 def test_qty_with_step_coarser_than_precision_raises_4023() -> None:
-    spec = SymbolSpec(**{**SPECS["BTCUSDT"].__dict__, "step_size": Decimal("0.005")})
+    spec = replace(SPECS["BTCUSDT"], step_size=Decimal("0.005"))
     with pytest.raises(BinanceError) as exc:
         spec.check_qty(Decimal("0.007"), market=False)
     assert exc.value.code == -4023

@@ -9,7 +9,7 @@ import pytest
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 from .conftest import wait_until
 

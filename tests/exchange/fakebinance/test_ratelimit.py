@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from binance.exceptions import BinanceAPIException
 
-from apps.exchange.fakebinance import RateLimitConfig, fb_client, running_fake_binance
+from testsupport.fakebinance import RateLimitConfig, fb_client, running_fake_binance
 
 pytestmark = pytest.mark.asyncio
 

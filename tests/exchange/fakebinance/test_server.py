@@ -9,8 +9,8 @@ import pytest
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
-from apps.exchange.fakebinance import FakeBinance, client_class, fb_client
-from apps.exchange.fakebinance.data import default_data_dir
+from testsupport.fakebinance import FakeBinance, client_class, fb_client
+from testsupport.fakebinance.data import default_data_dir
 
 pytestmark = pytest.mark.asyncio
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from binance import AsyncClient
 
-from apps.exchange.fakebinance import FakeBinance, socket_manager
+from testsupport.fakebinance import FakeBinance, socket_manager
 
 from .conftest import quick, recv_until, wait_until
 

@@ -11,7 +11,8 @@ Per due candle, in the scheduler's order (open time, then symbol), exactly the s
 3. equity (wallet + unrealized) and the circuit breaker from the trades closed in its window;
    a FLATTEN tier closes every symbol and halts the bot (the run ends);
 4. ``decide_cycle`` on the strategy's float window, the book and quote of the exchange, the
-   open positions, the breaker, CryptoVIX and the correlation matrix;
+   open positions, the breaker, CryptoVIX and the correlation matrix, in its two steps: the
+   strategy's decision, then (only when there is one) ``decision_outcome`` with the inputs;
 5. entry: the IOC slices, re-planned by ``SlippageManager.plan_after_fills`` until done, then
    the protective stop, the take-profits and the native trailing stop sized on what filled;
    exit: cancel the protection, send the reduce-only market exit.
@@ -21,6 +22,11 @@ The exchange is the same ``SimulatedExchange`` paper trading uses, built the sam
 its leverage, the default depth and fee models) and driven by the same clock rule. A strategy
 error ends the run (paper trading pauses the bot); any other exception propagates (paper
 trading would flatten and halt the bot).
+
+Speed (same results): a built-in candle strategy is evaluated once over each symbol's candles
+and every cycle's decision is read from that frame's row, which is the live window's last row
+(``warmup_candles``); the book is synthesised only when an order or a decision reads it;
+the daily PnL only for a decision, CryptoVIX only for an entry.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -50,7 +56,8 @@ from apps.exchange.domain.types import (
     ms_to_datetime,
 )
 from apps.execution.domain.slippage import EntryDone
-from apps.market.domain.candles import interval_to_ms
+from apps.execution.domain.trailing import TrailingConfig
+from apps.market.domain.candles import Klines, interval_to_ms
 from apps.orders.domain.accounting import (
     CLOSED,
     EXIT_PURPOSES,
@@ -61,17 +68,26 @@ from apps.orders.domain.accounting import (
 from apps.orders.domain.state import OrderStatus
 from apps.risk.domain.circuit_breaker import BreakerAction, BreakerDecision
 from apps.risk.domain.gate import OpenPosition, RiskContext
+from apps.risk.domain.portfolio import CorrelationMatrix
 from apps.risk.domain.sizing import InstrumentFilters
 from apps.risk.domain.types import Direction
 from apps.risk.domain.vix import CryptoVIX
-from apps.strategies.domain.base import PositionView, Strategy, StrategyError
+from apps.strategies.domain.base import (
+    OHLCV,
+    Action,
+    Decision,
+    PositionView,
+    SignalFrame,
+    Strategy,
+    StrategyError,
+)
 from apps.strategies.domain.registry import build_strategy
 from apps.trading.domain.cycle import (
     CycleConfig,
     CycleInputs,
     CycleOutcome,
     OutcomeKind,
-    decide_cycle,
+    decision_outcome,
 )
 from apps.trading.domain.profile import (
     TRAILING_MANAGED,
@@ -156,6 +172,31 @@ def _await(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("the simulated exchange suspended; it has no I/O to wait for")
 
 
+@dataclass(frozen=True, slots=True)
+class _SignalRows:
+    """One symbol's signals over all its candles (``frame``) and, per candle, whether
+    ``Strategy.decide`` acts when flat (exactly one entry signal), in a long (its exit signal)
+    and in a short (as lists: read once per cycle)."""
+
+    frame: SignalFrame
+    flat: list[bool]
+    long: list[bool]
+    short: list[bool]
+
+    @classmethod
+    def of(cls, frame: SignalFrame) -> _SignalRows:
+        return cls(
+            frame,
+            (frame.enter_long != frame.enter_short).tolist(),
+            frame.exit_long.tolist(),
+            frame.exit_short.tolist(),
+        )
+
+    def window(self, start: int, stop: int) -> SignalFrame:
+        """The frame of candles ``[start, stop)`` (views)."""
+        return SignalFrame(**{k: v[start:stop] for k, v in self.frame.columns().items()})
+
+
 @dataclass
 class _Bot:
     """The loop's state: the exchange, its clock, what it has been fed, the ledger, the
@@ -174,6 +215,20 @@ class _Bot:
     latched: dict[str, str] = field(default_factory=dict)
     correlations: HourCache = field(default_factory=HourCache)
     now: datetime | None = None
+    rows: Mapping[str, _SignalRows] = field(default_factory=dict)  # whole-series signals
+    limit: int = field(init=False)  # the strategy's live window
+    min_candles: int = field(init=False)  # the strategy's
+    custom_stop: bool = field(init=False)  # the strategy overrides custom_stop
+    trailing: TrailingConfig | None = field(init=False)  # the profile's (built once)
+    # the equity at the end of the last cycle when it placed no order (else None: read it)
+    unchanged_equity: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        strategy = self.strategy
+        self.limit = max(strategy.warmup_candles, strategy.min_candles)
+        self.min_candles = strategy.min_candles
+        self.custom_stop = type(strategy).custom_stop is not Strategy.custom_stop
+        self.trailing = self.profile.trailing_config
 
     @property
     def profile(self) -> BotProfile:
@@ -251,9 +306,8 @@ class _Bot:
         return order
 
     def equity(self) -> Decimal:
-        balances = _await(self.ex.balances())
-        usdt = next((b for b in balances if b.asset == "USDT"), None)
-        return (usdt.wallet_balance + usdt.unrealized_pnl) if usdt else Decimal(0)
+        """The USDT balance's wallet balance plus unrealized PnL (``engine.context._equity``)."""
+        return self.ex.equity() if self.ex.asset == "USDT" else Decimal(0)
 
     # --- exits (engine.exits) -------------------------------------------------------------------
     def replace_stop(self, symbol: str, new_stop: Decimal, *, purpose: str = "stop_loss") -> bool:
@@ -262,8 +316,8 @@ class _Bot:
             return False
         stops = [
             o
-            for o in self.ledger.orders_of(symbol)
-            if o.purpose in ("stop_loss", "trailing_stop") and o.type == "STOP_MARKET"
+            for o in self.ledger.orders_of(symbol, "STOP_MARKET")
+            if o.purpose in ("stop_loss", "trailing_stop")
         ]
         old = next((o for o in stops if o.status in _RESTING_STOP), None)
         request = replacement_stop_order(
@@ -283,7 +337,7 @@ class _Bot:
         return True
 
     def trail(self, symbol: str, candle: Candle) -> None:
-        config = self.profile.trailing_config
+        config = self.trailing
         if self.profile.trailing != TRAILING_MANAGED or config is None:
             return
         position = self.ledger.position(symbol)
@@ -337,17 +391,20 @@ class _Bot:
         return order.status not in _OPEN
 
     def cancel_protection(self, symbol: str) -> None:
-        for order in self.ledger.orders_of(symbol):
+        for order in self.ledger.open_orders_of(symbol):
             if order.status not in _OPEN_PROTECTION or order.purpose in ("entry", "emergency"):
                 continue
             self.cancel(order)
 
     def cancel_orphan_exits(self, symbol: str) -> int:
         """Cancel exit orders of ended trades (``engine.exits._cancel_orphan_exits``)."""
+        orders = self.ledger.open_orders_of(symbol)
+        if not orders:
+            return 0
         trade = self.open_trade_number(symbol)
         flat = self.ledger.position(symbol) is None
         left = 0
-        for order in reversed(self.ledger.orders_of(symbol)):
+        for order in reversed(orders):
             if order.status not in _OPEN or order.purpose not in EXIT_PURPOSES:
                 continue
             if exit_order_orphaned(order_trade=order.trade, open_trade=trade, flat=flat):
@@ -388,20 +445,83 @@ class _Bot:
         since = utc_day_start(self.now) - timedelta(microseconds=1)  # closed_between: (a, b]
         return sum((t.net_pnl for t in self.ledger.closed_between(since, self.now)), Decimal(0))
 
-    def inputs(
-        self, symbol: str, index: int, limit: int, equity: Decimal, breaker: Any
-    ) -> CycleInputs:
+    def correlation(self, symbol: str) -> CorrelationMatrix | None:
+        """The correlation matrix of ``symbol`` and the open positions' symbols, read every
+        cycle as the live cycle does (so the services' hour cache holds the same matrices)."""
         assert self.now is not None
-        series = self.series[symbol]
+        if len(self.config.symbols) < 2:
+            return None  # (positions are only in the bot's symbols)
+        names = sorted({symbol, *(p.symbol for p in self.ledger.open_positions())})
+        if len(names) < 2:
+            return None
+        return self.correlations.get(
+            self.hourly, names, self.profile.correlation_lookback, self.now
+        )
+
+    def position_view(self, symbol: str) -> PositionView | None:
+        position = self.ledger.position(symbol)
+        if position is None:
+            return None
+        side = Side.BUY if position.side == LONG else Side.SELL
+        return PositionView(side, position.entry_price, abs(position.quantity), position.stop_price)
+
+    def window(self, symbol: str, index: int) -> Klines:
+        """The strategy's live window at candle ``index`` (``klines_window``)."""
+        return self.series[symbol].klines.slice(max(0, index + 1 - self.limit), index + 1)
+
+    def decide(self, symbol: str, index: int, position: PositionView | None) -> Decision | None:
+        """``strategy.decide`` at candle ``index`` on its live window.
+
+        With the symbol's whole-series signals (``_SignalRows``), the window's last row is
+        that candle's row (``warmup_candles``), so the decision is read from it as ``decide``
+        reads its own (and as the vectorised backtest does, ``engine._confirmed_entries``):
+        flat, an entry when exactly one entry signal is set and ``confirm_entry`` agrees; in a
+        position, its exit signal. A window shorter than the strategy needs, or a position of
+        a strategy with ``custom_stop`` (its stop moves read the window), runs ``decide``.
+        """
+        rows = self.rows.get(symbol)
+        start = max(0, index + 1 - self.limit)
+        if (
+            rows is None
+            or index + 1 - start < self.min_candles
+            or (position is not None and self.custom_stop)
+        ):
+            return self.strategy.decide(self.window(symbol, index), position)
+        if position is None:
+            if not rows.flat[index]:
+                return None
+            long = bool(rows.frame.enter_long[index])
+            action = Action.ENTER_LONG if long else Action.ENTER_SHORT
+        else:
+            long = position.side is Side.BUY
+            if not (rows.long if long else rows.short)[index]:
+                return None
+            action = Action.EXIT_LONG if long else Action.EXIT_SHORT
+        window = OHLCV.of(self.series[symbol].klines, start, index + 1)
+        frame = rows.window(start, index + 1)
+        decision = self.strategy.decision_at(action, len(window) - 1, window, frame)
+        if decision.is_entry and not self.strategy.confirmed(decision, window):
+            return None
+        return decision
+
+    def inputs(
+        self,
+        symbol: str,
+        index: int,
+        equity: Decimal,
+        breaker: Any,
+        correlations: CorrelationMatrix | None,
+        position: PositionView | None,
+        *,
+        entry: bool,
+    ) -> CycleInputs:
+        """What ``decision_outcome`` reads, gathered only for a cycle with a decision (an
+        ``entry`` one also reads CryptoVIX): the book (synthesised on demand), the quote,
+        CryptoVIX and the daily PnL depend only on this candle and the ledger, so reading them
+        later than the live cycle does changes nothing."""
+        assert self.now is not None
         info = self.config.instruments[symbol]
-        open_rows = self.ledger.open_positions()
         bands = self.profile.volatility_bands
-        correlations = None
-        names = sorted({symbol, *(p.symbol for p in open_rows)})
-        if len(names) >= 2:
-            correlations = self.correlations.get(
-                self.hourly, names, self.profile.correlation_lookback, self.now
-            )
         context = RiskContext(
             equity=equity,
             filters=InstrumentFilters(
@@ -411,29 +531,25 @@ class _Bot:
                 OpenPosition(
                     p.symbol, Direction.LONG if p.quantity > 0 else Direction.SHORT, p.notional
                 )
-                for p in open_rows
+                for p in self.ledger.open_positions()
             ),
             breaker=breaker,
-            vix=vix_reading(self.hourly.get(VIX_SYMBOL), CryptoVIX(bands=bands), self.now),
+            # (only an entry's risk gate reads CryptoVIX: an exit or a stop move is not sized)
+            vix=vix_reading(self.hourly.get(VIX_SYMBOL), CryptoVIX(bands=bands), self.now)
+            if entry
+            else None,
             correlations=correlations,
             daily_realized_pnl=self.daily_net_pnl(),
         )
-        position = self.ledger.position(symbol)
-        view = None
-        if position is not None:
-            side = Side.BUY if position.side == LONG else Side.SELL
-            view = PositionView(
-                side, position.entry_price, abs(position.quantity), position.stop_price
-            )
         return CycleInputs(
             symbol=symbol,
-            candles=series.klines.slice(max(0, index + 1 - limit), index + 1),
+            candles=self.window(symbol, index),
             info=info,
             book=_await(self.ex.get_orderbook(symbol, limit=BOOK_DEPTH)),
             ticker=_await(self.ex.get_book_ticker(symbol)),
             risk=context,
             now=self.now,
-            position=view,
+            position=position,
         )
 
     def enter(self, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> None:
@@ -482,6 +598,7 @@ class _Bot:
 
     def cycle(self, symbol: str, index: int) -> str:
         """One cycle; return its outcome ("flatten" / "error" end the run)."""
+        self.unchanged_equity = None
         series = self.series[symbol]
         candle = series.candles[index]
         self.open(candle.open_time + self.step)
@@ -497,20 +614,49 @@ class _Bot:
                 self.flatten(sym)
             self.save()
             return "flatten"
+        correlations = self.correlation(symbol)
+        position = self.position_view(symbol)
+        # decide_cycle in two steps: the strategy's decision, then (only when there is one)
+        # the inputs and decision_outcome: AI hook, risk gate, execution plan
+        decision = self.decide(symbol, index, position)
+        if decision is None:
+            self.save()
+            self.unchanged_equity = equity  # nothing happened since it was read
+            return OutcomeKind.NOTHING.value
         # the strategy and the slippage manager hold no state: one instance serves every cycle
         config = self.profile.cycle_config(equity, strategy=self.strategy)
-        limit = max(config.strategy.warmup_candles, config.strategy.min_candles)
-        outcome = decide_cycle(self.inputs(symbol, index, limit, equity, breaker), config)
+        inputs = self.inputs(
+            symbol, index, equity, breaker, correlations, position, entry=decision.is_entry
+        )
+        outcome = decision_outcome(inputs, config, decision)
         self.execute(symbol, outcome, config)
         self.save()
         return outcome.kind.value
+
+
+def _series_rows(
+    strategy: Strategy, series: Mapping[str, Series], symbols: Sequence[str]
+) -> dict[str, _SignalRows]:
+    """Each symbol's signal rows over all its candles, for a strategy whose live window
+    reproduces the whole-history values at its last candle (``warmup_candles``, tested for
+    these kinds: causal indicators, recursions seeded long enough before); none for a symbol
+    the strategy cannot evaluate whole (its windows then raise where the live loop would)."""
+    if not strategy.whole_series:  # see ``Strategy.whole_series``
+        return {}
+    rows = {}
+    for symbol in symbols:
+        try:
+            rows[symbol] = _SignalRows.of(strategy.evaluate(series[symbol].klines))
+        except StrategyError:
+            continue
+    return rows
 
 
 def _schedule(
     series: Mapping[str, Series], symbols: Sequence[str], start_ms: int, end_ms: int | None
 ) -> list[tuple[int, str, int]]:
     """The due cycles in the scheduler's order: (open time, symbol, index)."""
-    due = []
+    due: list[tuple[int, str, int]] = []
     for symbol in symbols:
         times = series[symbol].klines.open_time
         first = int(np.searchsorted(times, start_ms, side="left"))
@@ -536,6 +682,7 @@ def run_exchange_backtest(
     funding: Mapping[str, Sequence[tuple[datetime, Decimal]]] | None = None,
     *,
     hourly: Mapping[str, Sequence[Candle]] | None = None,
+    signals: Literal["series", "window"] = "series",
 ) -> SimResult:
     """Run the bot's paper-trading loop over ``candles_by_symbol`` (each symbol's candles of
     ``config.timeframe``, oldest first, the warm-up included) and return what it traded.
@@ -544,6 +691,10 @@ def run_exchange_backtest(
     from ``FundingRate``. ``hourly``: 1h candles for CryptoVIX (BTCUSDT) and the correlation
     matrix; by default ``candles_by_symbol`` when the timeframe is 1h. Without BTCUSDT 1h
     candles there is no CryptoVIX reading (size multiplier 1), as in paper trading without them.
+    ``signals``: "series" evaluates a built-in candle strategy once over each symbol's candles
+    and reads each cycle's decision from its row; "window" runs ``Strategy.decide`` on the live
+    window every cycle, as paper trading does (slower; the two give the same run, the tests
+    compare them).
     """
     if not config.symbols:
         raise ValueError("the bot trades no symbol")
@@ -554,7 +705,12 @@ def run_exchange_backtest(
     if hourly is None:
         hourly_series = dict(series) if config.timeframe == "1h" else {}
     else:
-        hourly_series = {s: Series.of(s, "1h", c) for s, c in hourly.items()}
+        hourly_series = {
+            s: series[s]
+            if config.timeframe == "1h" and s in series and c is candles_by_symbol[s]
+            else Series.of(s, "1h", c)  # (the same 1h candles are read once)
+            for s, c in hourly.items()
+        }
     step = timedelta(milliseconds=interval_to_ms(config.timeframe))
     strategy = build_strategy(config.profile.strategy_kind, dict(config.profile.strategy_params))
     window = max(strategy.warmup_candles, strategy.min_candles)
@@ -576,6 +732,7 @@ def run_exchange_backtest(
         ),
         step=step,
         strategy=strategy,
+        rows=_series_rows(strategy, series, config.symbols) if signals == "series" else {},
     )
     outcomes: Counter[str] = Counter()
     times: list[int] = []
@@ -591,11 +748,12 @@ def run_exchange_backtest(
             break
         cycles += 1
         outcomes[outcome] += 1
+        after = bot.unchanged_equity if bot.unchanged_equity is not None else bot.equity()
         if times and times[-1] == open_time:
-            equity[-1] = bot.equity()
+            equity[-1] = after
         else:
             times.append(open_time)
-            equity.append(bot.equity())
+            equity.append(after)
         if outcome == "flatten":
             stopped = "circuit breaker: flattened and halted"
             break

@@ -192,7 +192,7 @@ def correlation_reading(
             return None
         series[name] = (window.open_time, window.close)
     try:
-        matrix = correlation_matrix(series, lookback, CORRELATION_MIN_RETURNS)  # type: ignore[arg-type]
+        matrix = correlation_matrix(series, lookback, CORRELATION_MIN_RETURNS)
     except ValueError:
         return None
     if matrix.end_time_ms < last_closed - MAX_MISSING_CANDLES * HOUR_MS:

@@ -36,7 +36,12 @@ from apps.orders.domain.accounting import (
     trade_reduce,
 )
 from apps.orders.domain.adoption import infer_purpose, is_liquidation_id, liquidation_client_id
-from apps.orders.domain.state import OrderStatus, report_stale_reason, report_target_status
+from apps.orders.domain.state import (
+    TERMINAL,
+    OrderStatus,
+    report_stale_reason,
+    report_target_status,
+)
 
 __all__ = ["Ledger", "SimOrder", "SimPosition", "SimTrade"]
 
@@ -144,6 +149,11 @@ class Ledger:
         self.trades: list[SimTrade] = []
         self.positions: dict[str, SimPosition] = {}
         self._applied: set[tuple[str, str]] = set()
+        # indexes over ``orders`` (creation order): every order, and those not yet terminal
+        self._by_symbol: dict[str, list[SimOrder]] = {}
+        self._by_type: dict[tuple[str, str], list[SimOrder]] = {}
+        self._open_by_symbol: dict[str, list[SimOrder]] = {}
+        self._open_trades: list[SimTrade] = []  # (a closed trade never opens again)
 
     # --- reads ---------------------------------------------------------------------------------
     def position(self, symbol: str) -> SimPosition | None:
@@ -157,7 +167,11 @@ class Ledger:
 
     def open_trade(self, symbol: str) -> SimTrade | None:
         """The latest open trade in ``symbol`` (by entry time, then creation)."""
-        open_ = [t for t in self.trades if t.symbol == symbol and t.status == OPEN]
+        if not self._open_trades:
+            return None
+        if any(t.status != OPEN for t in self._open_trades):
+            self._open_trades = [t for t in self._open_trades if t.status == OPEN]
+        open_ = [t for t in self._open_trades if t.symbol == symbol]
         return max(open_, key=lambda t: (t.entry_time, t.number)) if open_ else None
 
     def closed_between(self, start: datetime, end: datetime) -> Iterable[SimTrade]:
@@ -168,10 +182,28 @@ class Ledger:
             if t.status == CLOSED and t.exit_time is not None and start < t.exit_time <= end
         )
 
-    def orders_of(self, symbol: str) -> list[SimOrder]:
-        """The symbol's orders, newest first (the rows' ordering)."""
-        rows = [o for o in self.orders.values() if o.symbol == symbol]
-        return sorted(rows, key=lambda o: o.sequence, reverse=True)
+    def orders_of(self, symbol: str, type_: str | None = None) -> list[SimOrder]:
+        """The symbol's orders (of one order type), newest first (the rows' ordering)."""
+        if type_ is None:
+            return self._by_symbol.get(symbol, [])[::-1]
+        return self._by_type.get((symbol, type_), [])[::-1]
+
+    def open_orders_of(self, symbol: str) -> list[SimOrder]:
+        """The symbol's orders not in a terminal status, newest first (``orders_of`` filtered:
+        a terminal status never changes again, so those leave the index for good)."""
+        rows = self._open_by_symbol.get(symbol)
+        if not rows:
+            return []
+        live = [o for o in rows if o.status not in TERMINAL]
+        if len(live) != len(rows):
+            self._open_by_symbol[symbol] = live
+        return live[::-1]
+
+    def _add(self, order: SimOrder) -> None:
+        self.orders[order.client_order_id] = order
+        self._by_symbol.setdefault(order.symbol, []).append(order)
+        self._by_type.setdefault((order.symbol, order.type), []).append(order)
+        self._open_by_symbol.setdefault(order.symbol, []).append(order)
 
     # --- orders --------------------------------------------------------------------------------
     def order_create(
@@ -202,7 +234,7 @@ class Ledger:
             expected_price=expected_price,
             trade=trade,
         )
-        self.orders[cid] = order
+        self._add(order)
         return order
 
     def order_reject(self, order: SimOrder) -> None:
@@ -261,7 +293,7 @@ class Ledger:
             sequence=len(self.orders),
             trade=trade.number if trade else None,
         )
-        self.orders[cid] = order
+        self._add(order)
         return order
 
     def fill_apply(self, order: SimOrder, fill: Fill) -> bool:
@@ -312,6 +344,7 @@ class Ledger:
                 )
                 trade.store()
                 self.trades.append(trade)
+                self._open_trades.append(trade)
             else:
                 trade_add(trade, change, fee=fee_open)
                 trade.store()

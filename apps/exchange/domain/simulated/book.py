@@ -33,10 +33,10 @@ happens: a stop crossed by the gap fills at the open.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from ..filters import Rounding, snap_to_step
 from ..types import ZERO, BookLevel, Candle, InstrumentInfo, OrderBook, Side, datetime_to_ms
@@ -60,6 +60,22 @@ class DepthModel:
         time: datetime | None,
     ) -> OrderBook:
         """Return a book around `ref` following the model in the module docstring."""
+        bids = tuple(self.side_levels(info, ref, volume, Side.BUY, seed=seed, time=time))
+        asks = tuple(self.side_levels(info, ref, volume, Side.SELL, seed=seed, time=time))
+        return OrderBook(info.symbol, bids, asks, time)
+
+    def side_levels(
+        self,
+        info: InstrumentInfo,
+        ref: Decimal,
+        volume: Decimal,
+        side: Side,
+        *,
+        seed: int,
+        time: datetime | None,
+    ) -> Iterator[BookLevel]:
+        """The bids (`side` BUY) or asks (SELL) of `synthesize`'s book, best first, made one
+        at a time: a taker that needs only the first levels draws only those."""
         tick = info.tick_size.normalize()  # 0.10 -> 0.1: one text form for all levels
         b1 = snap_to_step(ref, tick, Rounding.DOWN)
         a1 = snap_to_step(ref, tick, Rounding.UP)
@@ -69,21 +85,34 @@ class DepthModel:
         floor_qty = self.min_level_qty if self.min_level_qty is not None else info.min_qty * 10
         base = max(volume * self.depth_fraction / self.levels, floor_qty)
         stamp = datetime_to_ms(time) if time is not None else 0
-        bids: list[BookLevel] = []
-        asks: list[BookLevel] = []
-        for side, out in ((Side.BUY, bids), (Side.SELL, asks)):
-            rng = random.Random(f"{seed}:{info.symbol}:{stamp}:{side}")
-            for i in range(self.levels):
-                price = b1 - i * spacing if side is Side.BUY else a1 + i * spacing
-                if price <= 0:
-                    break
-                factor = Decimal(1)
-                if self.jitter:
-                    draw = rng.uniform(float(1 - self.jitter), float(1 + self.jitter))
-                    factor = Decimal(str(round(draw, 6)))
-                qty = max(snap_to_step(base * factor, info.step_size), info.step_size)
-                out.append(BookLevel(price, qty))
-        return OrderBook(info.symbol, tuple(bids), tuple(asks), time)
+        step = info.step_size
+        snap = step_snapper(step)
+        uniform = random.Random(f"{seed}:{info.symbol}:{stamp}:{side}").uniform
+        low, high = float(1 - self.jitter), float(1 + self.jitter)
+        buy = side is Side.BUY
+        for i in range(self.levels):
+            price = b1 - i * spacing if buy else a1 + i * spacing
+            if price <= 0:
+                return
+            factor = Decimal(1)
+            if self.jitter:
+                factor = Decimal(str(round(uniform(low, high), 6)))
+            yield BookLevel(price, max(snap(base * factor), step))
+
+
+def step_snapper(step: Decimal) -> Callable[[Decimal], Decimal]:
+    """``snap_to_step(value, step, Rounding.DOWN)`` for one ``step``, its quantum worked out
+    once (the same operations, so the same results: the tests compare them)."""
+    if step <= 0:
+        raise ValueError(f"step must be > 0, got {step}")
+    normal = step.normalize()
+    exponent = normal.as_tuple().exponent
+    quantum = normal if isinstance(exponent, int) and exponent < 0 else Decimal(1)
+
+    def snap(value: Decimal) -> Decimal:
+        return ((value / step).to_integral_value(rounding=ROUND_FLOOR) * step).quantize(quantum)
+
+    return snap
 
 
 def walk_book(
@@ -108,6 +137,20 @@ def walk_book(
         else:
             left[0] = BookLevel(price, available - take)
     return fills, tuple(left)
+
+
+def take_levels(levels: Iterable[BookLevel], qty: Decimal) -> list[BookLevel]:
+    """The (price, qty) chunks of taking up to `qty` from `levels` (best first, no limit):
+    `walk_book`'s fills, reading only the levels it reaches."""
+    fills: list[BookLevel] = []
+    remaining = qty
+    for price, available in levels:
+        if remaining <= 0:
+            break
+        take = min(available, remaining)
+        fills.append(BookLevel(price, take))
+        remaining -= take
+    return fills
 
 
 def available_qty(levels: Sequence[BookLevel], side: Side, limit: Decimal | None) -> Decimal:

@@ -20,7 +20,7 @@ from ..types import (
     OrderType,
     Side,
 )
-from .book import candle_path, walk_book
+from .book import candle_path, take_levels
 from .desk import OrderDesk
 from .ledger import money
 from .orders import SimOrder, leg_hit
@@ -51,11 +51,33 @@ class CandleEngine(OrderDesk):
         if prev_price is not None and prev_price != o:
             legs.append((prev_price, o, True))
         legs += [(o, x1, False), (x1, x2, False), (x2, c, False)]
+        prices = [a for a, _, _ in legs] + [c]
+        if not self._path_may_act(symbol, min(prices), max(prices)):
+            self._last[symbol] = c  # the legs would only have moved the last price
+            self._books.pop(symbol, None)
+            return
         for a, b, gap in legs:
             self._last[symbol] = a
             self._run_leg(symbol, candle, a, b, gap)
         self._last[symbol] = c
         self._books.pop(symbol, None)
+
+    def _path_may_act(self, symbol: str, low: Decimal, high: Decimal) -> bool:
+        """Whether a path between `low` and `high` may trigger an open order of `symbol` or
+        liquidate its position (`leg_hit` of some leg): a level reached from above at or
+        above `low`, one reached from below at or below `high`, or a trailing stop (its level
+        moves along the path)."""
+        for order in self._open(symbol):
+            if order.type is OrderType.TRAILING_STOP_MARKET:
+                return True
+            level = order.level()
+            if level is not None and (level >= low if order.falls_to() else level <= high):
+                return True
+        pos = self.ledger.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return False
+        level = self.ledger.liquidation_price(symbol, self._last)
+        return level is not None and (level >= low if pos.qty > 0 else level <= high)
 
     # --- funding ---------------------------------------------------------------------------
     def _settle_funding(self, symbol: str, previous_open: datetime | None, candle: Candle) -> None:
@@ -114,8 +136,8 @@ class CandleEngine(OrderDesk):
         pos = self.ledger.positions.get(symbol)
         if pos is None or not pos.qty:
             return None
-        marks = {**self._last, symbol: a}
-        level = self.ledger.liquidation_price(symbol, marks)
+        # (the position's own mark does not enter its liquidation price, the others' do)
+        level = self.ledger.liquidation_price(symbol, self._last)
         if level is None:
             return None
         return leg_hit(level, pos.qty > 0, a, b, gap=gap)
@@ -137,10 +159,16 @@ class CandleEngine(OrderDesk):
         if qty <= 0:
             self._finish(order, OrderStatus.EXPIRED)
             return
-        book = self.depth.synthesize(
-            info, price, candle.volume, seed=self.seed, time=candle.open_time
+        # the book around the trigger, only the side this taker consumes (asks for a buy)
+        levels = self.depth.side_levels(
+            info,
+            price,
+            candle.volume,
+            order.side.opposite,
+            seed=self.seed,
+            time=candle.open_time,
         )
-        chunks, _ = walk_book(book.levels(order.side), order.side, qty)
+        chunks = take_levels(levels, qty)
         try:
             self._check_margin(
                 order.symbol, order.side, chunks, reduce_only=order.request.reduce_only

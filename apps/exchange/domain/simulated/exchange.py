@@ -42,6 +42,7 @@ Semantics (see `book.py` for the depth model and the in-candle path, `orders.py`
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -148,6 +149,11 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
     def last_price(self, symbol: str) -> Decimal | None:
         return self._last.get(symbol)
 
+    def equity(self) -> Decimal:
+        """Wallet balance plus unrealized PnL at the last prices: the `balances()` entry's
+        `wallet_balance + unrealized_pnl`, without working out the available balance."""
+        return self.ledger.wallet + self.ledger.unrealized(self._last)
+
     # --- protocol: market data ---------------------------------------------------------------
     async def exchange_info(self) -> Mapping[str, InstrumentInfo]:
         return dict(self._instruments)
@@ -190,8 +196,9 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
         price = self._require_price(symbol)
         now = self._clock()
         series = self._funding.get(symbol, [])
-        rate = next((r for t, r in reversed(series) if t <= now), ZERO)
-        upcoming = next((t for t, _ in series if t > now), None)
+        due = bisect.bisect_right(series, now, key=_funding_time)  # (the series is sorted)
+        rate = series[due - 1][1] if due else ZERO
+        upcoming = series[due][0] if due < len(series) else None
         if upcoming is None:
             hours = (now.hour // 8 + 1) * 8
             upcoming = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
@@ -328,3 +335,7 @@ class SimulatedExchange(CandleEngine, OrderHelpers):
         self._instrument(symbol)
         for order in self._open(symbol):
             self._finish(order, OrderStatus.CANCELED)
+
+
+def _funding_time(entry: tuple[datetime, Decimal]) -> datetime:
+    return entry[0]

@@ -40,7 +40,7 @@ WEEK_OFFSET = 4 * DAY  # Binance weeks start on Monday; 1970-01-01 was a Thursda
 
 def default_data_dir() -> Path:
     """Return ``<repo>/../shared/data`` (the repo root is four levels above this file)."""
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"  # <repo>/../shared
 
 
 @dataclass(frozen=True)

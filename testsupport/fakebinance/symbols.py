@@ -7,7 +7,7 @@ entries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
@@ -18,23 +18,10 @@ from . import errors
 D = Decimal
 
 
-@dataclass(frozen=True)
-class SymbolSpec:
-    symbol: str
-    base: str
-    price_precision: int
-    quantity_precision: int
-    tick_size: Decimal
-    min_price: Decimal
-    max_price: Decimal
-    step_size: Decimal
-    min_qty: Decimal
-    max_qty: Decimal
-    market_max_qty: Decimal
-    min_notional: Decimal
-    multiplier_up: Decimal
-    multiplier_down: Decimal
-    max_leverage: int = 125
+@dataclass(frozen=True, slots=True)
+class SymbolSpec(SymbolReference):
+    """The platform's reference spec of a symbol, with the fake's checks and listing."""
+
     onboard_date: int = 1569398400000
 
     def round_price_down(self, price: Decimal) -> Decimal:
@@ -78,51 +65,14 @@ class SymbolSpec:
         if (qty - self.min_qty) % self.step_size != 0:
             raise errors.err(errors.STEP)
 
-    def filters(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": f"{self.min_price:f}",
-                "maxPrice": f"{self.max_price:f}",
-                "tickSize": f"{self.tick_size:f}",
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": f"{self.min_qty:f}",
-                "maxQty": f"{self.max_qty:f}",
-                "stepSize": f"{self.step_size:f}",
-            },
-            {
-                "filterType": "MARKET_LOT_SIZE",
-                "minQty": f"{self.min_qty:f}",
-                "maxQty": f"{self.market_max_qty:f}",
-                "stepSize": f"{self.step_size:f}",
-            },
-            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-            {"filterType": "MIN_NOTIONAL", "notional": f"{self.min_notional:f}"},
-            {
-                "filterType": "PERCENT_PRICE",
-                "multiplierUp": f"{self.multiplier_up:f}",
-                "multiplierDown": f"{self.multiplier_down:f}",
-                "multiplierDecimal": "4",
-            },
-        ]
-
     def info(self) -> dict[str, Any]:
+        """The ``exchangeInfo`` entry: the reference's, with the fields only the fake lists."""
         return {
-            "symbol": self.symbol,
-            "pair": self.symbol,
-            "contractType": "PERPETUAL",
+            **self.exchange_info(),
             "deliveryDate": 4133404800000,
             "onboardDate": self.onboard_date,
-            "status": "TRADING",
             "maintMarginPercent": "2.5000",
             "requiredMarginPercent": "5.0000",
-            "baseAsset": self.base,
-            "quoteAsset": "USDT",
-            "marginAsset": "USDT",
-            "pricePrecision": self.price_precision,
-            "quantityPrecision": self.quantity_precision,
             "baseAssetPrecision": 8,
             "quotePrecision": 8,
             "underlyingType": "COIN",
@@ -131,17 +81,6 @@ class SymbolSpec:
             "liquidationFee": "0.012500",
             "marketTakeBound": "0.05",
             "maxMoveOrderLimit": 10000,
-            "filters": self.filters(),
-            "orderTypes": [
-                "LIMIT",
-                "MARKET",
-                "STOP",
-                "STOP_MARKET",
-                "TAKE_PROFIT",
-                "TAKE_PROFIT_MARKET",
-                "TRAILING_STOP_MARKET",
-            ],
-            "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
             "permissionSets": ["GRID", "COPY"],
         }
 
@@ -152,23 +91,7 @@ def _decimals(value: Decimal) -> int:
 
 
 def _from_reference(ref: SymbolReference) -> SymbolSpec:
-    return SymbolSpec(
-        symbol=ref.symbol,
-        base=ref.base,
-        price_precision=ref.price_precision,
-        quantity_precision=ref.quantity_precision,
-        tick_size=ref.tick_size,
-        min_price=ref.min_price,
-        max_price=ref.max_price,
-        step_size=ref.step_size,
-        min_qty=ref.min_qty,
-        max_qty=ref.max_qty,
-        market_max_qty=ref.market_max_qty,
-        min_notional=ref.min_notional,
-        multiplier_up=ref.multiplier_up,
-        multiplier_down=ref.multiplier_down,
-        max_leverage=ref.max_leverage,
-    )
+    return SymbolSpec(**{f.name: getattr(ref, f.name) for f in fields(SymbolReference)})
 
 
 # The platform's one table of symbol specs: the fake lists exactly what the demo and paper

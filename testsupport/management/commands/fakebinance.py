@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.exchange.fakebinance import FakeBinance
+from testsupport.fakebinance import FakeBinance
 
 
 class Command(BaseCommand):
