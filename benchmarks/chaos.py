@@ -218,13 +218,17 @@ class Processes:
         self.env, self.logs, self.verbose = env, logs, verbose
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.commands: dict[str, list[str]] = {}
+        self.envs: dict[str, dict[str, str]] = {}
 
-    def start(self, name: str, command: list[str] | None = None) -> None:
+    def start(
+        self, name: str, command: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         command = command or self.commands[name]
         self.commands[name] = command
+        self.envs[name] = env = env or self.envs.get(name) or self.env
         out = None if self.verbose else (self.logs / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -367,6 +371,8 @@ class Campaign:
             "fake",
             [*manage_py, "fakebinance", "--port", str(self.fake_port), "--api-key", API_KEY,
              "--api-secret", API_SECRET, "--seed", str(self.cfg.seed)],
+            # the fake is test support: installed by the dev settings, not by production's
+            env={**self.env, "DJANGO_SETTINGS_MODULE": "tradingplatform.settings.dev"},
         )  # fmt: skip
         wait_for("fake Binance", lambda: self.fake_get("/_fake/state"))
         self.procs.start(

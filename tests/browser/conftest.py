@@ -252,7 +252,7 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed with the package: Playwright's loop must not outlive it
 def platform(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     shared_data = REPO.parent / "shared" / "data"
     if not (shared_data / BACKTEST_DATA).is_file():
@@ -307,7 +307,7 @@ def platform(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 # --- the browser -------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed with the package: Playwright's loop must not outlive it
 def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -347,7 +347,7 @@ def login(page: Any, username: str, password: str, next_path: str = "/") -> None
     page.wait_for_load_state("load")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed with the package: Playwright's loop must not outlive it
 def staff_context(browser: Any, platform: Platform) -> Iterator[Any]:
     """A browser context logged in as the staff user (once per session)."""
     context = browser.new_context(base_url=platform.url, viewport={"width": 1440, "height": 900})
