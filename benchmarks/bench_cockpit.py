@@ -81,18 +81,9 @@ from apps.core.demo import demo_load  # noqa: E402
 from apps.orders.models import Order  # noqa: E402
 from apps.risk.models import RiskSettings  # noqa: E402
 from apps.trading.models import Position, Trade  # noqa: E402
+from testsupport.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 STAFF, PASSWORD = "bench", "bench-pw-4711"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PRICES = {
     "BTCUSDT": 108000,
     "ETHUSDT": 4300,

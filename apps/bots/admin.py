@@ -107,6 +107,18 @@ class RiskSettingsInline(admin.StackedInline):
     max_num = 1
 
 
+# written by the engine and the state services, shown read-only
+STATE_FIELDS = [
+    "state",
+    "state_cause",
+    "state_reason",
+    "state_changed_at",
+    "restart_at",
+    "created_at",
+    "updated_at",
+]
+
+
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
     form = BotForm
@@ -133,16 +145,7 @@ class BotAdmin(admin.ModelAdmin):
     ]
     search_fields = ["name", "strategy__name", "state_reason"]
     list_select_related = ["strategy", "account"]
-    readonly_fields = [
-        "state",
-        "state_cause",
-        "state_reason",
-        "state_changed_at",
-        "restart_at",
-        "created_at",
-        "updated_at",
-        "has_webhook_passphrase",
-    ]
+    readonly_fields = [*STATE_FIELDS, "has_webhook_passphrase"]
     fieldsets = [
         (None, {"fields": ["name", "account", "strategy", "symbols", "enabled"]}),
         ("Execution", {"fields": ["trading_mode", "leverage", "margin_type"]}),
@@ -170,17 +173,7 @@ class BotAdmin(admin.ModelAdmin):
         ),
         (
             "State (use the Pause / Resume actions)",
-            {
-                "fields": [
-                    "state",
-                    "state_cause",
-                    "state_reason",
-                    "state_changed_at",
-                    "restart_at",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
+            {"fields": STATE_FIELDS},
         ),
     ]
     inlines = [RiskSettingsInline]

@@ -38,18 +38,10 @@ from typing import Any
 import pytest
 import requests
 
+from testsupport.browser import CHROMIUM, CHROMIUM_ARGS
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "var" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STAFF_USER, STAFF_PASSWORD = "cockpit-staff", "staff-pw-4711-browser"
 VIEWER_USER, VIEWER_PASSWORD = "cockpit-viewer", "viewer-pw-4711-browser"
 WEBHOOK_SECRET = "browser-webhook-secret-4711"
