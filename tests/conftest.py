@@ -60,10 +60,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{nodeid}: {why}")
 
 
+def _data_missing(reason: str) -> None:
+    """A skip with the reason; a failure where the machine must have the shared market data
+    (CI: ``REQUIRE_SERVICES=1``, where ../shared/data is always present)."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def shared_data_file(relative: str) -> Path:
+    """A file of the shared market data (``futures/BTCUSDT-1h.csv.gz``), or a skip / failure."""
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        _data_missing(f"the shared market data is not at {path}")
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"the shared market data is not at {SHARED_DATA}")
+        _data_missing(f"the shared market data is not at {SHARED_DATA}")
     return SHARED_DATA
 
 

@@ -14,11 +14,8 @@ promotion is a ``ModelPromotion``, which one admin action rolls back.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
-
-from django.db import transaction
 
 from apps.ai.models import BotAi, ModelArtifact, RetrainRun
 from apps.ai.services import ArtifactError, artifact_load, model_activate
@@ -31,6 +28,7 @@ from apps.ai.training import (
     model_request,
     model_train,
 )
+from apps.core.schedules import bot_schedule_sync
 
 logger = logging.getLogger(__name__)
 TASK = "ai.retrain_bot"
@@ -124,24 +122,11 @@ def _judge_active(active: ModelArtifact, request: TrainRequest, cut: datetime) -
 
 def retrain_schedule_sync(ai: BotAi) -> None:
     """Keep the bot's django-celery-beat entry in step with its re-training setting."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    name = f"re-train AI of bot {ai.bot_id}"
-    with transaction.atomic():
-        if ai.retrain_every_days <= 0 or ai.role == BotAi.Role.NONE:
-            PeriodicTask.objects.filter(name=name).delete()
-            return
-        every, _ = IntervalSchedule.objects.get_or_create(
-            every=ai.retrain_every_days, period=IntervalSchedule.DAYS
-        )
-        PeriodicTask.objects.update_or_create(
-            name=name,
-            defaults={
-                "task": TASK,
-                "interval": every,
-                "args": json.dumps([ai.bot_id]),
-                "enabled": True,
-                "description": f"Re-trains the active AI models of {ai.bot} every "
-                f"{ai.retrain_every_days} day(s) (the bot's AI settings).",
-            },
-        )
+    bot_schedule_sync(
+        name=f"re-train AI of bot {ai.bot_id}",
+        task=TASK,
+        bot_id=ai.bot_id,
+        every_days=0 if ai.role == BotAi.Role.NONE else ai.retrain_every_days,
+        description=f"Re-trains the active AI models of {ai.bot} every "
+        f"{ai.retrain_every_days} day(s) (the bot's AI settings).",
+    )

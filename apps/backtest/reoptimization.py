@@ -15,7 +15,6 @@ old row keep it). ``parameters_rollback`` switches the bot back.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from apps.backtest.optimizer import (
 )
 from apps.backtest.services import BacktestError, series_db_load
 from apps.bots.models import Bot
+from apps.core.schedules import bot_schedule_sync
 from apps.exchange.domain.types import datetime_to_ms
 from apps.strategies.domain.params import ParameterError, validate_parameters
 from apps.strategies.domain.registry import build_strategy
@@ -160,24 +160,11 @@ def parameters_rollback(*, run: ReoptimizationRun, decided_by: str) -> Reoptimiz
 
 def reoptimization_schedule_sync(settings_: Reoptimization) -> None:
     """Keep the bot's django-celery-beat entry in step with its re-optimisation setting."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    name = f"re-optimise parameters of bot {settings_.bot_id}"
-    with transaction.atomic():
-        if settings_.every_days <= 0:
-            PeriodicTask.objects.filter(name=name).delete()
-            return
-        every, _ = IntervalSchedule.objects.get_or_create(
-            every=settings_.every_days, period=IntervalSchedule.DAYS
-        )
-        PeriodicTask.objects.update_or_create(
-            name=name,
-            defaults={
-                "task": TASK,
-                "interval": every,
-                "args": json.dumps([settings_.bot_id]),
-                "enabled": True,
-                "description": f"Re-optimises the parameters of {settings_.bot} every "
-                f"{settings_.every_days} day(s) (the bot's re-optimisation settings).",
-            },
-        )
+    bot_schedule_sync(
+        name=f"re-optimise parameters of bot {settings_.bot_id}",
+        task=TASK,
+        bot_id=settings_.bot_id,
+        every_days=settings_.every_days,
+        description=f"Re-optimises the parameters of {settings_.bot} every "
+        f"{settings_.every_days} day(s) (the bot's re-optimisation settings).",
+    )

@@ -46,3 +46,32 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
         description="Reviews closed trades every 6 hours, stores reports and raises alerts.",
     ),
 )
+
+
+def bot_schedule_sync(
+    *, name: str, task: str, bot_id: int, every_days: int, description: str
+) -> None:
+    """Keep one bot's django-celery-beat entry ``name`` in step with its setting: ``task`` with
+    the bot's id every ``every_days`` days; none when ``every_days`` <= 0."""
+    import json
+
+    from django.db import transaction
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    with transaction.atomic():
+        if every_days <= 0:
+            PeriodicTask.objects.filter(name=name).delete()
+            return
+        every, _ = IntervalSchedule.objects.get_or_create(
+            every=every_days, period=IntervalSchedule.DAYS
+        )
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={
+                "task": task,
+                "interval": every,
+                "args": json.dumps([bot_id]),
+                "enabled": True,
+                "description": description,
+            },
+        )

@@ -30,7 +30,7 @@ from apps.trading.engine import bot_catch_up
 from apps.trading.models import BotCycle, Signal, Trade
 from apps.trading.replay import ReplayError, ensure_klines, replay_bot
 from tests.ai.conftest import register
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, shared_data_file
 from tests.factories import make_ai_paper_bot
 
 pytestmark = pytest.mark.django_db
@@ -40,10 +40,7 @@ HOURS = 72
 
 
 def _btc() -> OHLCV:
-    path = SHARED_DATA / "futures" / "BTCUSDT-1h.csv.gz"
-    if not path.is_file():
-        pytest.skip(f"the shared market data is not at {SHARED_DATA}")
-    return OHLCV.of(load_klines(path))
+    return OHLCV.of(load_klines(shared_data_file("futures/BTCUSDT-1h.csv.gz")))
 
 
 @pytest.fixture(scope="module")

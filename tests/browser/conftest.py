@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import shared_data_file
 from testsupport.browser import CHROMIUM, CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -246,9 +247,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="package")  # closed with the package: Playwright's loop must not outlive it
 def platform(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    shared_data = REPO.parent / "shared" / "data"
-    if not (shared_data / BACKTEST_DATA).is_file():
-        pytest.skip(f"the shared market data is not at {shared_data}")
+    shared_data = shared_data_file(BACKTEST_DATA).parents[1]
     tmp = tmp_path_factory.mktemp("cockpit")
     env = _platform_env(tmp, shared_data)
     port = _free_port()

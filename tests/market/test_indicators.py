@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.market.domain import indicators as ind
+from tests.conftest import shared_data_file
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +181,7 @@ def test_sma_and_bollinger_with_any_period_equal_numpy_window_reductions_bit_for
 def test_bollinger_with_real_candles_equals_numpy_window_reductions(shared_data) -> None:
     from apps.market.data import load_klines
 
-    path = shared_data / "futures" / "BTCUSDT-5m.csv.gz"
-    if not path.is_file():
-        pytest.skip(f"the shared market data is not at {path}")
+    path = shared_data_file("futures/BTCUSDT-5m.csv.gz")
     close = load_klines(path).close  # 289,152 closes: many chunks of windows
     for period in (20, 33):
         windows = _sliding(close, period)
