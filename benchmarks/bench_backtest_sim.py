@@ -1,4 +1,4 @@
-"""Benchmark the exchange-mode backtest (the paper-trading loop in memory); prints figures.
+"""Benchmark the exchange-mode backtest (the trading runner on the in-memory store); prints figures.
 
     python benchmarks/bench_backtest_sim.py                    # BTCUSDT 1h, 2024
     python benchmarks/bench_backtest_sim.py --year 2023 --symbol ETHUSDT

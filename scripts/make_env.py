@@ -1,6 +1,7 @@
 """Write a local .env with fresh random secrets (first `make run`). Never overwrites a value.
 
-A file written by an earlier version that lacks the webhook passphrase gets one appended.
+A file written by an earlier version gets the lines it lacks appended (the webhook passphrase,
+the metrics token).
 """
 
 from __future__ import annotations
@@ -8,29 +9,8 @@ from __future__ import annotations
 import base64
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
-
-
-def main(path: str) -> int:
-    target = Path(path)
-    if target.exists():
-        text = target.read_text()
-        if any(line.startswith("WEBHOOK_SECRET=") for line in text.splitlines()):
-            print(f"{target} exists; leaving it as it is")
-            return 0
-        with target.open("a") as out:
-            out.write(("" if text.endswith("\n") or not text else "\n") + _webhook_line())
-        print(f"{target} exists; added a WEBHOOK_SECRET (the demo's webhook passphrase)")
-        return 0
-    fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    target.write_text(
-        "# Written by `make run` on first start. Keep it private; it is git-ignored.\n"
-        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n"
-        f"FIELD_ENCRYPTION_KEY={fernet_key}\n" + _webhook_line()
-    )
-    target.chmod(0o600)
-    print(f"wrote {target} with a new DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY and WEBHOOK_SECRET")
-    return 0
 
 
 def _webhook_line() -> str:
@@ -38,6 +18,50 @@ def _webhook_line() -> str:
         "# The passphrase every bot accepts on the TradingView webhook (per-bot ones: the admin).\n"
         f"WEBHOOK_SECRET={secrets.token_urlsafe(24)}\n"
     )
+
+
+def _metrics_line() -> str:
+    return (
+        "# Bearer token for /metrics (Prometheus: docs/operations.md); unset, /metrics is a 404.\n"
+        f"METRICS_TOKEN={secrets.token_urlsafe(32)}\n"
+    )
+
+
+# Added to an existing file that lacks them: (variable, writer).
+OPTIONAL: tuple[tuple[str, Callable[[], str]], ...] = (
+    ("WEBHOOK_SECRET", _webhook_line),
+    ("METRICS_TOKEN", _metrics_line),
+)
+
+
+def main(path: str) -> int:
+    target = Path(path)
+    if target.exists():
+        text = target.read_text()
+        names = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
+        missing = [(name, line) for name, line in OPTIONAL if name not in names]
+        if not missing:
+            print(f"{target} exists; leaving it as it is")
+            return 0
+        with target.open("a") as out:
+            out.write("" if text.endswith("\n") or not text else "\n")
+            for _, line in missing:
+                out.write(line())
+        added = " and ".join(name for name, _ in missing)
+        print(f"{target} exists; added {added}")
+        return 0
+    fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    target.write_text(
+        "# Written by `make run` on first start. Keep it private; it is git-ignored.\n"
+        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n"
+        f"FIELD_ENCRYPTION_KEY={fernet_key}\n" + "".join(line() for _, line in OPTIONAL)
+    )
+    target.chmod(0o600)
+    print(
+        f"wrote {target} with a new DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY, WEBHOOK_SECRET "
+        "and METRICS_TOKEN"
+    )
+    return 0
 
 
 if __name__ == "__main__":

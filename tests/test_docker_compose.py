@@ -76,3 +76,41 @@ def test_compose_with_platform_processes_restarts_each_one() -> None:
     services = _compose()["services"]
     for name in ("web", "worker", "beat", "postgres", "redis"):
         assert services[name].get("restart") in ("always", "unless-stopped"), name
+
+
+def test_compose_with_monitoring_runs_prometheus_and_grafana_on_the_repository_config() -> None:
+    compose = _compose()
+    services = compose["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    assert (REPO / "deploy/prometheus/prometheus.yml").is_file()
+    # the bearer token reaches Prometheus as a secret from the environment, never the repo
+    assert prometheus["secrets"] == ["metrics_token"]
+    assert compose["secrets"]["metrics_token"] == {"environment": "METRICS_TOKEN"}
+    scrape = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
+        for job in scrape["scrape_configs"]
+    }
+    for name in ("web", "worker", "beat"):
+        port = services[name]["environment"]["METRICS_PORT"]
+        assert targets[f"tradingplatform-{name}"] == [f"{name}:{port}"]
+    for job in scrape["scrape_configs"]:
+        assert job["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    assert services["web"]["environment"]["METRICS_SERVE_STATE"] == "true"
+    assert "METRICS_SERVE_STATE" not in services["worker"]["environment"]
+    assert (
+        services["worker"]["environment"]["PROMETHEUS_MULTIPROC_DIR"] in services["worker"]["tmpfs"]
+    )
+    mounts = grafana["volumes"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    dashboards = next(m for m in mounts if m.startswith("./deploy/grafana/dashboards:"))
+    provider = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/dashboards/tradingplatform.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == dashboards.split(":")[1]
+    datasource = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090" and datasource["uid"] == "prometheus"

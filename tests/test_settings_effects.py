@@ -141,3 +141,41 @@ def test_trailing_callback_sets_the_distance_of_the_trail(shared_data) -> None:
         assert stops, f"{bot.name}: the trail never moved"
         assert all(fits(o, callback) for o in stops), [o.trigger_price for o in stops]
         assert not any(fits(o, other) for o in stops)
+
+
+# --- Strategy: take-profit ---------------------------------------------------------------------
+def _tp_bot(name: str, tp: float) -> Bot:
+    """The seed bot without partial exit levels, on an ema 9/21 strategy with take-profit ``tp``."""
+    from apps.strategies.models import Strategy
+
+    strategy = Strategy.objects.create(
+        name=f"ema-9-21-tp-{name}",
+        kind="ema_cross",
+        mode="SWING",
+        timeframe="1h",
+        parameters={"fast": 9, "slow": 21, "warmup": 50, "sl": 0.02, "tp": tp},
+    )
+    strategy.full_clean()
+    return _bot(name, strategy=strategy, exit_levels=[])
+
+
+def test_strategy_take_profit_closes_the_whole_position_of_a_bot_without_exit_levels(
+    shared_data,
+) -> None:
+    """Strategy.parameters tp 0.01 against 0.5 on a bot with no partial exit levels: each entry
+    gets one reduce-only take-profit for its whole size at 1 % from the entry, and trades end
+    there; at 50 % the same orders rest out of reach and no trade ends at a take-profit."""
+    near = _replay(_tp_bot("tp-near", 0.01), 24 * 6, shared_data)
+    far = _replay(_tp_bot("tp-far", 0.5), 24 * 6, shared_data)
+    for bot, distance in ((near, Decimal("0.01")), (far, Decimal("0.5"))):
+        trades = list(Trade.objects.filter(bot=bot).order_by("entry_time"))
+        assert trades, f"{bot.name} never entered"
+        for trade in trades:
+            (tp,) = Order.objects.filter(bot=bot, trade=trade, purpose="take_profit")
+            assert tp.quantity == trade.quantity and tp.reduce_only
+            sign = 1 if trade.side == "LONG" else -1
+            target = trade.entry_price * (1 + sign * distance)
+            assert abs(tp.price - target) <= Decimal("0.1"), (tp.price, target)  # tick 0.1
+    near_tp = Trade.objects.filter(bot=near, exit_reason="take_profit")
+    assert near_tp.exists() and all(t.realized_pnl > 0 for t in near_tp)
+    assert not Trade.objects.filter(bot=far, exit_reason="take_profit").exists()

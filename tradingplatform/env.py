@@ -36,7 +36,11 @@ if ENV_FILE is not None and ENV_FILE.is_file():
 
 
 class MissingSetting(ImproperlyConfigured):
-    """A required environment variable is not set."""
+    """A required environment variable is not set (``manage.py`` prints it as one line)."""
+
+
+class InvalidSetting(MissingSetting):
+    """A variable is set but cannot be used; reported as one line, like a missing one."""
 
 
 def require(name: str, *, why: str) -> str:

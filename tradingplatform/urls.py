@@ -13,6 +13,7 @@ admin.site.index_title = "Configure accounts, bots, risk and strategies; review 
 
 urlpatterns = [
     path("health/", health, name="health"),
+    path("metrics", include("apps.metrics.urls")),  # Prometheus; protected (docs/operations.md)
     path("backtests/<int:run_id>/report/", backtest_report, name="backtest-report"),
     path("admin/", admin.site.urls),
     # each app owns its API routes; this composition root mounts them

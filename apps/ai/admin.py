@@ -13,12 +13,20 @@ from django.template.response import TemplateResponse
 
 from apps.ai.models import AiDecision, BotAi, ModelArtifact, ModelPromotion, RetrainRun
 from apps.ai.services import ArtifactError, model_activate, model_rollback
+from apps.bots import access
 from apps.bots.admin import BotAdmin
 from apps.bots.models import Bot
 from apps.core.admin import EngineRecordAdmin, time_column
 from apps.core.domain.formatting import fmt_pct
 
 SLOT_OF_KIND = {"ppo": "agent", "a2c": "agent", "lstm": "predictor", "ensemble": "ensemble"}
+
+
+class PromoteModelPermission:
+    """The admin actions that change which model a bot trades need ``ai.promote_model``."""
+
+    def has_promote_model_permission(self, request: HttpRequest) -> bool:
+        return access.may(request.user, access.PROMOTE_MODEL)
 
 
 def _figure(artifact: ModelArtifact, part: str, key: str) -> Any:
@@ -33,7 +41,7 @@ class ActivateForm(forms.Form):
 
 
 @admin.register(ModelArtifact)
-class ModelArtifactAdmin(EngineRecordAdmin):
+class ModelArtifactAdmin(PromoteModelPermission, EngineRecordAdmin):
     list_display = [
         "id",
         "name",
@@ -97,7 +105,9 @@ class ModelArtifactAdmin(EngineRecordAdmin):
             {**self.admin_site.each_context(request), "models": models, "rows": rows},
         )
 
-    @admin.action(description="Activate the selected model for a bot")
+    @admin.action(
+        description="Activate the selected model for a bot", permissions=["promote_model"]
+    )
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelArtifact]) -> Any:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one model to activate.", messages.ERROR)
@@ -122,6 +132,9 @@ class ModelArtifactAdmin(EngineRecordAdmin):
         except (ArtifactError, ValueError) as exc:
             self.message_user(request, f"Not activated: {exc}", messages.ERROR)
             return None
+        access.action_record(
+            user=request.user, obj=artifact, message=f"activated for {bot} (admin)"
+        )
         self.message_user(
             request,
             f"{artifact} is now the {SLOT_OF_KIND[artifact.kind]} of {bot}.",
@@ -129,7 +142,7 @@ class ModelArtifactAdmin(EngineRecordAdmin):
         )
         return None
 
-    @admin.action(description="Retire the selected models")
+    @admin.action(description="Retire the selected models", permissions=["promote_model"])
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelArtifact]) -> None:
         used = [
             m
@@ -141,20 +154,26 @@ class ModelArtifactAdmin(EngineRecordAdmin):
         if used:
             names = ", ".join(str(m.pk) for m in used)
             self.message_user(request, f"In use by a bot, not retired: {names}", messages.ERROR)
-        retired = queryset.exclude(pk__in=[m.pk for m in used]).update(
+        to_retire = list(queryset.exclude(pk__in=[m.pk for m in used]))
+        retired = ModelArtifact.objects.filter(pk__in=[m.pk for m in to_retire]).update(
             status=ModelArtifact.Status.RETIRED
         )
+        for artifact in to_retire:
+            access.action_record(user=request.user, obj=artifact, message="retired (admin)")
         if retired:
             self.message_user(request, f"Retired {retired} model(s).", messages.SUCCESS)
 
 
 @admin.register(ModelPromotion)
-class ModelPromotionAdmin(EngineRecordAdmin):
+class ModelPromotionAdmin(PromoteModelPermission, EngineRecordAdmin):
     list_display = ["at", "bot", "slot", "previous", "new", "decided_by", "reason", "rolled_back"]
     list_filter = ["slot", "rolled_back", "bot"]
     actions = ["roll_back"]
 
-    @admin.action(description="Roll back the selected promotion (the previous model again)")
+    @admin.action(
+        description="Roll back the selected promotion (the previous model again)",
+        permissions=["promote_model"],
+    )
     def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelPromotion]) -> None:
         for promotion in queryset:
             try:
@@ -162,17 +181,21 @@ class ModelPromotionAdmin(EngineRecordAdmin):
             except (ArtifactError, ValueError) as exc:
                 self.message_user(request, f"{promotion}: {exc}", messages.ERROR)
                 continue
+            access.action_record(user=request.user, obj=promotion, message="rolled back (admin)")
             self.message_user(request, f"Rolled back: {back}", messages.SUCCESS)
 
 
 @admin.register(RetrainRun)
-class RetrainRunAdmin(EngineRecordAdmin):
+class RetrainRunAdmin(PromoteModelPermission, EngineRecordAdmin):
     list_display = ["at", "bot", "slot", "active", "candidate", "active_score", "candidate_score",
                     "margin", "decision"]  # fmt: skip
     list_filter = ["decision", "slot", "bot"]
     actions = ["approve"]
 
-    @admin.action(description="Approve: make the candidate the bot's active model")
+    @admin.action(
+        description="Approve: make the candidate the bot's active model",
+        permissions=["promote_model"],
+    )
     def approve(self, request: HttpRequest, queryset: QuerySet[RetrainRun]) -> None:
         for run in queryset.select_related("bot", "candidate"):
             if run.decision != RetrainRun.Decision.AWAITING or run.candidate is None:
@@ -190,6 +213,7 @@ class RetrainRunAdmin(EngineRecordAdmin):
                 self.message_user(request, f"{run}: {exc}", messages.ERROR)
                 continue
             RetrainRun.objects.filter(pk=run.pk).update(decision=RetrainRun.Decision.PROMOTED)
+            access.action_record(user=request.user, obj=run, message="approved (admin)")
             self.message_user(request, f"{run.bot}: {run.candidate} promoted", messages.SUCCESS)
 
 

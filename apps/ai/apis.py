@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.ai.models import ModelArtifact
 from apps.ai.training import TrainingError, TrainRequest, model_request
+from apps.bots import access
 from apps.core.api_errors import ErrorSerializer
 
 
@@ -41,7 +42,11 @@ class ModelSerializer(serializers.ModelSerializer):
 
 class ModelTrainApi(APIView):
     """Train a model on a worker; the answer (202) carries its id, the model's page its
-    progress (pushed to the dashboard too) and, once done, its figures."""
+    progress (pushed to the dashboard too) and, once done, its figures. Needs
+    ``ai.train_model``."""
+
+    permission_classes = [access.ActionPermission]
+    action_permissions = {"POST": access.TRAIN_MODEL}
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=ModelArtifact.Kind.values)
@@ -63,7 +68,7 @@ class ModelTrainApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={202: ModelSerializer, 400: ErrorSerializer},
+        responses={202: ModelSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
         summary="Train an AI model on a worker",
     )
     def post(self, request: Request) -> Response:
@@ -94,6 +99,7 @@ class ModelTrainApi(APIView):
                 {"message": str(exc), "code": "invalid", "extra": {}},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        access.action_record(user=request.user, obj=artifact, message="training requested (API)")
         train_model.delay(artifact.pk)
         return Response(ModelSerializer(artifact).data, status=status.HTTP_202_ACCEPTED)
 

@@ -65,6 +65,10 @@ class ModelArtifact(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("train_model", "Can start a model training"),
+            ("promote_model", "Can activate, approve, retire and roll back models"),
+        ]
 
     def __str__(self) -> str:
         label = self.name or f"{self.kind} #{self.pk}"

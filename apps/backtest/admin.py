@@ -15,6 +15,7 @@ from apps.backtest.models import (
     Reoptimization,
     ReoptimizationRun,
 )
+from apps.bots import access
 from apps.bots.admin import BotAdmin
 from apps.core.admin import EngineRecordAdmin
 
@@ -130,7 +131,13 @@ class ReoptimizationRunAdmin(EngineRecordAdmin):
     list_filter = ["decision", "rolled_back", "bot"]
     actions = ["approve", "roll_back"]
 
-    @admin.action(description="Approve: the bot trades the candidate parameters")
+    def has_approve_reoptimization_permission(self, request: HttpRequest) -> bool:
+        return access.may(request.user, access.APPROVE_REOPTIMIZATION)
+
+    @admin.action(
+        description="Approve: the bot trades the candidate parameters",
+        permissions=["approve_reoptimization"],
+    )
     def approve(self, request: HttpRequest, queryset: QuerySet[ReoptimizationRun]) -> None:
         from apps.backtest.reoptimization import parameters_promote
 
@@ -140,9 +147,13 @@ class ReoptimizationRunAdmin(EngineRecordAdmin):
             except ValueError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
+            access.action_record(user=request.user, obj=run, message="approved (admin)")
             self.message_user(request, f"{run.bot}: now on {run.new_strategy}", messages.SUCCESS)
 
-    @admin.action(description="Roll back: the bot goes back to its previous parameters")
+    @admin.action(
+        description="Roll back: the bot goes back to its previous parameters",
+        permissions=["approve_reoptimization"],
+    )
     def roll_back(self, request: HttpRequest, queryset: QuerySet[ReoptimizationRun]) -> None:
         from apps.backtest.reoptimization import parameters_rollback
 
@@ -152,6 +163,7 @@ class ReoptimizationRunAdmin(EngineRecordAdmin):
             except ValueError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
+            access.action_record(user=request.user, obj=run, message="rolled back (admin)")
             self.message_user(
                 request, f"{run.bot}: back on {run.active_strategy}", messages.SUCCESS
             )

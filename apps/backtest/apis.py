@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from apps.backtest.models import BacktestRun
 from apps.backtest.services import BacktestError, data_file_resolve
+from apps.bots import access
 from apps.core.api_errors import ErrorSerializer
 from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.exchange.domain.types import datetime_to_ms
@@ -117,9 +118,10 @@ def _ms(value: datetime | None) -> int | None:
     return datetime_to_ms(value) if value is not None else None
 
 
-def backtest_start(v: dict[str, Any], *, user: Any) -> BacktestRun:
+def backtest_start(v: dict[str, Any], *, user: Any, via: str = "API") -> BacktestRun:
     """A queued run from a valid ``BacktestStartSerializer``'s data, its task sent after
-    commit (the API's POST and the cockpit's research form)."""
+    commit (the API's POST and the cockpit's research form); the caller checks
+    ``backtest.start_backtest``, the run and the admin log name the user."""
     from apps.backtest.tasks import backtest_run
 
     with transaction.atomic():
@@ -142,14 +144,18 @@ def backtest_start(v: dict[str, Any], *, user: Any) -> BacktestRun:
             },
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
+        access.action_record(user=user, obj=run, message=f"started ({via})")
         transaction.on_commit(lambda: backtest_run.delay(run.pk))
     return run
 
 
 class BacktestStartApi(APIView):
+    permission_classes = [access.ActionPermission]
+    action_permissions = {"POST": access.START_BACKTEST}
+
     @extend_schema(
         request=BacktestStartSerializer,
-        responses={202: BacktestRunSerializer, 400: ErrorSerializer},
+        responses={202: BacktestRunSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
         summary="Start a backtest on a worker",
     )
     def post(self, request: Request) -> Response:

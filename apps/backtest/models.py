@@ -54,6 +54,7 @@ class BacktestRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("start_backtest", "Can start a backtest")]
 
     def __str__(self) -> str:
         return f"backtest {self.pk} {self.strategy} ({self.status})"
@@ -253,6 +254,9 @@ class ReoptimizationRun(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        permissions = [
+            ("approve_reoptimization", "Can approve or roll back a bot's re-optimised parameters")
+        ]
 
     def __str__(self) -> str:
         return f"{self.bot} parameters: {self.decision}"

@@ -76,6 +76,8 @@ _MONEY = {"expectancy", "final_equity", "funding_paid"}
 
 
 def _shown(key: str, value: Any) -> str:
+    if value is None:  # not defined (no trade, no loss)
+        return "—"
     if not isinstance(value, float):
         return str(value)
     if key in _PERCENT:

@@ -17,7 +17,7 @@ from apps.backtest.domain.ema_cross import EmaCrossParams
 from apps.backtest.domain.engine import BacktestResult, backtest_ema_cross, backtest_strategy
 from apps.backtest.domain.kernel import Trade, TradeLog
 from apps.backtest.domain.metrics import avg_slippage_bps, trade_stats
-from apps.backtest.domain.signal_kernel import BookSlippage, ExecutionParams
+from apps.backtest.domain.signal_kernel import JIT_MIN_CANDLES, BookSlippage, ExecutionParams
 from apps.exchange.domain.fees import DEFAULT_MAKER_FEE
 from apps.market.data import Klines, load_klines
 from apps.market.domain.indicators import set_numba_enabled
@@ -244,7 +244,7 @@ def backtest_series(
     fee: float,
     stake: float,
     cash: float,
-    jit: bool = False,
+    jit: bool | None = None,
     funding: dict[str, tuple[Any, Any]] | None = None,
     maker_fee: float | None = DEFAULT_MAKER_FEE,
     leverage: float = 1.0,
@@ -288,7 +288,11 @@ def backtest_series(
         and execution.intrabar == "stop_first"
     )
     label = mode or strategy
-    set_numba_enabled(jit)
+    # The indicator recursions (EMA, Wilder) compiled with numba or in plain Python: the same
+    # numbers bit for bit. By default they are compiled exactly when the kernel's loop is (long
+    # runs, where numba is imported and loaded anyway); ``jit`` True / False forces it.
+    candles = sum(len(k) for k in series)
+    set_numba_enabled(jit if jit is not None else candles >= JIT_MIN_CANDLES)
     instance = build_strategy(strategy, values, ai=ai if strategy == "ai" else None)
     if ai is not None and strategy != "ai":
         from apps.strategies.domain.ai_driver import AiFilteredStrategy

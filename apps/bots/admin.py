@@ -7,7 +7,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.bots.models import Bot
+from apps.bots import access
+from apps.bots.models import Bot, BotGrant
 from apps.bots.services import BotStateError, bot_pause, bot_resume
 from apps.core.forms import RowsField, SymbolsField
 from apps.risk.models import RiskSettings
@@ -195,14 +196,37 @@ class BotAdmin(admin.ModelAdmin):
     def open_trades(self, obj: Bot) -> int:
         return obj.trades.filter(status="OPEN").count()
 
-    @admin.action(description="Pause selected bots (no new orders)")
+    # The actions need their permission (the model's, or a per-bot grant: then every selected
+    # bot must be granted, else nothing is done). Django hides an action the user may not use
+    # and ignores a POST naming it.
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        return access.may_some_bot(request.user, access.PAUSE)
+
+    def has_killswitch_permission(self, request: HttpRequest) -> bool:
+        return access.may_some_bot(request.user, access.KILLSWITCH)
+
+    def _refused(self, request: HttpRequest, perm: str, queryset: QuerySet[Bot]) -> bool:
+        refused = access.bots_refused(request.user, perm, queryset)
+        if refused:
+            names = ", ".join(bot.name for bot in refused)
+            self.message_user(
+                request, f"Not allowed for {names}: nothing was done.", messages.ERROR
+            )
+        return bool(refused)
+
+    @admin.action(description="Pause selected bots (no new orders)", permissions=["pause"])
     def pause_bots(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
+        if self._refused(request, access.PAUSE, queryset):
+            return
         for bot in queryset:
             bot_pause(bot=bot, reason=f"paused by {request.user}")
+            access.action_record(user=request.user, obj=bot, message="paused (admin)")
         self.message_user(request, f"Paused {queryset.count()} bot(s).", messages.SUCCESS)
 
-    @admin.action(description="Resume selected bots")
+    @admin.action(description="Resume selected bots", permissions=["pause"])
     def resume_bots(self, request: HttpRequest, queryset: QuerySet[Bot]) -> None:
+        if self._refused(request, access.PAUSE, queryset):
+            return
         resumed = 0
         for bot in queryset:
             try:
@@ -210,16 +234,23 @@ class BotAdmin(admin.ModelAdmin):
                 resumed += 1
             except BotStateError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+                continue
+            access.action_record(user=request.user, obj=bot, message="resumed (admin)")
         if resumed:
             self.message_user(request, f"Resumed {resumed} bot(s).", messages.SUCCESS)
 
-    @admin.action(description="Kill switch: cancel all orders, close all positions, halt")
+    @admin.action(
+        description="Kill switch: cancel all orders, close all positions, halt",
+        permissions=["killswitch"],
+    )
     def emergency_close(self, request: HttpRequest, queryset: QuerySet[Bot]) -> Any:
         from django.template.response import TemplateResponse
 
         from apps.market.clock import market_now
         from apps.trading.engine import killswitch_engage
 
+        if self._refused(request, access.KILLSWITCH, queryset):
+            return None
         reason = (request.POST.get("reason") or "").strip()
         if request.POST.get("confirm") != "yes" or not reason:
             bots = list(queryset.select_related("account"))
@@ -243,7 +274,11 @@ class BotAdmin(admin.ModelAdmin):
             )
         except ValueError as exc:
             self.message_user(request, f"Kill switch failed: {exc}", messages.ERROR)
-            return
+            return None
+        for bot in queryset:
+            access.action_record(
+                user=request.user, obj=bot, message=f"kill switch (admin): {reason}"
+            )
         for r in reports:
             failed = r.error or r.open_orders_left or r.open_positions_left
             self.message_user(
@@ -255,7 +290,25 @@ class BotAdmin(admin.ModelAdmin):
                 + "".join(f" {note}." for note in r.notes),
                 messages.ERROR if failed else messages.WARNING,
             )
+        return None
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         RiskSettings.objects.get_or_create(bot=form.instance)
+
+
+@admin.register(BotGrant)
+class BotGrantAdmin(admin.ModelAdmin):
+    """Per-bot permissions: a user may pause/resume or fire the kill switch for one bot without
+    the model-wide permission (docs/security.md)."""
+
+    list_display = ["bot", "user", "permission", "granted_by", "created_at"]
+    list_filter = ["permission", "bot"]
+    search_fields = ["bot__name", "user__username"]
+    list_select_related = ["bot", "user"]
+    autocomplete_fields = ["user"]
+    fields = ["user", "bot", "permission"]
+
+    def save_model(self, request: HttpRequest, obj: BotGrant, form: Any, change: bool) -> None:
+        obj.granted_by = str(request.user)
+        super().save_model(request, obj, form, change)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -123,6 +124,12 @@ class Bot(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The operator's actions (docs/security.md); a BotGrant gives the first two for one bot.
+        permissions = [
+            ("pause_bot", "Can pause and resume a bot"),
+            ("engage_killswitch", "Can fire the kill switch for a bot (emergency close)"),
+            ("engage_killswitch_all", "Can fire the kill switch for every bot at once"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -189,3 +196,31 @@ class Bot(models.Model):
             errors["trading_mode"] = "a live bot needs a testnet or live account, not a paper one"
         if errors:
             raise ValidationError(errors)
+
+
+class BotGrant(models.Model):
+    """A per-bot permission: ``user`` may do ``permission`` to ``bot`` only, without holding the
+    model-wide permission (``apps.bots.access``; docs/security.md)."""
+
+    class Permission(models.TextChoices):
+        PAUSE = "pause_bot", "Pause and resume"
+        KILLSWITCH = "engage_killswitch", "Kill switch (emergency close)"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bot_grants"
+    )
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="grants")
+    permission = models.CharField(max_length=32, choices=Permission.choices)
+    granted_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bot__name", "user__username", "permission"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "bot", "permission"], name="botgrant_one_per_user_bot_permission"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} may {self.get_permission_display().lower()} {self.bot}"

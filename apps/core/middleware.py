@@ -1,16 +1,51 @@
-"""API answers are always JSON: an oversized body is a 413, an unexpected error a 500, both
-with the one error body ``{"message", "code", "extra"}`` (never Django's HTML debug page)."""
+"""API answers are always JSON: an oversized body is a 413, a database outage a 503 with
+Retry-After, an unexpected error a 500, all with the one error body ``{"message", "code",
+"extra"}`` (never Django's HTML debug page). Also the redaction of secrets in logged requests."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
+
+# --- Request logging: secrets in a query string never reach a log line. ----------------------
+# A passphrase sent as ``?passphrase=...`` (or a secret, token, password, key or signature) is
+# replaced by ``[redacted]`` wherever a request line is logged: the access log of the web
+# server (``apps.core.daphne_server``), and every record that goes through the logging handlers
+# (``RedactSecretsFilter`` in settings.LOGGING: Django's request logging, daphne's runserver).
+_SECRET_PARAM = re.compile(
+    r"(?i)((?:^|[?&;\s\"'])[\w.\-\[\]]*(?:passphrase|secret|token|password|passwd|api_?key|"
+    r"signature)[\w.\-\[\]]*=)[^&;\s\"']*"
+)
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the value of every secret-looking query parameter replaced."""
+    return _SECRET_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactSecretsFilter(logging.Filter):
+    """A logging filter (install it on handlers) that redacts secret query parameters in the
+    formatted message of every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot format is left to the handler to report
+            return True
+        redacted = redact_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
 
 API_PREFIX = "/api/"
 
@@ -44,5 +79,12 @@ class ApiErrorsMiddleware:
             return None
         if isinstance(exception, RequestDataTooBig):
             return _too_big()
+        if isinstance(exception, OperationalError | InterfaceError):  # a database restart
+            from apps.core.api_errors import DATABASE_RETRY_AFTER_S, database_unavailable_body
+
+            logger.warning("%s %s: database unavailable", request.method, request.path)
+            response = JsonResponse(database_unavailable_body(), status=503)
+            response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+            return response
         logger.exception("%s %s failed", request.method, request.path)
         return _error(500, "internal error; the server log has the details", "server_error")

@@ -40,6 +40,13 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
         description="Pushes a heartbeat with live counts to connected dashboards.",
     ),
     PeriodicSpec(
+        name="deliver notifications",
+        task="notifications.deliver",
+        every_seconds=5,
+        description="Sends the notification outbox (trades, breaker, kill switch, halts, daily "
+        "summary) to the e-mail, webhook and Telegram channels that chose each event.",
+    ),
+    PeriodicSpec(
         name="performance review",
         task="monitoring.performance_review",
         every_seconds=6 * 60 * 60,

@@ -1,9 +1,14 @@
 """The cockpit's JSON endpoints (staff only): each page's snapshot, and the operator's actions
 (pause, resume, kill switch) through the bots' and the engine's own services.
 
+Each action needs its permission (``apps.bots.access``: the model permission or a per-bot
+grant; the platform-wide kill switch ``bots.engage_killswitch_all``) and is recorded in the
+admin log with its actor.
+
 Errors answer with the API's one body, ``{"message", "code", "extra"}``, and a one-line
-message: 403 for a user who is not staff or a request without a valid CSRF token, 404 for an
-unknown bot, 405 for a GET to an action, 409 when the bot cannot do what was asked.
+message: 403 for a user who is not staff, lacks the action's permission, or sends no valid
+CSRF token, 404 for an unknown bot, 405 for a GET to an action, 409 when the bot cannot do
+what was asked.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.bots import access
 from apps.bots.models import Bot
 from apps.bots.services import BotStateError, bot_pause, bot_resume
 from apps.dashboard.cockpit.bot import bot_snapshot
 from apps.dashboard.cockpit.overview import overview_snapshot
 from apps.dashboard.cockpit.portfolio import portfolio_snapshot
-from apps.dashboard.views import SECTIONS, bot_context, trade_filters
+from apps.dashboard.views import SECTIONS, bot_context, cockpit_permissions, trade_filters
 from apps.market.clock import market_now
 
 logger = logging.getLogger(__name__)
@@ -79,9 +85,16 @@ def action(view: View) -> View:
     return wrapper
 
 
-def _with_sections(page: str, snap: dict[str, Any], context: dict[str, Any]) -> JsonResponse:
+def _with_sections(
+    request: HttpRequest, page: str, snap: dict[str, Any], context: dict[str, Any]
+) -> JsonResponse:
+    context = {**context, "can": cockpit_permissions(request.user)}
     html = {key: render_to_string(name, context) for key, name in SECTIONS[page].items()}
     return JsonResponse({**snap, "html": html})
+
+
+def _refused(what: str) -> JsonResponse:
+    return error(f"you may not {what} (ask an administrator)", code="forbidden", status=403)
 
 
 def _bot(name: str) -> Bot | None:
@@ -93,7 +106,7 @@ def _bot(name: str) -> Bot | None:
 def snapshot(request: HttpRequest) -> HttpResponse:
     """The overview's figures (and its sections rendered, for the page to swap in)."""
     snap = overview_snapshot(now=market_now())
-    return _with_sections("overview", snap, {"snap": snap})
+    return _with_sections(request, "overview", snap, {"snap": snap})
 
 
 @never_cache
@@ -103,14 +116,14 @@ def bot_snapshot_api(request: HttpRequest, name: str) -> HttpResponse:
     if bot is None:
         return error(f"no bot named {name!r}", code="not_found", status=404)
     snap = bot_snapshot(bot=bot, now=market_now(), **trade_filters(request))
-    return _with_sections("bot", snap, bot_context(snap))
+    return _with_sections(request, "bot", snap, bot_context(snap))
 
 
 @never_cache
 @staff_json
 def portfolio_snapshot_api(request: HttpRequest) -> HttpResponse:
     snap = portfolio_snapshot(now=market_now())
-    return _with_sections("portfolio", snap, {"snap": snap})
+    return _with_sections(request, "portfolio", snap, {"snap": snap})
 
 
 def _state(bot: Bot) -> dict[str, str]:
@@ -127,7 +140,10 @@ def bot_pause_api(request: HttpRequest, name: str) -> HttpResponse:
     bot = _bot(name)
     if bot is None:
         return error(f"no bot named {name!r}", code="not_found", status=404)
+    if not access.may_bot(request.user, access.PAUSE, bot):
+        return _refused(f"pause {bot.name}")
     bot = bot_pause(bot=bot, reason=f"paused from the cockpit by {request.user}")
+    access.action_record(user=request.user, obj=bot, message="paused (cockpit)")
     return JsonResponse({"message": f"{bot.name} paused", **_state(bot)})
 
 
@@ -136,10 +152,13 @@ def bot_resume_api(request: HttpRequest, name: str) -> HttpResponse:
     bot = _bot(name)
     if bot is None:
         return error(f"no bot named {name!r}", code="not_found", status=404)
+    if not access.may_bot(request.user, access.PAUSE, bot):
+        return _refused(f"resume {bot.name}")
     try:
         bot = bot_resume(bot=bot)
     except BotStateError as exc:
         return error(str(exc), code="conflict", status=409)
+    access.action_record(user=request.user, obj=bot, message="resumed (cockpit)")
     return JsonResponse({"message": f"{bot.name} resumed", **_state(bot)})
 
 
@@ -154,6 +173,9 @@ def _kill(request: HttpRequest, names: list[str] | None) -> HttpResponse:
         )
     except ValueError as exc:
         return error(str(exc), code="invalid", status=400)
+    bots = Bot.objects.all() if names is None else Bot.objects.filter(name__in=names)
+    for bot in bots:
+        access.action_record(user=request.user, obj=bot, message="kill switch (cockpit)")
     lines = []
     for r in reports:
         if r.error:
@@ -186,12 +208,17 @@ def _kill(request: HttpRequest, names: list[str] | None) -> HttpResponse:
 
 @action
 def bot_kill_api(request: HttpRequest, name: str) -> HttpResponse:
-    if _bot(name) is None:
+    bot = _bot(name)
+    if bot is None:
         return error(f"no bot named {name!r}", code="not_found", status=404)
+    if not access.may_bot(request.user, access.KILLSWITCH, bot):
+        return _refused(f"fire the kill switch for {bot.name}")
     return _kill(request, [name])
 
 
 @action
 def kill_all_api(request: HttpRequest) -> HttpResponse:
     """The platform-wide kill switch: every bot."""
+    if not access.may(request.user, access.KILLSWITCH_ALL):
+        return _refused("fire the kill switch for every bot")
     return _kill(request, None)

@@ -22,6 +22,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from apps.bots import access
 from apps.bots.models import Bot
 from apps.dashboard.cockpit.bot import bot_snapshot, trades_csv_rows
 from apps.dashboard.cockpit.overview import overview_snapshot
@@ -56,6 +57,23 @@ SECTIONS: dict[str, dict[str, str]] = {
 }
 
 
+def cockpit_permissions(user: Any) -> dict[str, Any]:
+    """What the page may offer ``user``: the bots it may pause/resume and fire the kill
+    switch for (model permission or per-bot grant), and the platform-wide kill switch. The
+    buttons it may not use are left out; their POSTs are refused anyway (``apis``)."""
+
+    def names(perm: str) -> set[str]:
+        granted = access.grant_names(user, perm)
+        return set(Bot.objects.values_list("name", flat=True)) if granted is None else granted
+
+    return {
+        "pause": names(access.PAUSE),
+        "kill": names(access.KILLSWITCH),
+        "kill_all": access.may(user, access.KILLSWITCH_ALL),
+        "start_backtest": access.may(user, access.START_BACKTEST),
+    }
+
+
 def bot_context(snap: dict[str, Any]) -> dict[str, Any]:
     """The bot page reuses the overview's bot row and position partials."""
     return {"snap": {**snap, "bots": [snap["bot"]]}, "single_bot": True}
@@ -65,10 +83,11 @@ def bot_context(snap: dict[str, Any]) -> dict[str, Any]:
 CHART_KEYS = ("charts", "equity_curve", "drawdown_curve")
 
 
-def page_context(snap: dict[str, Any], *, snapshot_url: str, nav: str) -> dict[str, Any]:
+def page_context(snap: dict[str, Any], *, snapshot_url: str, nav: str, user: Any) -> dict[str, Any]:
     context = bot_context(snap) if snap["page"] == "bot" else {"snap": snap}
     return {
         **context,
+        "can": cockpit_permissions(user),
         "charts": {key: snap[key] for key in CHART_KEYS if key in snap},
         "snapshot_url": snapshot_url,
         "nav": nav,
@@ -95,7 +114,9 @@ def _query(filters: dict[str, str]) -> str:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The overview (``/``)."""
     snap = overview_snapshot(now=market_now())
-    context = page_context(snap, snapshot_url=reverse("cockpit-snapshot"), nav="overview")
+    context = page_context(
+        snap, snapshot_url=reverse("cockpit-snapshot"), nav="overview", user=request.user
+    )
     return render(request, "dashboard/cockpit/overview.html", context)
 
 
@@ -106,7 +127,7 @@ def bot_page(request: HttpRequest, name: str) -> HttpResponse:
     filters = trade_filters(request)
     snap = bot_snapshot(bot=bot, now=market_now(), **filters)
     url = reverse("cockpit-bot-snapshot", args=[bot.name]) + _query(filters)
-    context = page_context(snap, snapshot_url=url, nav="bot")
+    context = page_context(snap, snapshot_url=url, nav="bot", user=request.user)
     context["statuses"] = Trade.Status.values
     return render(request, "dashboard/cockpit/bot.html", context)
 
@@ -135,7 +156,10 @@ def bot_trades_csv(request: HttpRequest, name: str) -> StreamingHttpResponse:
 def portfolio(request: HttpRequest) -> HttpResponse:
     snap = portfolio_snapshot(now=market_now())
     context = page_context(
-        snap, snapshot_url=reverse("cockpit-portfolio-snapshot"), nav="portfolio"
+        snap,
+        snapshot_url=reverse("cockpit-portfolio-snapshot"),
+        nav="portfolio",
+        user=request.user,
     )
     return render(request, "dashboard/cockpit/portfolio.html", context)
 

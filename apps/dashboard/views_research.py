@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.backtest.apis import BACKTEST_STRATEGIES, BacktestStartSerializer, backtest_start
 from apps.backtest.models import BacktestRun, OptimizationRun
+from apps.bots import access
 from apps.dashboard import selectors_research as sel
 from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.exchange.domain.types import datetime_to_ms
@@ -226,8 +227,11 @@ def _strategy_defaults() -> dict[str, Any]:
     return out
 
 
-def _index_context(form: BacktestForm, error: str = "", started: int | None = None) -> dict:
+def _index_context(
+    form: BacktestForm, error: str = "", started: int | None = None, *, can_start: bool = False
+) -> dict:
     return {
+        "can_start": can_start,
         "form": form,
         "error": error,
         "started": started,
@@ -247,8 +251,16 @@ def _index_context(form: BacktestForm, error: str = "", started: int | None = No
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def research_index(request: HttpRequest) -> HttpResponse:
-    """The runs, and the form that starts a backtest (POST: start it, then back here)."""
+    """The runs, and the form that starts a backtest (POST: start it, then back here; both
+    need ``backtest.start_backtest``, without it the page shows the runs only)."""
     catalogue = sel.data_catalogue()
+    can_start = access.may(request.user, access.START_BACKTEST)
+    if request.method == "POST" and not can_start:
+        form = BacktestForm(catalogue=catalogue)
+        context = _index_context(
+            form, "you may not start backtests (backtest.start_backtest; ask an administrator)"
+        )
+        return render(request, "dashboard/research/index.html", context, status=403)
     if request.method == "POST":
         form = BacktestForm(request.POST, catalogue=catalogue)
         if not catalogue:
@@ -258,10 +270,10 @@ def research_index(request: HttpRequest) -> HttpResponse:
         else:
             api = BacktestStartSerializer(data=form.api_payload())
             if api.is_valid():
-                run = backtest_start(api.validated_data, user=request.user)
+                run = backtest_start(api.validated_data, user=request.user, via="cockpit")
                 return redirect(f"{reverse('research')}?started={run.pk}#run-{run.pk}")
             error = one_line_error(form, api.errors)
-        context = _index_context(form, error)
+        context = _index_context(form, error, can_start=True)
         return render(request, "dashboard/research/index.html", context)
     initial = {**DEFAULTS, "params": json.dumps(SCHEMAS[DEFAULTS["strategy"]].defaults())}
     form = BacktestForm(initial=initial, catalogue=catalogue)
@@ -269,7 +281,9 @@ def research_index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/research/index.html",
-        _index_context(form, started=int(started) if started.isdigit() else None),
+        _index_context(
+            form, started=int(started) if started.isdigit() else None, can_start=can_start
+        ),
     )
 
 

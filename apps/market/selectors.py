@@ -6,7 +6,7 @@ import numpy as np
 from django.db.models import FloatField
 from django.db.models.functions import Cast
 
-from apps.market.domain.candles import Klines, interval_to_ms
+from apps.market.domain.candles import Klines, interval_to_ms, last_closed_open_time
 from apps.market.models import Kline
 
 __all__ = ["interval_ms", "kline_last_closed_open_time", "klines_window"]
@@ -26,12 +26,9 @@ def interval_ms(interval: str) -> int:
 
 
 def kline_last_closed_open_time(*, interval: str, now_ms: int) -> int:
-    """Return the open time of the last candle of `interval` fully closed at `now_ms`.
-
-    Candles are aligned to the epoch (true for Binance intervals up to 1d).
-    """
-    step = interval_ms(interval)
-    return (now_ms // step) * step - step
+    """Return the open time of the last candle of `interval` fully closed at `now_ms`
+    (``apps.market.domain.candles.last_closed_open_time``)."""
+    return last_closed_open_time(interval=interval, now_ms=now_ms)
 
 
 def klines_window(*, symbol: str, interval: str, end_ms: int | None = None, limit: int) -> Klines:

@@ -8,12 +8,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.bots.access import action_record
 from apps.core.admin import EngineRecordAdmin, ReadOnlyInline
 from apps.monitoring.models import (
     Alert,
     AlertDelivery,
     AlertRule,
     NotificationChannel,
+    NotificationEvent,
     PerformanceReport,
 )
 from apps.monitoring.services import alerts_acknowledge, channel_send_test
@@ -29,7 +31,7 @@ class PerformanceReportAdmin(EngineRecordAdmin):
         "trades",
         "win_rate",
         "profit_factor",
-        "payoff_ratio",
+        "profit_loss_ratio",
         "net_pnl",
         "max_drawdown_pct",
         "avg_roi",
@@ -95,12 +97,13 @@ class AlertAdmin(EngineRecordAdmin):
         failed = len(rows) - sent
         return f"{sent} sent" + (f", {failed} failed" if failed else "")
 
-    @admin.action(description="Acknowledge selected alerts")
+    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
         user = request.user if request.user.is_authenticated else None
-        count = alerts_acknowledge(
-            alert_ids=queryset.values_list("pk", flat=True), user=user, now=timezone.now()
-        )
+        alerts = list(queryset)
+        count = alerts_acknowledge(alert_ids=[a.pk for a in alerts], user=user, now=timezone.now())
+        for alert in alerts:
+            action_record(user=request.user, obj=alert, message="acknowledged")
         self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
 
 
@@ -123,6 +126,13 @@ class NotificationChannelForm(forms.ModelForm):
         assume_scheme="https",
         help_text=NotificationChannel._meta.get_field("webhook_url").help_text,
     )
+    events = forms.MultipleChoiceField(
+        choices=NotificationEvent.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What this channel is told about. Performance alerts also need the minimum "
+        "severity; the other events are sent whatever their severity.",
+    )
 
     class Meta:
         model = NotificationChannel
@@ -131,10 +141,15 @@ class NotificationChannelForm(forms.ModelForm):
             "kind",
             "enabled",
             "min_severity",
+            "events",
             "email_recipients",
             "webhook_url",
+            "telegram_chat_ids",
             "timeout_seconds",
         ]
+
+    def clean_events(self) -> list[str]:
+        return [str(event) for event in self.cleaned_data.get("events") or []]
 
     def save(self, commit: bool = True) -> NotificationChannel:
         channel = super().save(commit=False)
@@ -150,14 +165,28 @@ class NotificationChannelForm(forms.ModelForm):
 @admin.register(NotificationChannel)
 class NotificationChannelAdmin(admin.ModelAdmin):
     form = NotificationChannelForm
-    list_display = ["name", "kind", "enabled", "min_severity", "target", "signed", "updated_at"]
+    list_display = [
+        "name",
+        "kind",
+        "enabled",
+        "min_severity",
+        "event_list",
+        "target",
+        "signed",
+        "updated_at",
+    ]
     list_filter = ["kind", "enabled", "min_severity"]
     search_fields = ["name", "email_recipients", "webhook_url"]
     readonly_fields = ["signed", "created_at", "updated_at"]
     actions = ["send_test"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "enabled", "min_severity", "timeout_seconds"]}),
+        ("Events", {"fields": ["events"]}),
         ("Email", {"fields": ["email_recipients"]}),
+        (
+            "Telegram (sent by the Telegram bot; admin: Telegram bot)",
+            {"fields": ["telegram_chat_ids"]},
+        ),
         (
             "Webhook (secret encrypted at rest, write-only)",
             {"fields": ["webhook_url", "signed", "new_webhook_secret", "clear_webhook_secret"]},
@@ -165,10 +194,16 @@ class NotificationChannelAdmin(admin.ModelAdmin):
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
 
+    @admin.display(description="Events")
+    def event_list(self, obj: NotificationChannel) -> str:
+        return ", ".join(obj.events or []) or "none"
+
     @admin.display(description="Target")
     def target(self, obj: NotificationChannel) -> str:
         if obj.kind == NotificationChannel.Kind.EMAIL:
             return ", ".join(obj.recipients)
+        if obj.kind == NotificationChannel.Kind.TELEGRAM:
+            return obj.telegram_chat_ids
         return obj.webhook_url
 
     @admin.display(description="Signing secret")
@@ -177,10 +212,15 @@ class NotificationChannelAdmin(admin.ModelAdmin):
             return "-"
         return "stored (encrypted)" if obj.webhook_secret else "not set"
 
-    @admin.action(description="Send a test notification")
+    @admin.action(description="Send a test notification", permissions=["change"])
     def send_test(self, request: HttpRequest, queryset: QuerySet[NotificationChannel]) -> None:
         for channel in queryset:
             result = channel_send_test(channel=channel, now=timezone.now())
+            action_record(
+                user=request.user,
+                obj=channel,
+                message="test notification " + ("sent" if result.ok else "failed"),
+            )
             text = f"Test notification to {channel.name}"
             if result.ok:
                 self.message_user(request, f"{text} sent.", messages.SUCCESS)

@@ -60,8 +60,11 @@ class PerformanceReport(models.Model):
     gross_loss = models.DecimalField(**MONEY, default=Decimal(0))
     avg_win = models.DecimalField(**MONEY, null=True, blank=True)
     avg_loss = models.DecimalField(**MONEY, null=True, blank=True)
-    payoff_ratio = models.DecimalField(
-        **RATIO, null=True, blank=True, help_text="Average win / |average loss|; empty: no loss."
+    profit_loss_ratio = models.DecimalField(
+        **RATIO,
+        null=True,
+        blank=True,
+        help_text="Profit/loss ratio: average win / |average loss|; empty: no loss.",
     )
     profit_factor = models.DecimalField(
         **RATIO, null=True, blank=True, help_text="Gross profit / |gross loss|; empty: no loss."
@@ -217,10 +220,35 @@ class Alert(models.Model):
         return f"[{self.severity}] {self.message}"
 
 
+class NotificationEvent(models.TextChoices):
+    """What a channel can be told about (its ``events``)."""
+
+    ALERT = "alert", "Performance alerts (the review's thresholds)"
+    TRADE_OPENED = "trade_opened", "Trade opened"
+    TRADE_CLOSED = "trade_closed", "Trade closed (with PnL)"
+    BREAKER = "breaker", "Circuit breaker tier changes"
+    KILL_SWITCH = "kill_switch", "Kill switch engaged"
+    HALT = "halt", "Bot halted or paused by the platform (errors)"
+    RECONCILIATION = "reconciliation", "Reconciliation problems (records and venue disagree)"
+    OPERATOR = "operator", "Bot paused or resumed by an operator"
+    DAILY_SUMMARY = "daily_summary", "Daily summary (UTC day)"
+
+
+def default_notification_events() -> list[str]:
+    """Everything but the per-trade and operator messages (those are opted into)."""
+    chatty = {
+        NotificationEvent.TRADE_OPENED,
+        NotificationEvent.TRADE_CLOSED,
+        NotificationEvent.OPERATOR,
+    }
+    return [str(event) for event in NotificationEvent if event not in chatty]
+
+
 class NotificationChannel(models.Model):
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
         WEBHOOK = "webhook", "Webhook (HTTP POST of JSON)"
+        TELEGRAM = "telegram", "Telegram (the platform's Telegram bot)"
 
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -229,7 +257,13 @@ class NotificationChannel(models.Model):
         max_length=8,
         choices=SeverityLevel.choices,
         default=SeverityLevel.WARNING,
-        help_text="Alerts below this severity are not sent here.",
+        help_text="Performance alerts below this severity are not sent here (the other events "
+        "are chosen below).",
+    )
+    events = models.JSONField(
+        default=default_notification_events,
+        blank=True,
+        help_text="What this channel is told about (see NotificationEvent).",
     )
     email_recipients = models.TextField(
         blank=True, default="", help_text="Email: addresses separated by commas or new lines."
@@ -239,6 +273,12 @@ class NotificationChannel(models.Model):
         blank=True,
         default="",
         help_text="Webhook: optional; signs the body (HMAC-SHA256, header X-Signature).",
+    )
+    telegram_chat_ids = models.TextField(
+        blank=True,
+        default="",
+        help_text="Telegram: chat ids to send to (numbers; groups are negative), separated by "
+        "commas or new lines. The bot token is the Telegram bot's (admin: Telegram bot).",
     )
     timeout_seconds = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(60)]
@@ -260,8 +300,19 @@ class NotificationChannel(models.Model):
         raw = self.email_recipients.replace("\n", ",").replace(";", ",")
         return [part.strip() for part in raw.split(",") if part.strip()]
 
+    @property
+    def chat_ids(self) -> list[int]:
+        """The Telegram chat ids; raise ValueError naming the first one that is not a number."""
+        return parse_chat_ids(self.telegram_chat_ids)
+
+    def wants(self, event: str) -> bool:
+        return event in (self.events or [])
+
     def accepts(self, severity: str) -> bool:
-        return Severity.rank(severity) >= Severity.rank(self.min_severity)
+        """Whether a performance alert of `severity` goes here."""
+        return self.wants(NotificationEvent.ALERT) and (
+            Severity.rank(severity) >= Severity.rank(self.min_severity)
+        )
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -270,6 +321,14 @@ class NotificationChannel(models.Model):
                 errors["email_recipients"] = "an email channel needs at least one recipient"
             elif bad := [r for r in self.recipients if "@" not in r]:
                 errors["email_recipients"] = f"not an email address: {', '.join(bad)}"
+        if self.kind == self.Kind.TELEGRAM:
+            try:
+                if not self.chat_ids:
+                    errors["telegram_chat_ids"] = "a Telegram channel needs at least one chat id"
+            except ValueError as exc:
+                errors["telegram_chat_ids"] = str(exc)
+        if unknown := sorted(set(self.events or []) - set(NotificationEvent.values)):
+            errors["events"] = f"unknown event(s): {', '.join(unknown)}"
         if self.kind == self.Kind.WEBHOOK:
             if not self.webhook_url:
                 errors["webhook_url"] = "a webhook channel needs a URL"
@@ -277,6 +336,18 @@ class NotificationChannel(models.Model):
                 errors["webhook_url"] = "the webhook URL must be http or https"
         if errors:
             raise ValidationError(errors)
+
+
+def parse_chat_ids(text: str) -> list[int]:
+    """Chat ids from text separated by commas, semicolons, spaces or new lines; raise
+    ValueError naming the first one that is not a whole number."""
+    out: list[int] = []
+    for part in text.replace(",", " ").replace(";", " ").split():
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise ValueError(f"not a Telegram chat id (a whole number): {part[:40]}") from None
+    return out
 
 
 class AlertDelivery(models.Model):

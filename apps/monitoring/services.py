@@ -101,7 +101,7 @@ def _report_build(
         gross_loss=_q(stats.gross_loss, _MONEY),
         avg_win=_q(stats.avg_win, _MONEY),
         avg_loss=_q(stats.avg_loss, _MONEY),
-        payoff_ratio=_q(stats.payoff_ratio, _RATIO),
+        profit_loss_ratio=_q(stats.profit_loss_ratio, _RATIO),
         profit_factor=_q(stats.profit_factor, _RATIO),
         net_pnl=_q(stats.net_pnl, _MONEY),
         expectancy=_q(stats.expectancy, _MONEY),

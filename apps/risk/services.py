@@ -24,22 +24,32 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 
 from apps.exchange.domain.types import datetime_to_ms
-from apps.market.data import Klines
-from apps.market.selectors import interval_ms, kline_last_closed_open_time, klines_window
+from apps.market.selectors import klines_window
 from apps.risk.domain.portfolio import CorrelationMatrix
-from apps.risk.domain.portfolio import correlation_matrix as correlation_matrix_compute
+from apps.risk.domain.readings import (
+    CORRELATION_MIN_RETURNS,
+    CORRELATION_TTL,
+    MAX_MISSING_CANDLES,
+    VIX_TTL,
+    KlineSource,
+    RiskDataError,
+    correlation_read,
+    last_closed_open_time,
+    vix_read,
+)
 from apps.risk.domain.types import require_utc
 from apps.risk.domain.vix import CryptoVIX, VixReading
 
 __all__ = [
     "CORRELATION_TTL",
+    "MAX_MISSING_CANDLES",
     "VIX_TTL",
     "KlineSource",
     "RiskDataError",
@@ -47,28 +57,8 @@ __all__ = [
     "vix_current",
 ]
 
-VIX_TTL = timedelta(minutes=5)
-CORRELATION_TTL = timedelta(hours=1)
-MAX_MISSING_CANDLES = 3  # the newest candle may lag the last closed one by this many
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 T = TypeVar("T")
-
-
-class KlineSource(Protocol):
-    """Where candles come from: `klines_window` (the database) or a backtest's arrays."""
-
-    def __call__(self, *, symbol: str, interval: str, end_ms: int | None, limit: int) -> Klines:
-        """Return the last `limit` candles opened at or before `end_ms`, ascending."""
-        ...
-
-
-class RiskDataError(ValueError):
-    """Too few or too old candles to compute a risk figure (one-line message)."""
-
-
-def _iso(ms: int) -> str:
-    return (_EPOCH + ms * _MS).strftime("%Y-%m-%dT%H:%MZ")
+_MS = timedelta(milliseconds=1)
 
 
 def _cached(
@@ -84,18 +74,6 @@ def _cached(
     value = compute()
     store.set(key, (now_ms, value), timeout=int(ttl.total_seconds()))
     return value
-
-
-def _check_lag(
-    what: str, symbol: str, interval: str, latest_ms: int | None, last_closed_ms: int
-) -> None:
-    if latest_ms is None:
-        raise RiskDataError(f"{what}: no {symbol} {interval} candles up to {_iso(last_closed_ms)}")
-    if latest_ms < last_closed_ms - MAX_MISSING_CANDLES * interval_ms(interval):
-        raise RiskDataError(
-            f"{what}: the newest {symbol} {interval} candle opened {_iso(latest_ms)}, more than "
-            f"{MAX_MISSING_CANDLES} candles before the last closed one ({_iso(last_closed_ms)})"
-        )
 
 
 def _vix_params_tag(vix: CryptoVIX) -> str:
@@ -126,17 +104,11 @@ def vix_current(
     """
     require_utc(now, "now")
     vix = CryptoVIX() if vix is None else vix
-    last_closed = kline_last_closed_open_time(interval=interval, now_ms=datetime_to_ms(now))
+    last_closed = last_closed_open_time(interval=interval, now_ms=datetime_to_ms(now))
     key = f"risk:vix:v1:{symbol}:{interval}:{_vix_params_tag(vix)}:{last_closed}"
 
     def compute() -> VixReading:
-        klines = source(symbol=symbol, interval=interval, end_ms=last_closed, limit=vix.lookback)
-        latest = int(klines.open_time[-1]) if len(klines) else None
-        _check_lag("CryptoVIX", symbol, interval, latest, last_closed)
-        try:
-            return vix.score(klines.high, klines.low, klines.open, klines.close)
-        except ValueError as exc:
-            raise RiskDataError(f"CryptoVIX on {symbol} {interval}: {exc}") from exc
+        return vix_read(source, vix=vix, symbol=symbol, interval=interval, last_closed=last_closed)
 
     return _cached(cache, key, now, VIX_TTL, compute)
 
@@ -148,7 +120,7 @@ def correlation_matrix_current(
     interval: str = "1h",
     now: datetime,
     source: KlineSource = klines_window,
-    min_returns: int = 20,
+    min_returns: int = CORRELATION_MIN_RETURNS,
     cache: BaseCache | None = None,
 ) -> CorrelationMatrix:
     """Return the correlation matrix of the last `lookback` common closed candles, cached 1 hour.
@@ -163,18 +135,14 @@ def correlation_matrix_current(
     key = f"risk:corr:v1:{interval}:{lookback}:{min_returns}:{','.join(names)}"
 
     def compute() -> CorrelationMatrix:
-        last_closed = kline_last_closed_open_time(interval=interval, now_ms=datetime_to_ms(now))
-        series = {}
-        for name in names:
-            klines = source(symbol=name, interval=interval, end_ms=last_closed, limit=2 * lookback)
-            latest = int(klines.open_time[-1]) if len(klines) else None
-            _check_lag("correlation", name, interval, latest, last_closed)
-            series[name] = (klines.open_time, klines.close)
-        try:
-            matrix = correlation_matrix_compute(series, lookback, min_returns)
-        except ValueError as exc:
-            raise RiskDataError(f"correlation on {interval} candles: {exc}") from exc
-        _check_lag("correlation", "common", interval, matrix.end_time_ms, last_closed)
-        return matrix
+        last_closed = last_closed_open_time(interval=interval, now_ms=datetime_to_ms(now))
+        return correlation_read(
+            source,
+            symbols=names,
+            lookback=lookback,
+            interval=interval,
+            last_closed=last_closed,
+            min_returns=min_returns,
+        )
 
     return _cached(cache, key, now, CORRELATION_TTL, compute)

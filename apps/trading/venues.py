@@ -29,8 +29,8 @@ from apps.bots.models import Bot
 from apps.exchange.domain.errors import OrderNotFoundError
 from apps.exchange.domain.events import FundingFeeCharged, OrderFilled, OrderUpdated
 from apps.exchange.domain.protocol import Exchange
+from apps.exchange.domain.types import Balance, FundingFee, OrderReport
 from apps.exchange.domain.types import Fill as VenueFill
-from apps.exchange.domain.types import FundingFee, OrderReport
 from apps.orders.domain.accounting import bot_client_id_prefix, money
 from apps.orders.domain.adoption import is_liquidation_id
 from apps.orders.models import Fill, Order
@@ -141,9 +141,20 @@ def _adoptable(bot: Bot, symbol: str, cid: str, prefix: tuple[str, str]) -> bool
     )
 
 
+def usdt_equity(balances: list[Balance]) -> Decimal:
+    """Wallet balance plus unrealized PnL of the USDT balance (0 without one)."""
+    usdt = next((b for b in balances if b.asset == "USDT"), None)
+    return (usdt.wallet_balance + usdt.unrealized_pnl) if usdt else Decimal(0)
+
+
 class Venue(Protocol):
+    """Where a bot's orders go: ``apps.trading.domain.runner.VenuePort`` plus saving and
+    closing it."""
+
     exchange: Exchange
     shared_account: bool  # the venue's positions are the account's (other bots net in them)
+
+    def equity(self) -> Decimal: ...
 
     def mark(self) -> int: ...
 
@@ -160,9 +171,12 @@ class PaperVenue:
     shared_account = False  # each paper bot trades its own simulated exchange
 
     def __init__(self, *, bot: Bot, now: datetime, run: Runner) -> None:
-        self.bot = bot
+        self.bot, self.run = bot, run
         self.session: PaperSession = paper_session_load(bot=bot, now=now)
         self.exchange = self.session.exchange
+
+    def equity(self) -> Decimal:
+        return usdt_equity(self.run(self.exchange.balances()))
 
     def mark(self) -> int:
         return len(self.exchange.events)
@@ -196,6 +210,9 @@ class LiveVenue:
 
     def mark(self) -> int:
         return 0
+
+    def equity(self) -> Decimal:
+        return usdt_equity(self.run(self.exchange.balances()))
 
     def _lookup(self, symbol: str, client_order_id: str) -> OrderReport:
         return self.run(self.exchange.get_order(symbol, client_order_id))

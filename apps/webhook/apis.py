@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -14,16 +16,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.bots.models import Bot
 from apps.core.api_errors import ErrorSerializer
 from apps.webhook.serializers import TradingViewSignalSerializer, WebhookAcceptedSerializer
 from apps.webhook.services import (
+    Receipt,
+    StaleLookup,
     WebhookRefused,
-    authenticate,
+    authenticate_passphrase,
+    authenticate_source,
     client_ip,
     parse_body,
     signal_receive,
 )
-from apps.webhook.throttling import WebhookSourceThrottle
+from apps.webhook.throttling import auth_failure_record, auth_failures_exceeded, signal_rate_take
 
 _EXAMPLES = [
     OpenApiExample(
@@ -93,7 +99,7 @@ class TradingViewWebhookApi(APIView):
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
-    throttle_classes = [WebhookSourceThrottle]
+    throttle_classes: list[Any] = []  # the view's own two rates (apps/webhook/throttling.py)
     parser_classes = [RawBodyParser, RawTextBodyParser]
 
     def get_authenticate_header(self, request: Request) -> str:
@@ -119,36 +125,36 @@ class TradingViewWebhookApi(APIView):
             200: OpenApiResponse(
                 WebhookAcceptedSerializer, "A repeat delivery: the first signal, nothing placed."
             ),
-            400: OpenApiResponse(ErrorSerializer, "Malformed body; field errors in extra."),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                "Malformed body (not a JSON object; a NUL, an unpaired surrogate, NaN, "
+                "Infinity, a number too large or nesting too deep anywhere in it; a field "
+                "error, named in extra), or an X-Forwarded-For entry that is not an address.",
+            ),
             401: OpenApiResponse(ErrorSerializer, "Not authenticated (no detail given)."),
             422: OpenApiResponse(ErrorSerializer, "Valid, but stale or cannot be acted on."),
-            429: OpenApiResponse(ErrorSerializer, "Too many requests from this address."),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                "Too many failed authentications from this address (unauthenticated requests "
+                "only), or too many alerts for this bot; Retry-After says when to retry.",
+            ),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                "The database is unavailable (a restart); nothing was stored, retry after "
+                "Retry-After seconds.",
+            ),
         },
         auth=[],
     )
     def post(self, request: Request) -> Response:
         now = timezone.now()
-        raw = request.body
         try:
-            payload = parse_body(raw)
-            bot = authenticate(request=request, raw=raw, payload=payload)
-            form = TradingViewSignalSerializer(data=payload)
-            if not form.is_valid():
-                raise exceptions.ValidationError(form.errors)
-            receipt = signal_receive(
-                bot=bot,
-                payload=payload,
-                data=dict(form.validated_data),
-                source_ip=client_ip(request),
-                now=now,
-            )
+            try:
+                receipt = self._receive(request, now)
+            except StaleLookup:  # the cached bot was deleted a moment ago: once more, fresh
+                receipt = self._receive(request, now)
         except WebhookRefused as exc:
-            headers = {"WWW-Authenticate": self.get_authenticate_header(request)}
-            return Response(
-                {"message": exc.message, "code": exc.code, "extra": exc.extra},
-                status=exc.status,
-                headers=headers if exc.status == 401 else None,
-            )
+            return self._refused(request, exc)
         body = {
             "signal_id": receipt.signal.pk,
             "status": receipt.signal.outcome,
@@ -156,3 +162,64 @@ class TradingViewWebhookApi(APIView):
         }
         code = status.HTTP_200_OK if receipt.duplicate else status.HTTP_202_ACCEPTED
         return Response(body, status=code)
+
+    def _receive(self, request: Request, now: datetime) -> Receipt:
+        source = client_ip(request)
+        raw = request.body
+        bot, payload = self._authenticated(request, raw, source)
+        form = TradingViewSignalSerializer(data=payload)
+        if not form.is_valid():
+            raise exceptions.ValidationError(form.errors)
+        return signal_receive(
+            bot=bot,
+            payload=payload,
+            data=dict(form.validated_data),
+            source_ip=source,
+            now=now,
+            size=len(raw),
+        )
+
+    def _authenticated(
+        self, request: Request, raw: bytes, source: str
+    ) -> tuple[Bot | None, dict[str, Any]]:
+        """The bot and the parsed body, once the caller is authenticated (allowlist and
+        signature on the raw bytes, then the passphrase in the parsed body). Each failure counts
+        against the source, and a source over ``WEBHOOK_AUTH_FAILURE_RATE`` is answered 429
+        instead. The bot's own rate is taken after: a valid alert is never refused for another
+        caller's junk."""
+        try:
+            authenticate_source(request=request, raw=raw, source=source)
+            payload = parse_body(raw)
+            bot = authenticate_passphrase(payload)
+        except WebhookRefused:
+            wait = auth_failures_exceeded(source)
+            auth_failure_record(source)
+            if wait is not None:
+                raise _throttled(wait) from None
+            raise
+        wait = signal_rate_take(f"bot:{bot.pk}" if bot is not None else "shared-passphrase")
+        if wait is not None:
+            raise _throttled(wait)
+        return bot, payload
+
+    def _refused(self, request: Request, exc: WebhookRefused) -> Response:
+        headers: dict[str, str] = {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = self.get_authenticate_header(request)
+        if exc.status == 429:
+            headers["Retry-After"] = str(exc.extra.pop("retry_after_s"))
+        return Response(
+            {"message": exc.message, "code": exc.code, "extra": exc.extra},
+            status=exc.status,
+            headers=headers or None,
+        )
+
+
+def _throttled(wait: float) -> WebhookRefused:
+    seconds = max(1, math.ceil(wait))
+    return WebhookRefused(
+        429,
+        f"Request was throttled. Expected available in {seconds} seconds.",
+        "throttled",
+        retry_after_s=seconds,
+    )

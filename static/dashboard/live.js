@@ -114,9 +114,17 @@
   function renderSections(html) {
     for (const [key, fragment] of Object.entries(html || {})) {
       document.querySelectorAll('[data-section="' + key + '"]').forEach((el) => {
-        if (el.innerHTML !== fragment) el.innerHTML = fragment;
+        if (el.innerHTML !== fragment) { el.innerHTML = fragment; paintBackgrounds(el); }
       });
     }
+  }
+
+  // Cells coloured by their value (correlation, monthly returns) carry data-bg: set through the
+  // DOM, since the Content-Security-Policy refuses style="..." attributes (docs/security.md).
+  function paintBackgrounds(root) {
+    (root || document).querySelectorAll("[data-bg]").forEach((el) => {
+      el.style.background = el.dataset.bg;
+    });
   }
 
   // --- snapshot -----------------------------------------------------------------------------------
@@ -251,9 +259,11 @@
     fmt,
     setField,
     renderSections,
+    paintBackgrounds,
   });
 
   function start() {
+    paintBackgrounds(document);
     setStatus(false);
     connect();
   }

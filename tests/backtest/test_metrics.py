@@ -87,12 +87,14 @@ def test_metrics_without_trades() -> None:
         first_open=1.0,
         last_close=1.0,
     )
-    assert (m.total_return, m.sharpe, m.max_drawdown, m.n_trades, m.profit_factor) == (
-        0.0,
-        0.0,
-        0.0,
-        0,
-        0.0,
+    assert (m.total_return, m.sharpe, m.max_drawdown, m.n_trades) == (0.0, 0.0, 0.0, 0)
+    # Not defined without a trade (the PerformanceMonitor says the same): None, not a made-up 0.
+    assert (m.win_rate, m.profit_factor, m.profit_loss_ratio, m.expectancy, m.calmar) == (
+        None,
+        None,
+        None,
+        None,
+        None,
     )
 
 

@@ -1,9 +1,12 @@
-"""Parity: the exchange-mode backtest and the paper-trading loop (``replay``) trade alike.
+"""End to end: the exchange-mode backtest and the paper-trading loop (``replay``) trade alike.
 
-One bot replays real candles through ``replay_bot`` (the scheduler's cycles, the database, the
-pickled simulated exchange); the same bot's ``BotProfile`` then runs through
-``run_exchange_backtest`` over the very candles and funding rates the replay read. Trades,
-orders and cycle outcomes must be identical, every price, quantity, fee and PnL as a Decimal.
+Both run the one ``CycleRunner``; the stores are held to one contract by
+``test_store_contract.py``. This checks the whole paths around it: one bot replays real candles
+through ``replay_bot`` (the scheduler's cycles, the database store, the pickled simulated
+exchange, the risk services' readings); the same bot's ``BotProfile`` then runs through
+``run_exchange_backtest`` (the in-memory store, readings from the candles) over the very candles
+and funding rates the replay read. Trades, orders and cycle outcomes must be identical, every
+price, quantity, fee and PnL as a Decimal.
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "var" / "screenshots"
 STAFF_USER, STAFF_PASSWORD = "cockpit-staff", "staff-pw-4711-browser"
 VIEWER_USER, VIEWER_PASSWORD = "cockpit-viewer", "viewer-pw-4711-browser"
+# staff with no model permission, only a grant to pause/resume one bot (docs/security.md)
+DESK_USER, DESK_PASSWORD, DESK_BOT = "cockpit-desk", "desk-pw-4711-browser", "demo-swing"
 WEBHOOK_SECRET = "browser-webhook-secret-4711"
 KILL_BOT = "browser-kill"  # a second paper signal bot, flattened by the kill switch test
 BACKTEST_DATA = "futures/BTCUSDT-1h.csv.gz"
@@ -81,7 +83,7 @@ from django.core.management import call_command
 
 from apps.backtest.models import BacktestRun
 from apps.backtest.services import backtest_run_execute
-from apps.bots.models import Bot
+from apps.bots.models import Bot, BotGrant
 from apps.exchange.domain.types import datetime_to_ms
 from apps.risk.models import RiskSettings
 
@@ -96,6 +98,11 @@ store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
 store[HASH_SESSION_KEY] = viewer.get_session_auth_hash()
 store.create()
 out["viewer_session"] = store.session_key
+
+desk = users.objects.create_user(args["desk"], "desk@example.com", args["desk_pw"], is_staff=True)
+BotGrant.objects.create(
+    user=desk, bot=Bot.objects.get(name=args["desk_bot"]), permission="pause_bot"
+)
 
 src = Bot.objects.get(name="demo-signal")
 bot = Bot(
@@ -275,6 +282,9 @@ def platform(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         args = {
             "viewer": VIEWER_USER,
             "viewer_pw": VIEWER_PASSWORD,
+            "desk": DESK_USER,
+            "desk_pw": DESK_PASSWORD,
+            "desk_bot": DESK_BOT,
             "kill_bot": KILL_BOT,
             "data": BACKTEST_DATA,
             "data_path": str(shared_data / BACKTEST_DATA),
@@ -310,11 +320,22 @@ def browser(chromium: str) -> Iterator[Any]:
             instance.close()
 
 
+#: Every Content-Security-Policy violation becomes a console error (Chromium logs most refusals
+#: itself; the event also catches those it reports only to listeners).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline")
+    + " at " + e.sourceFile + ":" + e.lineNumber + " sample " + e.sample);
+});
+"""
+
+
 class ConsoleWatch:
-    """Console errors and uncaught exceptions of one page."""
+    """Console errors, uncaught exceptions and Content-Security-Policy violations of one page."""
 
     def __init__(self, page: Any) -> None:
         self.errors: list[str] = []
+        page.add_init_script(CSP_LISTENER)
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
 

@@ -242,6 +242,8 @@ def test_pause_and_resume_ask_and_change_the_state(page, platform) -> None:
     assert platform.sql("select state from bots_bot where name = ?", bot) == [("paused",)]
     page.locator(f'[data-testid=resume-bot][data-bot="{bot}"]').click()
     expect(state).to_contain_text("running", ignore_case=True, timeout=5_000)
-    assert platform.sql("select state from bots_bot where name = ?", bot) == [("running",)]
+    assert platform.sql("select state from bots_bot where name = ?", bot) == [("running",)], (
+        platform.sql("select state, state_cause, state_reason from bots_bot where name = ?", bot)
+    )
     assert [kind for kind, _ in dialogs.seen] == ["confirm", "confirm"], dialogs.seen
     page.console.assert_clean("the overview")

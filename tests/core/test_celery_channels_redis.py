@@ -57,7 +57,9 @@ def redis_worker(redis_url: str, tmp_path: Path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    # Not the current app: shared tasks (`ping.delay()`) in later tests must still publish
+    # through the platform's app, not this closed client.
+    client = Celery("test-client", broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.task_serializer = "json"
     client.conf.accept_content = ["json"]
     try:

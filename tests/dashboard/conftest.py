@@ -101,9 +101,30 @@ def desk(db) -> Desk:
     return Desk(now=now, alpha=alpha, beta=beta, rehearsal=rehearsal)
 
 
+OPERATOR_PERMISSIONS = (
+    "bots.pause_bot",
+    "bots.engage_killswitch",
+    "bots.engage_killswitch_all",
+    "backtest.start_backtest",
+)
+
+
+def operator_user(username: str):
+    """A staff user holding the cockpit's action permissions (docs/security.md)."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username, password="pw-123456", is_staff=True)
+    for name in OPERATOR_PERMISSIONS:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return get_user_model().objects.get(pk=user.pk)  # a fresh permission cache
+
+
 @pytest.fixture
 def staff_client(db) -> Client:
-    user = get_user_model().objects.create_user("desk", password="pw-123456", is_staff=True)
+    user = operator_user("desk")
     client = Client()
     client.force_login(user)
     return client

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from apps.bots.models import Bot
 from apps.orders.models import Order
 from apps.trading.models import Position
+from tests.dashboard.conftest import operator_user
 from tests.dashboard.dom import parse
 from tests.trading.test_engine_seed import _bot, _replay
 
@@ -28,7 +28,7 @@ ACTIONS = (
 @pytest.fixture
 def csrf_staff(db) -> tuple[Client, str]:
     """A staff user's browser that enforces CSRF, and the token its page carries."""
-    user = get_user_model().objects.create_user("desk", password="pw-123456", is_staff=True)
+    user = operator_user("desk")
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     page = client.get("/").content.decode()

@@ -262,4 +262,4 @@ def test_portfolio_heatmap_with_candles_colours_each_pair(staff_client, desk, sh
     assert len(cells) == 4 and cells[("BTCUSDT", "BTCUSDT")].text == "+1.00"
     btc_eth = float(cells[("BTCUSDT", "ETHUSDT")].text)
     assert 0.5 < btc_eth < 1 and cells[("ETHUSDT", "BTCUSDT")].text == f"{btc_eth:+.2f}"
-    assert cells[("BTCUSDT", "ETHUSDT")].attrs["style"].startswith("background:rgb(255,")
+    assert cells[("BTCUSDT", "ETHUSDT")].attrs["data-bg"].startswith("rgb(255,")

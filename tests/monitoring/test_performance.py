@@ -65,7 +65,7 @@ def test_compute_stats_with_hand_computed_trades_matches_each_figure() -> None:
     assert s.win_rate == D(2) / D(6)
     assert (s.gross_profit, s.gross_loss) == (D(80), D(-70))
     assert s.avg_win == D(40) and s.avg_loss == D(-70) / D(3)
-    assert s.payoff_ratio == D(40) / (D(70) / D(3))  # 12/7
+    assert s.profit_loss_ratio == D(40) / (D(70) / D(3))  # 12/7
     assert s.profit_factor == D(80) / D(70)
     assert s.net_pnl == D(10) and s.expectancy == D(10) / D(6)
     assert s.total_roi == D(1) and s.avg_roi == D(1) / D(6)
@@ -80,21 +80,21 @@ def test_compute_stats_with_no_trades_returns_none_figures() -> None:
     s = compute_stats([], starting_equity=D(1000))
     assert s.trades == 0 and s.net_pnl == 0 and s.max_drawdown == 0
     assert s.win_rate is None and s.expectancy is None and s.avg_roi is None
-    assert s.profit_factor is None and s.payoff_ratio is None and s.avg_holding is None
+    assert s.profit_factor is None and s.profit_loss_ratio is None and s.avg_holding is None
     assert s.max_drawdown_pct == 0
 
 
 def test_compute_stats_with_no_losses_has_undefined_ratios() -> None:
     s = compute_stats([trade("5", exit_min=1), trade("7", exit_min=2)], starting_equity=D(0))
     assert s.win_rate == 1 and s.avg_loss is None
-    assert s.profit_factor is None and s.payoff_ratio is None  # would be infinite
+    assert s.profit_factor is None and s.profit_loss_ratio is None  # would be infinite
     assert s.max_drawdown == 0 and s.max_drawdown_pct is None  # no starting equity
 
 
 def test_compute_stats_with_only_losses_has_zero_ratios() -> None:
     s = compute_stats([trade("-5", exit_min=1), trade("-7", exit_min=2)], starting_equity=D(100))
     assert s.win_rate == 0 and s.avg_win is None
-    assert s.profit_factor == 0 and s.payoff_ratio == 0
+    assert s.profit_factor == 0 and s.profit_loss_ratio == 0
     assert s.max_drawdown == D(12) and s.max_drawdown_pct == D(12)
     assert s.max_consecutive_losses == 2 == s.current_losing_streak
 

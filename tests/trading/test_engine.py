@@ -137,22 +137,22 @@ def test_strategy_hook_error_with_an_open_position_pauses_the_bot_and_keeps_its_
 def test_kill_switch_engaged_during_a_cycle_blocks_its_entry(btc_hours, monkeypatch) -> None:
     """The kill switch halts the bot while a cycle is already past its checks: the risk gate
     reads the bot's cause at decision time and blocks the entry as KILL_SWITCH."""
-    import apps.trading.engine.cycle as engine_cycle
     from apps.bots.services import bot_halt
+    from apps.trading.domain.runner import CycleRunner
 
     bot = _ema_bot()
     outcomes = _run(bot, START, START + 24 * 30 * HOUR)
     entry = START + outcomes.index("enter") * HOUR
     racing = make_bot("ema-race", strategy=bot.strategy, state=Bot.State.RUNNING, leverage=3)
     _run(racing, START, entry)
-    real_breaker = engine_cycle._breaker
+    real_breaker = CycleRunner.breaker
 
-    def breaker_then_kill(ctx, equity):
-        decision = real_breaker(ctx, equity)
+    def breaker_then_kill(runner, equity):
+        decision = real_breaker(runner, equity)
         bot_halt(bot=racing, reason="kill switch: drill", cause=Bot.Cause.KILL_SWITCH)
         return decision
 
-    monkeypatch.setattr(engine_cycle, "_breaker", breaker_then_kill)
+    monkeypatch.setattr(CycleRunner, "breaker", breaker_then_kill)
     assert _run(racing, entry, entry + HOUR) == ["blocked"]
     signal = Signal.objects.get(bot=racing, blocked_by="KILL_SWITCH")
     assert "kill switch engaged: kill switch: drill" in signal.detail

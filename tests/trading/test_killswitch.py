@@ -121,7 +121,7 @@ def test_cycle_with_critical_error_flattens_halts_and_schedules_restart(
         raise RuntimeError("exchange state corrupted")
 
     Bot.objects.filter(pk=open_bot.pk).update(state=Bot.State.RUNNING)
-    monkeypatch.setattr(engine_cycle, "_decide", explode)
+    monkeypatch.setattr(engine_cycle._Decider, "decide", explode)
     t = 1704067200000 + 13 * 3_600_000
     now = datetime.fromtimestamp((t + 3_600_000) / 1000, tz=UTC)
     before = datetime.now(tz=UTC)

@@ -18,7 +18,7 @@ from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.utils import timezone
 
-import apps.trading.engine.context as engine_context
+import apps.trading.engine.store as engine_store
 from apps.bots.lease import CycleBusy, LeaseLost, bot_lock, lease_holder
 from apps.bots.models import Bot
 from apps.exchange.domain.types import OrderRequest, OrderType, Side
@@ -191,15 +191,15 @@ class _Crash(BaseException):
 def test_crash_after_the_entry_reached_the_venue_is_recovered_by_reconcile(
     live_bot, fake, monkeypatch
 ):
-    real = engine_context.order_apply_report
+    real = engine_store.order_apply_report
 
     def die(**kwargs):
         raise _Crash
 
-    monkeypatch.setattr(engine_context, "order_apply_report", die)
+    monkeypatch.setattr(engine_store, "order_apply_report", die)
     with pytest.raises(_Crash):
         _cycle(live_bot)
-    monkeypatch.setattr(engine_context, "order_apply_report", real)
+    monkeypatch.setattr(engine_store, "order_apply_report", real)
     # The intent was recorded before it was sent; the venue filled it; nothing else happened.
     entry = Order.objects.get(bot=live_bot, purpose="entry")
     assert entry.status == "PENDING_NEW" and not Trade.objects.exists()

@@ -126,16 +126,41 @@ def test_webhook_with_ip_allowlist_refuses_other_sources(client, settings, signa
     assert spoofed.status_code == 401
 
 
-def test_webhook_throttles_each_source_with_429(client, settings, signal_bot):
-    settings.WEBHOOK_THROTTLE_RATE = "3/minute"
+def test_webhook_throttles_failed_authentication_per_source_with_429(client, settings, signal_bot):
+    settings.WEBHOOK_AUTH_FAILURE_RATE = "3/minute"
     codes = [
         post(client, body(passphrase="x"), REMOTE_ADDR="10.0.0.1").status_code for _ in range(4)
     ]
     assert codes == [401, 401, 401, 429]
-    last = post(client, body(passphrase="x"), REMOTE_ADDR="10.0.0.1")
+    last = post(client, b"junk", REMOTE_ADDR="10.0.0.1")
     assert last.status_code == 429 and int(last["Retry-After"]) >= 1
     assert last.json()["code"] == "throttled"
     assert post(client, body(), REMOTE_ADDR="10.0.0.2").status_code == 202  # another source
+
+
+def test_webhook_junk_from_a_shared_source_never_blocks_its_valid_alerts(
+    client, settings, signal_bot
+):
+    settings.WEBHOOK_AUTH_FAILURE_RATE = "2/minute"
+    tradingview = {"REMOTE_ADDR": "52.89.214.238"}
+    for _ in range(5):
+        post(client, body(passphrase="guess"), **tradingview)
+        post(client, b"{not json", **tradingview)
+    assert post(client, body(passphrase="guess"), **tradingview).status_code == 429
+    accepted = post(client, body(alert_id="valid-from-shared"), **tradingview)
+    assert accepted.status_code == 202
+    assert Signal.objects.filter(alert_id="valid-from-shared").count() == 1
+
+
+def test_webhook_throttles_authenticated_alerts_per_bot_with_429(client, settings, signal_bot):
+    settings.WEBHOOK_THROTTLE_RATE = "2/minute"
+    codes = [
+        post(client, body(alert_id=f"r-{n}"), REMOTE_ADDR=f"10.0.1.{n}").status_code
+        for n in range(3)
+    ]
+    assert codes == [202, 202, 429]  # three sources, one bot: the bot's rate
+    assert Signal.objects.count() == 2
+    assert post(client, body(passphrase="x"), REMOTE_ADDR="10.0.1.9").status_code == 401
 
 
 @pytest.mark.redis
@@ -149,12 +174,13 @@ def test_webhook_throttle_counts_in_redis_across_processes(client, settings, sig
             "KEY_PREFIX": "tp",
         }
     }
-    settings.WEBHOOK_THROTTLE_RATE = "2/hour"
+    settings.WEBHOOK_AUTH_FAILURE_RATE = "2/hour"
     assert post(client, body(passphrase="x"), REMOTE_ADDR="10.0.0.7").status_code == 401
-    keys = redis.Redis.from_url(redis_url).keys("*webhook-throttle:10.0.0.7:*")
+    keys = redis.Redis.from_url(redis_url).keys("*webhook-authfail:*")
     assert len(keys) == 1  # the counter lives in Redis, shared by every web process
-    redis.Redis.from_url(redis_url).incr(keys[0])  # another process's request
+    redis.Redis.from_url(redis_url).incr(keys[0])  # another process's failed request
     assert post(client, body(passphrase="x"), REMOTE_ADDR="10.0.0.7").status_code == 429
+    assert post(client, body(), REMOTE_ADDR="10.0.0.7").status_code == 202
 
 
 # --- validation -------------------------------------------------------------------------------

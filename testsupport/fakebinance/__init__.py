@@ -15,7 +15,10 @@ Module map: server (aiohttp app and request pipeline), routes_market / routes_tr
 auth (API key, HMAC, recvWindow), ratelimit, faults, streams (websockets), exchange (state and
 clocks), engine (LIMIT/MARKET matching), algo (conditional orders), book (synthetic depth),
 accounts (wallet, positions, fees, funding), symbols (filters), data (shipped klines/funding),
-admin (/_fake/ HTTP control), testing / pytest_plugin (helpers). No Django here: the management
+tape (trade counts, trade ids and taker volumes derived from the OHLCV files), admin (/_fake/
+HTTP control), testing / pytest_plugin (helpers). Responses carry the fields Binance documents,
+with realistic values (tests/exchange/test_fake_fidelity.py checks them with an independent
+client). No Django here: the management
 command ``fakebinance`` is a thin wrapper around ``FakeBinance``.
 """
 

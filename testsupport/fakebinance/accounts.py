@@ -18,6 +18,23 @@ from .symbols import SPECS
 
 ZERO = Decimal(0)
 MAINT_RATE = Decimal("0.004")
+# Binance USDⓈ-M regular-user fee tiers (USDT): VIP n -> (maker, taker)
+FEE_TIERS: tuple[tuple[Decimal, Decimal], ...] = tuple(
+    (Decimal(m), Decimal(t))
+    for m, t in (
+        ("0.0002", "0.0005"),
+        ("0.00016", "0.0004"),
+        ("0.00014", "0.00035"),
+        ("0.00012", "0.00032"),
+        ("0.0001", "0.0003"),
+        ("0.00008", "0.00027"),
+        ("0.00006", "0.00025"),
+        ("0.00004", "0.00022"),
+        ("0.00002", "0.0002"),
+        ("0", "0.00017"),
+    )
+)
+MAX_NOTIONAL = "10000000"  # the first leverage bracket's cap the fake reports
 
 
 def fmt(value: Decimal, places: int = 8) -> str:
@@ -99,7 +116,12 @@ class Account:
     trades: list[Trade] = field(default_factory=list)
     update_time: int = 0
     income: list[dict[str, Any]] = field(default_factory=list)  # /fapi/v1/income rows
-    _trade_id: int = 1000
+
+    @property
+    def fee_tier(self) -> int:
+        """Return the VIP tier of the account's maker rate (the nearest tier at or above it)."""
+        tiers = [i for i, (maker, _) in enumerate(FEE_TIERS) if maker >= self.maker_fee]
+        return tiers[-1] if tiers else 0
 
     def add_income(
         self, kind: str, symbol: str, amount: Decimal, now: int, trade_id: int = 0
@@ -129,6 +151,7 @@ class Account:
     def fill(
         self,
         *,
+        trade_id: int,
         order_id: int,
         symbol: str,
         side: str,
@@ -145,9 +168,8 @@ class Account:
         fee = price * qty * (self.maker_fee if maker else self.taker_fee)
         self.wallet += realized - fee
         pos.update_time = self.update_time = now
-        self._trade_id += 1
         trade = Trade(
-            self._trade_id,
+            trade_id,
             order_id,
             symbol,
             side,
@@ -205,7 +227,30 @@ class Account:
         price = (pos.amt * pos.entry - self.wallet) / denom
         return max(price, ZERO)
 
-    def position_json(self, pos: Position, mark: Decimal, version: int) -> dict[str, Any]:
+    def break_even(self, pos: Position) -> Decimal:
+        """Return the price at which closing ``pos`` pays back the taker fee (0 when flat)."""
+        if pos.amt == 0:
+            return ZERO
+        return pos.entry * (1 + self.taker_fee if pos.amt > 0 else 1 - self.taker_fee)
+
+    def adl_quantile(self, pos: Position, mark: Decimal) -> int:
+        """Return the auto-deleveraging quantile (0 flat; 1-4 by unrealized return on margin)."""
+        if pos.amt == 0:
+            return 0
+        margin = abs(pos.amt) * mark / self.lev(pos.symbol)
+        roe = pos.amt * (mark - pos.entry) / margin if margin else ZERO
+        return 1 if roe <= 0 else 2 if roe < Decimal("0.5") else 3 if roe < 1 else 4
+
+    def position_json(
+        self,
+        pos: Position,
+        mark: Decimal,
+        version: int,
+        bid: Decimal = ZERO,
+        ask: Decimal = ZERO,
+    ) -> dict[str, Any]:
+        """Return a ``positionRisk`` row; ``bid``/``ask`` are the open orders' notional on each
+        side for this position (v3 reports them and their initial margin)."""
         spec = SPECS[pos.symbol]
         notional = pos.amt * mark
         upnl = pos.amt * (mark - pos.entry)
@@ -215,13 +260,16 @@ class Account:
             "positionSide": pos.side,
             "positionAmt": spec.fmt_qty(pos.amt),
             "entryPrice": fmt(pos.entry),
-            "breakEvenPrice": fmt(pos.entry),
+            "breakEvenPrice": fmt(self.break_even(pos)),
             "markPrice": fmt(mark),
             "unRealizedProfit": fmt(upnl),
             "liquidationPrice": fmt(self.liquidation_price(pos)),
             "notional": fmt(notional),
+            # the fake margins everything as cross (module docstring): Binance sends "0" for
+            # both in cross mode
             "isolatedMargin": "0",
             "isolatedWallet": "0",
+            # 0 for a position never opened, as Binance sends
             "updateTime": pos.update_time,
         }
         if version == 2:
@@ -229,18 +277,61 @@ class Account:
                 marginType=self.margin_type.get(pos.symbol, "cross"),
                 isAutoAddMargin="false",
                 leverage=str(self.lev(pos.symbol)),
-                maxNotionalValue="10000000",
+                maxNotionalValue=MAX_NOTIONAL,
             )
         else:
             row.update(
                 marginAsset="USDT",
-                initialMargin=fmt(im),
+                initialMargin=fmt(im + (bid + ask) / self.lev(pos.symbol)),
                 maintMargin=fmt(abs(notional) * MAINT_RATE),
                 positionInitialMargin=fmt(im),
-                openOrderInitialMargin="0",
-                adl=0,
-                bidNotional="0",
-                askNotional="0",
+                openOrderInitialMargin=fmt((bid + ask) / self.lev(pos.symbol)),
+                adl=self.adl_quantile(pos, mark),
+                bidNotional=fmt(bid),
+                askNotional=fmt(ask),
+            )
+        return row
+
+    def account_position_json(
+        self,
+        pos: Position,
+        mark: Decimal,
+        version: int,
+        bid: Decimal = ZERO,
+        ask: Decimal = ZERO,
+    ) -> dict[str, Any]:
+        """Return a ``positions`` entry of GET /fapi/v2|v3/account (not the positionRisk shape)."""
+        spec = SPECS[pos.symbol]
+        notional = pos.amt * mark
+        im = abs(notional) / self.lev(pos.symbol)
+        order_im = (bid + ask) / self.lev(pos.symbol)
+        row: dict[str, Any] = {
+            "symbol": pos.symbol,
+            "positionSide": pos.side,
+            "positionAmt": spec.fmt_qty(pos.amt),
+            "unrealizedProfit": fmt(pos.amt * (mark - pos.entry)),
+            "notional": fmt(notional),
+            "isolatedWallet": "0",
+            "initialMargin": fmt(im + order_im),
+            "maintMargin": fmt(abs(notional) * MAINT_RATE),
+            "updateTime": pos.update_time,
+        }
+        if version == 3:
+            row["isolatedMargin"] = "0"  # cross margin (see position_json)
+        else:
+            row.update(
+                positionInitialMargin=fmt(im),
+                openOrderInitialMargin=fmt(order_im),
+                leverage=str(self.lev(pos.symbol)),
+                isolated=self.margin_type.get(pos.symbol, "cross") == "isolated",
+                entryPrice=fmt(pos.entry),
+                breakEvenPrice=fmt(self.break_even(pos)),
+                maxNotional=MAX_NOTIONAL,
+                bidNotional=fmt(bid),
+                askNotional=fmt(ask),
+                # not in Binance's v2 entry (it has "isolated"); kept because an existing test
+                # (tests/exchange/fakebinance/test_engine.py) reads it
+                marginType=self.margin_type.get(pos.symbol, "cross"),
             )
         return row
 
@@ -249,11 +340,11 @@ class Account:
             "s": pos.symbol,
             "pa": SPECS[pos.symbol].fmt_qty(pos.amt),
             "ep": fmt(pos.entry),
-            "bep": fmt(pos.entry),
+            "bep": fmt(self.break_even(pos)),
             "cr": fmt(pos.realized_total),
             "up": fmt(pos.amt * (mark - pos.entry)),
             "mt": self.margin_type.get(pos.symbol, "cross"),
-            "iw": "0",
+            "iw": "0",  # isolated wallet: "0" in cross margin, as Binance sends
             "ps": pos.side,
         }
 

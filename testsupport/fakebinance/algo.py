@@ -50,7 +50,7 @@ class AlgoEngine:
 
     def query(self, p: dict[str, str]) -> dict[str, Any]:
         algo = self.find(p)
-        return algo.as_json(self._actual(algo))
+        return algo.as_json(self._actual(algo), view="query")
 
     def _actual(self, algo: AlgoOrder) -> Order | None:
         return self.ex.engine.orders.get(algo.actual_order_id or -1)

@@ -24,6 +24,9 @@ from .symbols import SymbolSpec
 
 LEVEL_NOTIONAL = Decimal(40_000)
 DEFAULT_LEVELS = 100
+# Book update ids (depth lastUpdateId, stream U/u/pu) start where Binance USDⓈ-M's were in 2025
+# (about 8e12) and grow by one per change, so clients never see a placeholder-small id.
+FIRST_UPDATE_ID = 8_000_000_000_000
 
 
 @dataclass
@@ -33,7 +36,7 @@ class SyntheticBook:
     levels: int = DEFAULT_LEVELS
     level_notional: Decimal = LEVEL_NOTIONAL
     version: int = 0
-    update_id: int = 1
+    update_id: int = FIRST_UPDATE_ID
     price: Decimal = Decimal(0)
     _bids: list[list[Decimal]] = field(default_factory=list)  # [[price, qty]] best first
     _asks: list[list[Decimal]] = field(default_factory=list)

@@ -240,7 +240,10 @@ class OrderEngine:
 
     def fill(self, order: Order, price: Decimal, qty: Decimal, *, maker: bool) -> None:
         now = self.ex.now()
+        # the fill is a trade on the tape: the buyer is the taker when a taker buys or a maker sells
+        trade_id = self.ex.print_trade(order.symbol, price, qty, (order.side == "BUY") != maker)
         trade = self.ex.account.fill(
+            trade_id=trade_id,
             order_id=order.order_id,
             symbol=order.symbol,
             side=order.side,

@@ -24,8 +24,10 @@ from .data import INTERVAL_MS, MarketData
 from .engine import OrderEngine
 from .orders import AlgoOrder, Order
 from .symbols import SPECS, SymbolSpec
+from .tape import Tape, avg_trade_notional
 
 FUNDING_INTERVAL = 8 * 3_600_000
+INTEREST_RATE = Decimal("0.0001")  # Binance's USDⓈ-M interest rate: 0.01 % per 8 h
 UserSink = Callable[[dict[str, Any]], None]
 MarketSink = Callable[[str, dict[str, Any] | None], None]
 
@@ -37,6 +39,7 @@ class Market:
     last: Decimal = Decimal(0)
     mark: Decimal = Decimal(0)
     kline: dict[str, Any] = field(default_factory=dict)
+    last_qty: Decimal = Decimal(0)  # size of the last trade printed (24hr ticker "lastQty")
 
 
 class Exchange:
@@ -51,6 +54,8 @@ class Exchange:
         book_levels: int = 100,
     ) -> None:
         self.data = MarketData(data_dir)
+        self.tape = Tape(self.data)
+        self._next_trade: dict[str, int] = {}  # per symbol: the next trade id (see tape.py)
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock_offset_ms = 0
@@ -68,6 +73,8 @@ class Exchange:
             self.markets[symbol] = market
             self._move(market, close, close)
         self.market_time = start
+        # the account was funded when the fake opened (Binance: the last balance change)
+        self.account.update_time = self.now()
 
     # -- clocks and ids ------------------------------------------------------------------------
     def now(self) -> int:
@@ -85,6 +92,36 @@ class Exchange:
     def marks(self) -> dict[str, Decimal]:
         return {s: m.mark for s, m in self.markets.items()}
 
+    def next_trade_id(self, symbol: str) -> int:
+        """Return a new trade id for ``symbol``: the running count of the tape at the market
+        clock, never reused and never decreasing (see tape.py)."""
+        tape_id = self.tape.ids_before(symbol, self.market_time, "1m")
+        trade_id = max(self._next_trade.get(symbol, 0), tape_id)
+        self._next_trade[symbol] = trade_id + 1
+        return trade_id
+
+    def last_trade_qty(self, symbol: str) -> Decimal:
+        """Return the size of the last trade printed on ``symbol`` (an average trade before any)."""
+        market = self.markets[symbol]
+        return market.last_qty or self.print_size(market.spec, market.last)
+
+    def mark_at(self, symbol: str, time_ms: int) -> Decimal:
+        """Return the mark price at ``time_ms``: the close of the shipped 1h candle ending then
+        (the current mark where none is shipped)."""
+        try:
+            rows = self.data.select(symbol, "1h", time_ms - 3_600_000, time_ms - 1, 1, time_ms)
+        except KeyError:
+            rows = []
+        return Decimal(rows[0][4]) if rows else self.markets[symbol].mark
+
+    @staticmethod
+    def print_size(spec: SymbolSpec, price: Decimal) -> Decimal:
+        """Return the size of one average market trade at ``price`` (at least one step)."""
+        if price <= 0:
+            return spec.min_qty
+        size = spec.round_qty_down(Decimal(str(avg_trade_notional(spec.symbol))) / price)
+        return max(size, spec.min_qty)
+
     def next_funding_time(self) -> int:
         return (self.market_time // FUNDING_INTERVAL + 1) * FUNDING_INTERVAL
 
@@ -98,9 +135,10 @@ class Exchange:
     ) -> None:
         """Move ``symbol``'s last price (and mark, by default equal) and run all matching."""
         market = self.markets[symbol]
-        last = Decimal(price)
+        last, prev = Decimal(price), market.last
         self._move(market, last, Decimal(mark) if mark is not None else last)
-        self._update_kline(market, last)
+        # the move is one market trade of average size, bought by the taker on an up-tick
+        self.print_trade(symbol, last, self.print_size(market.spec, last), last >= prev)
         self.engine.on_price(symbol)
         self.algos.on_price(symbol)
         self.emit_market(symbol, None)
@@ -150,12 +188,14 @@ class Exchange:
             now=2**62,
         )
         step = INTERVAL_MS[interval]
-        for t, o, h, lo, c, v in candles:
+        for row in candles:
+            t, o, h, lo, c, v = row
             self.set_market_time(t)
             path = (o, lo, h, c) if Decimal(c) >= Decimal(o) else (o, h, lo, c)
             for px in path:
                 self.set_price(symbol, px)
             market = self.markets[symbol]
+            st = self.tape.stats(symbol, interval, row)
             market.kline = {
                 "t": t,
                 "T": t + step - 1,
@@ -166,18 +206,28 @@ class Exchange:
                 "c": c,
                 "v": v,
                 "x": True,
+                "f": st.first_id,
+                "L": st.last_id,
+                "n": st.count,
+                "q": f"{st.quote:f}",
+                "V": f"{st.taker_base:f}",
+                "Q": f"{st.taker_quote:f}",
             }
             self.emit_market(symbol, market.kline)
             market.kline = {}
             self.set_market_time(t + step)
         return candles
 
-    def _update_kline(self, market: Market, price: Decimal) -> None:
+    def print_trade(self, symbol: str, price: Decimal, qty: Decimal, taker_buy: bool) -> int:
+        """Print one trade on ``symbol`` into the live 1m candle; return its trade id."""
+        market = self.markets[symbol]
+        trade_id = self.next_trade_id(symbol)
+        market.last_qty = qty
         t = self.market_time // 60_000 * 60_000
         k = market.kline
         px = market.spec.fmt_price(price)
-        if not k or k["t"] != t:
-            market.kline = {
+        if not k or k["t"] != t or k["x"]:
+            k = market.kline = {
                 "t": t,
                 "T": t + 59_999,
                 "i": "1m",
@@ -185,13 +235,25 @@ class Exchange:
                 "h": px,
                 "l": px,
                 "c": px,
-                "v": "0",
+                "v": Decimal(0),
                 "x": False,
+                "f": trade_id,
+                "L": trade_id,
+                "n": 0,
+                "q": Decimal(0),
+                "V": Decimal(0),
+                "Q": Decimal(0),
             }
-            return
         k["h"] = px if price > Decimal(k["h"]) else k["h"]
         k["l"] = px if price < Decimal(k["l"]) else k["l"]
-        k["c"] = px
+        k["c"] = market.spec.fmt_price(market.last)
+        k["L"], k["n"] = trade_id, k["n"] + 1
+        k["v"] += qty
+        k["q"] += qty * price
+        if taker_buy:
+            k["V"] += qty
+            k["Q"] += qty * price
+        return trade_id
 
     # -- events ----------------------------------------------------------------------------------
     def emit_user(self, event: dict[str, Any]) -> None:
@@ -205,6 +267,9 @@ class Exchange:
 
     def emit_order(self, order: Order, exec_type: str, **kw: Any) -> None:
         kw.setdefault("now", self.now())
+        for o in self.engine.open_orders(order.symbol):
+            side = "bids" if o.side == "BUY" else "asks"
+            kw[side] = kw.get(side, Decimal(0)) + o.remaining * o.price
         self.emit_user(
             {"e": "ORDER_TRADE_UPDATE", "T": kw["now"], "o": order.event(exec_type, **kw)}
         )
@@ -230,13 +295,17 @@ class Exchange:
     # -- market views -----------------------------------------------------------------------------
     def premium_index(self, symbol: str) -> dict[str, Any]:
         m = self.markets[symbol]
+        rate = self.data.funding_rate_at(symbol, self.market_time)
+        # funding = premium + clamp(interest - premium, +-0.05 %), so inside the clamp the
+        # premium of the mark over the index is about rate - interest
+        index = m.mark / (1 + rate - INTEREST_RATE)
         return {
             "symbol": symbol,
             "markPrice": fmt(m.mark),
-            "indexPrice": fmt(m.mark),
-            "estimatedSettlePrice": fmt(m.mark),
-            "lastFundingRate": fmt(self.data.funding_rate_at(symbol, self.market_time)),
-            "interestRate": "0.00010000",
+            "indexPrice": fmt(index),
+            "estimatedSettlePrice": fmt(index),  # tracks the index between settlements
+            "lastFundingRate": fmt(rate),
+            "interestRate": fmt(INTEREST_RATE),
             "nextFundingTime": self.next_funding_time(),
             "time": self.now(),
         }

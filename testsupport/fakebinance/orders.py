@@ -50,6 +50,9 @@ class Order:
         return self.status in ("NEW", "PARTIALLY_FILLED")
 
     def as_json(self, *, with_time: bool = True) -> dict[str, Any]:
+        """Return the order as Binance's query endpoints show it (GET order, openOrders,
+        allOrders: with ``time``), or with ``with_time=False`` as the new / cancel / modify
+        answers do (``cumQty`` instead of ``time``)."""
         spec = SPECS[self.symbol]
         out: dict[str, Any] = {
             "orderId": self.order_id,
@@ -57,6 +60,7 @@ class Order:
             "status": self.status,
             "clientOrderId": self.client_id,
             "price": spec.fmt_price(self.price),
+            # "0" until something fills (Binance sends a zero average then too)
             "avgPrice": fmt(self.avg_price),
             "origQty": spec.fmt_qty(self.qty),
             "executedQty": spec.fmt_qty(self.executed),
@@ -68,16 +72,17 @@ class Order:
             "closePosition": self.close_position,
             "side": self.side,
             "positionSide": self.position_side,
-            "stopPrice": spec.fmt_price(self.stop_price),
+            "stopPrice": spec.fmt_price(self.stop_price),  # "0" for LIMIT/MARKET, as Binance
             "workingType": self.working_type,
             "priceProtect": False,
             "origType": self.orig_type or self.type,
             "priceMatch": "NONE",
             "selfTradePreventionMode": "EXPIRE_MAKER",
-            "goodTillDate": 0,
+            "goodTillDate": 0,  # 0 unless timeInForce is GTD, as Binance sends
             "updateTime": self.update_time,
         }
         if with_time:
+            del out["cumQty"]
             out["time"] = self.time
         return out
 
@@ -92,9 +97,13 @@ class Order:
         maker: bool = False,
         realized: Decimal = ZERO,
         now: int = 0,
+        bids: Decimal = ZERO,
+        asks: Decimal = ZERO,
     ) -> dict[str, Any]:
+        """Return the ``o`` object of an ORDER_TRADE_UPDATE; ``bids``/``asks`` are the notional
+        of the symbol's open orders on each side after this update."""
         spec = SPECS[self.symbol]
-        return {
+        out: dict[str, Any] = {
             "s": self.symbol,
             "c": self.client_id,
             "S": self.side,
@@ -107,15 +116,14 @@ class Order:
             "x": exec_type,
             "X": self.status,
             "i": self.order_id,
+            # last fill: "0" / 0 on events that are not trades, as Binance sends
             "l": spec.fmt_qty(last_qty),
             "z": spec.fmt_qty(self.executed),
             "L": spec.fmt_price(last_price),
-            "N": "USDT",
-            "n": fmt(commission),
             "T": now,
             "t": trade_id,
-            "b": "0",
-            "a": "0",
+            "b": fmt(bids, 5),
+            "a": fmt(asks, 5),
             "m": maker,
             "R": self.reduce_only,
             "wt": self.working_type,
@@ -124,12 +132,16 @@ class Order:
             "cp": self.close_position,
             "rp": fmt(realized),
             "pP": False,
-            "si": 0,
+            "si": 0,  # strategy id / type: 0 for orders not placed by a strategy
             "ss": 0,
             "V": "EXPIRE_MAKER",
             "pm": "NONE",
             "gtd": 0,
         }
+        if commission:  # "will not push if no commission" (Binance's docs)
+            out["N"] = "USDT"
+            out["n"] = fmt(commission)
+        return out
 
 
 @dataclass
@@ -163,8 +175,11 @@ class AlgoOrder:
     def is_open(self) -> bool:
         return self.status in ("NEW", "TRIGGERING")
 
-    def as_json(self, actual: Order | None = None) -> dict[str, Any]:
+    def as_json(self, actual: Order | None = None, *, view: str = "new") -> dict[str, Any]:
+        """Return the algo order as POST algoOrder answers (``view="new"``), as GET algoOrder
+        shows it (``"query"``) or as openAlgoOrders / allAlgoOrders list it (``"list"``)."""
         spec = SPECS[self.symbol]
+        trailing = self.order_type == "TRAILING_STOP_MARKET"
         out: dict[str, Any] = {
             "algoId": self.algo_id,
             "clientAlgoId": self.client_algo_id,
@@ -176,30 +191,60 @@ class AlgoOrder:
             "timeInForce": self.tif,
             "quantity": spec.fmt_qty(self.qty),
             "algoStatus": self.status,
-            "triggerPrice": spec.fmt_price(self.trigger_price),
-            "price": spec.fmt_price(self.price),
-            "icebergQuantity": None,
-            "selfTradePreventionMode": "EXPIRE_MAKER",
-            "workingType": self.working_type,
-            "priceMatch": "NONE",
-            "closePosition": self.close_position,
-            "priceProtect": self.price_protect,
-            "reduceOnly": self.reduce_only,
-            "activatePrice": spec.fmt_price(self.activate_price) if self.activate_price else "",
-            "callbackRate": f"{self.callback_rate:f}" if self.callback_rate else "",
-            "createTime": self.create_time,
-            "updateTime": self.update_time,
-            "triggerTime": self.trigger_time,
-            "goodTillDate": 0,
         }
-        if self.actual_order_id is not None:
-            out["actualOrderId"] = str(self.actual_order_id)
-            out["actualPrice"] = fmt(actual.avg_price) if actual else "0"
+        if view != "new":
+            out["actualOrderId"] = str(self.actual_order_id) if self.actual_order_id else ""
+            out["actualPrice"] = fmt(actual.avg_price, 5) if actual else "0.00000"
+        if view == "query":
+            out["actualType"] = self.actual_type
+            out["actualQty"] = spec.fmt_qty(actual.qty if actual else self.qty)
+        out.update(
+            {
+                "triggerPrice": spec.fmt_price(self.trigger_price),
+                "price": spec.fmt_price(self.price),
+                "icebergQuantity": None,
+            }
+        )
+        if view == "list":  # no attached take-profit / stop-loss: Binance sends zeros
+            zero = spec.fmt_price(ZERO)
+            out.update(tpTriggerPrice=zero, tpPrice=zero, slTriggerPrice=zero, slPrice=zero)
+        if view != "new":
+            out["tpOrderType"] = ""
+        out.update(
+            {
+                "selfTradePreventionMode": "EXPIRE_MAKER",
+                "workingType": self.working_type,
+                "priceMatch": "NONE",
+                "closePosition": self.close_position,
+                "priceProtect": self.price_protect,
+                "reduceOnly": self.reduce_only,
+            }
+        )
+        if view == "new" or trailing:
+            out["activatePrice"] = (
+                spec.fmt_price(self.activate_price) if self.activate_price else ""
+            )
+            out["callbackRate"] = f"{self.callback_rate:f}" if self.callback_rate else ""
+        out.update(
+            {
+                "createTime": self.create_time,
+                "updateTime": self.update_time,
+                "triggerTime": self.trigger_time,  # 0 until triggered, as Binance sends
+                "goodTillDate": 0,  # 0 unless timeInForce is GTD
+            }
+        )
         return out
 
+    @property
+    def actual_type(self) -> str:
+        """The type of the order placed in the matching engine when this fires."""
+        return "MARKET" if self.order_type.endswith("MARKET") else "LIMIT"
+
     def event(self, actual: Order | None = None) -> dict[str, Any]:
+        """Return the ``o`` object of an ALGO_UPDATE (``ap``/``aq``/``act`` only once the
+        order is placed in the matching engine, ``ia`` only for trailing stops)."""
         spec = SPECS[self.symbol]
-        return {
+        out: dict[str, Any] = {
             "caid": self.client_algo_id,
             "aid": self.algo_id,
             "at": "CONDITIONAL",
@@ -211,18 +256,26 @@ class AlgoOrder:
             "q": spec.fmt_qty(self.qty),
             "X": self.status,
             "ai": str(self.actual_order_id) if self.actual_order_id is not None else "",
-            "ap": fmt(actual.avg_price) if actual else "0.00000",
-            "aq": spec.fmt_qty(actual.executed) if actual else "0",
-            "act": "0",
-            "tp": spec.fmt_price(self.trigger_price),
-            "p": spec.fmt_price(self.price),
-            "V": "EXPIRE_MAKER",
-            "wt": self.working_type,
-            "pm": "NONE",
-            "cp": self.close_position,
-            "pP": self.price_protect,
-            "R": self.reduce_only,
-            "tt": self.trigger_time,
-            "gtd": 0,
-            "rm": self.reason,
         }
+        if actual is not None:
+            out["ap"] = fmt(actual.avg_price, 5)
+            out["aq"] = spec.fmt_qty(actual.executed)
+            out["act"] = actual.type
+        out.update(
+            {
+                "tp": spec.fmt_price(self.trigger_price),
+                "p": spec.fmt_price(self.price),
+                "V": "EXPIRE_MAKER",
+                "wt": self.working_type,
+                "pm": "NONE",
+                "cp": self.close_position,
+                "pP": self.price_protect,
+                "R": self.reduce_only,
+                "tt": self.trigger_time,
+                "gtd": 0,
+                "rm": self.reason,
+            }
+        )
+        if self.order_type == "TRAILING_STOP_MARKET":
+            out["ia"] = self.activated
+        return out

@@ -69,9 +69,11 @@ def klines(fb: FakeBinance, p: dict[str, str]) -> Any:
     except KeyError:
         return []
     step = INTERVAL_MS[interval]
+    tape = fb.exchange.tape
     out = []
-    for t, o, h, lo, c, v in rows:
-        typical = (Decimal(h) + Decimal(lo) + Decimal(c)) / 3
+    for row in rows:
+        t, o, h, lo, c, v = row
+        st = tape.stats(spec.symbol, interval, row)
         out.append(
             [
                 t,
@@ -81,11 +83,11 @@ def klines(fb: FakeBinance, p: dict[str, str]) -> Any:
                 spec.fmt_price(Decimal(c)),
                 v,
                 t + step - 1,
-                fmt(Decimal(v) * typical, 4),
-                0,
-                "0",
-                "0",
-                "0",
+                f"{st.quote:f}",
+                st.count,
+                f"{st.taker_base:f}",
+                f"{st.taker_quote:f}",
+                "0",  # "Ignore." in Binance's docs; Binance sends "0"
             ]
         )
     return out
@@ -131,10 +133,14 @@ def ticker_24h(fb: FakeBinance, p: dict[str, str]) -> Any:
         high = max([last, *(Decimal(r[2]) for r in rows)])
         low = min([last, *(Decimal(r[3]) for r in rows)])
         volume = sum((Decimal(r[5]) for r in rows), Decimal(0))
-        quote = sum(
-            (Decimal(r[5]) * (Decimal(r[2]) + Decimal(r[3]) + Decimal(r[4])) / 3 for r in rows),
-            Decimal(0),
-        )
+        # the sums of the hourly klines' quote volumes and trade counts (see tape.py)
+        stats = [ex.tape.stats(s, "1h", r) for r in rows]
+        quote = sum((st.quote for st in stats), Decimal(0))
+        traded = [st for st in stats if st.count]
+        first_id = traded[0].first_id if traded else -1
+        last_id = traded[-1].last_id if traded else -1
+        count = last_id - first_id + 1 if traded else 0
+        last_qty = ex.last_trade_qty(s)
         change = last - open_
         return {
             "symbol": s,
@@ -142,17 +148,17 @@ def ticker_24h(fb: FakeBinance, p: dict[str, str]) -> Any:
             "priceChangePercent": f"{(change / open_ * 100).quantize(Decimal('0.001')):f}",
             "weightedAvgPrice": spec.fmt_price(quote / volume if volume else last),
             "lastPrice": spec.fmt_price(last),
-            "lastQty": spec.fmt_qty(spec.min_qty),
+            "lastQty": spec.fmt_qty(last_qty),
             "openPrice": spec.fmt_price(open_),
             "highPrice": spec.fmt_price(high),
             "lowPrice": spec.fmt_price(low),
             "volume": f"{volume:f}",
-            "quoteVolume": fmt(quote, 4),
+            "quoteVolume": f"{quote:f}",
             "openTime": end - 86_400_000,
             "closeTime": end - 1,
-            "firstId": 0,
-            "lastId": 0,
-            "count": 0,
+            "firstId": first_id,
+            "lastId": last_id,
+            "count": count,
         }
 
     return _each(p, one)
@@ -186,7 +192,7 @@ def funding_rate(fb: FakeBinance, p: dict[str, str]) -> Any:
     symbols = [get_spec(p["symbol"]).symbol] if p.get("symbol") else list(SPECS)
     ex = fb.exchange
     end = min(end if end is not None else ex.market_time, ex.market_time)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in symbols:
         times, rates = ex.data.funding(s)
         picked = [
@@ -196,7 +202,12 @@ def funding_rate(fb: FakeBinance, p: dict[str, str]) -> Any:
         ]
         picked = picked[:limit] if start is not None else picked[-limit:]
         rows += [
-            {"symbol": s, "fundingTime": t, "fundingRate": fmt(Decimal(r)), "markPrice": ""}
+            {
+                "symbol": s,
+                "fundingTime": t,
+                "fundingRate": fmt(Decimal(r)),
+                "markPrice": fmt(ex.mark_at(s, t)),
+            }
             for t, r in picked
         ]
     return sorted(rows, key=lambda r: r["fundingTime"])[:limit]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import errors, params
-from .accounts import fmt
+from .accounts import MAX_NOTIONAL, fmt
 from .routes import SIGNED, Route
 from .symbols import SPECS, get_spec
 
@@ -52,7 +53,8 @@ def cancel_algo(fb: FakeBinance, p: dict[str, str]) -> Any:
 
 def open_algos(fb: FakeBinance, p: dict[str, str]) -> Any:
     symbol = get_spec(p["symbol"]).symbol if p.get("symbol") else None
-    return [a.as_json() for a in fb.exchange.algos.open_algos(symbol)]
+    algos = fb.exchange.algos
+    return [a.as_json(algos._actual(a), view="list") for a in algos.open_algos(symbol)]
 
 
 def cancel_all_algos(fb: FakeBinance, p: dict[str, str]) -> Any:
@@ -70,7 +72,7 @@ def leverage(fb: FakeBinance, p: dict[str, str]) -> Any:
     fb.exchange.emit_user(
         {"e": "ACCOUNT_CONFIG_UPDATE", "T": fb.exchange.now(), "ac": {"s": spec.symbol, "l": lev}}
     )
-    return {"leverage": lev, "maxNotionalValue": "10000000", "symbol": spec.symbol}
+    return {"leverage": lev, "maxNotionalValue": MAX_NOTIONAL, "symbol": spec.symbol}
 
 
 def margin_type(fb: FakeBinance, p: dict[str, str]) -> Any:
@@ -118,7 +120,7 @@ def symbol_config(fb: FakeBinance, p: dict[str, str]) -> Any:
             "marginType": "ISOLATED" if acct.margin_type.get(s) == "isolated" else "CROSSED",
             "isAutoAddMargin": "false",
             "leverage": acct.lev(s),
-            "maxNotionalValue": "10000000",
+            "maxNotionalValue": MAX_NOTIONAL,
         }
         for s in symbols
     ]
@@ -146,30 +148,42 @@ def _figures(fb: FakeBinance) -> dict[str, str]:
     }
 
 
-def _positions(fb: FakeBinance, version: int, only_open: bool) -> list[dict[str, Any]]:
+def _order_notional(fb: FakeBinance) -> dict[tuple[str, str], list[Decimal]]:
+    """Return the open orders' [bid, ask] notional per (symbol, positionSide)."""
+    out: dict[tuple[str, str], list[Decimal]] = {}
+    for o in fb.exchange.engine.open_orders():
+        row = out.setdefault((o.symbol, o.position_side), [Decimal(0), Decimal(0)])
+        row[0 if o.side == "BUY" else 1] += o.remaining * o.price
+    return out
+
+
+def _positions(
+    fb: FakeBinance, version: int, only_open: bool, *, account_shape: bool = False
+) -> list[dict[str, Any]]:
     ex = fb.exchange
     acct = ex.account
     sides = ("LONG", "SHORT") if acct.dual_side else ("BOTH",)
     busy = {o.symbol for o in ex.engine.open_orders()}
+    notional = _order_notional(fb)
+    render = acct.account_position_json if account_shape else acct.position_json
     rows = []
     for symbol in SPECS:
         for side in sides:
             pos = acct.position(symbol, side)
             if only_open and not pos.amt and symbol not in busy:
                 continue
-            rows.append(acct.position_json(pos, ex.market(symbol).mark, version))
+            bid, ask = notional.get((symbol, side), (Decimal(0), Decimal(0)))
+            rows.append(render(pos, ex.market(symbol).mark, version, bid, ask))
     return rows
 
 
 def account(version: int) -> Any:
     def handler(fb: FakeBinance, p: dict[str, str]) -> Any:
         f = _figures(fb)
-        asset = {
-            "asset": "USDT",
-            **f,
-            "marginAvailable": True,
-            "updateTime": fb.exchange.account.update_time,
-        }
+        asset: dict[str, Any] = {"asset": "USDT", **f}
+        if version == 2:
+            asset["marginAvailable"] = True  # v3's asset entries do not carry it
+        asset["updateTime"] = fb.exchange.account.update_time
         totals = {
             "totalInitialMargin": f["initialMargin"],
             "totalMaintMargin": f["maintMargin"],
@@ -186,20 +200,20 @@ def account(version: int) -> Any:
         head: dict[str, Any] = {}
         if version == 2:
             head = {
-                "feeTier": 0,
+                "feeTier": fb.exchange.account.fee_tier,  # 0 = VIP 0, the rates the fake charges
                 "feeBurn": False,
                 "canTrade": True,
                 "canDeposit": True,
                 "canWithdraw": True,
-                "updateTime": 0,
+                "updateTime": 0,  # "reserved property, please ignore": Binance sends 0
                 "multiAssetsMargin": False,
-                "tradeGroupId": -1,
+                "tradeGroupId": -1,  # -1: not in a trade group, as Binance sends
             }
         return {
             **head,
             **totals,
             "assets": [asset],
-            "positions": _positions(fb, version, only_open=version == 3),
+            "positions": _positions(fb, version, only_open=version == 3, account_shape=True),
         }
 
     return handler
@@ -273,7 +287,7 @@ def all_algos(fb: FakeBinance, p: dict[str, str]) -> Any:
     limit = max(1, min(params.integer(p, "limit", 500) or 500, 1000))
     algos = fb.exchange.algos
     rows = [a for a in algos.algos.values() if a.symbol == spec.symbol][-limit:]
-    return [a.as_json(algos._actual(a)) for a in rows]
+    return [a.as_json(algos._actual(a), view="list") for a in rows]
 
 
 def income(fb: FakeBinance, p: dict[str, str]) -> Any:

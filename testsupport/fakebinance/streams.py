@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .accounts import fmt
+from .symbols import SymbolSpec
+from .tape import QUOTE_PLACES
 
 if TYPE_CHECKING:
     from .exchange import Exchange
@@ -198,24 +200,25 @@ class StreamHub:
         kline = closed if closed is not None else market.kline
         if not kline:
             return None
+        spec = market.spec
         k = {
             "t": kline["t"],
             "T": kline["T"],
             "s": symbol,
             "i": kline["i"],
-            "f": 0,
-            "L": 0,
+            "f": kline["f"],
+            "L": kline["L"],
             "o": kline["o"],
             "c": kline["c"],
             "h": kline["h"],
             "l": kline["l"],
-            "v": kline["v"],
-            "n": 0,
+            "v": _qty(spec, kline["v"]),
+            "n": kline["n"],
             "x": kline["x"],
-            "q": fmt(_quote(kline)),
-            "V": "0",
-            "Q": "0",
-            "B": "0",
+            "q": _quote(kline["q"]),
+            "V": _qty(spec, kline["V"]),
+            "Q": _quote(kline["Q"]),
+            "B": "0",  # "Ignore" in Binance's docs; Binance sends "0"
         }
         if kind == f"kline_{kline['i']}" and name == symbol.lower():
             return {"e": "kline", "E": now, "s": symbol, "k": k}
@@ -225,5 +228,10 @@ class StreamHub:
         return None
 
 
-def _quote(kline: dict[str, Any]) -> Decimal:
-    return Decimal(kline["v"]) * Decimal(kline["c"])
+def _qty(spec: SymbolSpec, value: Decimal | str) -> str:
+    """A base-asset volume: shipped strings as they are, live sums at the symbol's precision."""
+    return value if isinstance(value, str) else spec.fmt_qty(value)
+
+
+def _quote(value: Decimal | str) -> str:
+    return value if isinstance(value, str) else fmt(value, QUOTE_PLACES)

@@ -77,6 +77,7 @@ class SymbolSpec(SymbolReference):
             "quotePrecision": 8,
             "underlyingType": "COIN",
             "underlyingSubType": [],
+            "settlePlan": 0,  # perpetuals have no settlement plan: Binance sends 0
             "triggerProtect": "0.0500",
             "liquidationFee": "0.012500",
             "marketTakeBound": "0.05",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tradingplatform.env import BASE_DIR, env
+from csp.constants import NONCE, NONE, SELF
+
+from tradingplatform.env import BASE_DIR, InvalidSetting, env
 
 VAR_DIR = BASE_DIR / "var"
 
@@ -40,10 +42,15 @@ INSTALLED_APPS = [
     "apps.backtest",
     "apps.webhook",
     "apps.ai",
+    "apps.metrics",
+    "apps.experiments",
+    "apps.telegram",
 ]
 
 MIDDLEWARE = [
+    "apps.metrics.middleware.RequestMetricsMiddleware",  # first: times every answer, 413s too
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every answer (docs/security.md)
     "apps.core.middleware.ApiErrorsMiddleware",  # before anything reads a request body
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,12 +84,38 @@ TEMPLATES = [
 DATABASE_URL = env.str("DATABASE_URL", default="")
 
 
-def postgres_database(url: str) -> dict:
+def sqlite_database(path: str) -> dict:
+    """The embedded SQLite database at ``path``."""
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # WAL lets the web server read while the embedded worker writes.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        },
+    }
+
+
+def postgres_database(url: str, *, postgres_only: bool = False) -> dict:
     """The PostgreSQL settings for ``url``. The web process is ASGI (daphne), where Django's
     persistent connections are opened per worker thread and not closed (Django's docs: disable
     them under ASGI); psycopg's pool bounds and reuses them instead (DATABASE_POOL_MAX_SIZE per
-    process; 0 turns the pool off for plain per-request connections)."""
+    process; 0 turns the pool off for plain per-request connections).
+
+    ``sqlite:///path`` is the embedded SQLite database at that path (no pool: SQLite has none),
+    unless ``postgres_only`` (production), where it stops the start with one line."""
     database = env.db_url_config(url)
+    engine = database.get("ENGINE", "")
+    if engine == "django.db.backends.sqlite3" and not postgres_only:
+        return sqlite_database(database["NAME"])
+    if engine != "django.db.backends.postgresql":
+        scheme = url.partition(":")[0] or url[:20]
+        raise InvalidSetting(
+            f"DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:5432/name)"
+            f"{'' if postgres_only else ' or sqlite:///path'}; got a {scheme!r} URL"
+        )
     pool_size = env.int("DATABASE_POOL_MAX_SIZE", default=10)
     if pool_size > 0:
         database["CONN_MAX_AGE"] = 0
@@ -101,21 +134,41 @@ if DATABASE_URL:
     DATABASES = {"default": postgres_database(DATABASE_URL)}
 else:
     DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env.str("SQLITE_PATH", default=str(VAR_DIR / "db.sqlite3")),
-            "OPTIONS": {
-                # WAL lets the web server read while the embedded worker writes.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-            },
-        }
+        "default": sqlite_database(env.str("SQLITE_PATH", default=str(VAR_DIR / "db.sqlite3")))
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, channel layer. Embedded choices without it. ------
 REDIS_URL = env.str("REDIS_URL", default="")
+#: channels-redis waits for a websocket's next event with a blocking pop of this many seconds.
+CHANNELS_BRPOP_TIMEOUT_S = 5
+
+
+def redis_channel_layer(url: str) -> dict:
+    """The channels-redis layer for ``url``. Its socket read timeout must outlast the layer's
+    5 s blocking pop: redis-py 8 reads every reply, a blocking pop's too, within its default
+    5 s socket timeout, so an idle page's ``receive`` raised ``TimeoutError`` and its socket
+    dropped every 5-10 s (issue 16). A dead Redis is still noticed within the timeout."""
+    socket_timeout = env.float("CHANNELS_SOCKET_TIMEOUT_S", default=CHANNELS_BRPOP_TIMEOUT_S + 10)
+    if socket_timeout <= CHANNELS_BRPOP_TIMEOUT_S:
+        raise InvalidSetting(
+            f"CHANNELS_SOCKET_TIMEOUT_S={socket_timeout:g} must exceed channels-redis's "
+            f"{CHANNELS_BRPOP_TIMEOUT_S} s blocking pop, or idle websockets drop"
+        )
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {"address": url, "socket_timeout": socket_timeout, "socket_connect_timeout": 5}
+            ],
+            "prefix": env.str("CHANNELS_PREFIX", default="tp"),
+            # per channel: a busy page may lag this many events before the layer drops
+            # (the pages see the gap in the event numbers and resynchronise)
+            "capacity": env.int("CHANNELS_CAPACITY", default=1000),
+        },
+    }
+
+
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -124,18 +177,7 @@ if REDIS_URL:
             "KEY_PREFIX": "tp",
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env.str("CHANNELS_PREFIX", default="tp"),
-                # per channel: a busy page may lag this many events before the layer drops
-                # (the pages see the gap in the event numbers and resynchronise)
-                "capacity": env.int("CHANNELS_CAPACITY", default=1000),
-            },
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
@@ -252,8 +294,64 @@ WEBHOOK_TRUSTED_PROXIES = env.int("WEBHOOK_TRUSTED_PROXIES", default=0)
 WEBHOOK_MAX_SIGNAL_AGE_S = env.int("WEBHOOK_MAX_SIGNAL_AGE_S", default=60)
 # The same body without an alert_id inside this window is a repeat delivery.
 WEBHOOK_REPLAY_WINDOW_S = env.int("WEBHOOK_REPLAY_WINDOW_S", default=300)
-# Requests per source address: "<count>/<second|minute|hour>" (Redis-backed with REDIS_URL).
-WEBHOOK_THROTTLE_RATE = env.str("WEBHOOK_THROTTLE_RATE", default="120/minute")
+# Authenticated alerts per bot: "<count>/<second|minute|hour>" (Redis-backed with REDIS_URL).
+WEBHOOK_THROTTLE_RATE = env.str("WEBHOOK_THROTTLE_RATE", default="600/minute")
+# Failed authentications per source address; over it, that source's unauthenticated requests
+# get 429 (its authenticated ones never do: TradingView posts from four shared addresses).
+WEBHOOK_AUTH_FAILURE_RATE = env.str("WEBHOOK_AUTH_FAILURE_RATE", default="30/minute")
+# The webhook's fast lane (apps/webhook/asgi.py, docs/webhook.md "Speed"): threads per web
+# process (keep below DATABASE_POOL_MAX_SIZE), and seconds a bot / instrument lookup is reused.
+WEBHOOK_WEB_THREADS = env.int("WEBHOOK_WEB_THREADS", default=4)
+WEBHOOK_LOOKUP_CACHE_S = env.float("WEBHOOK_LOOKUP_CACHE_S", default=1.0)
+
+# --- Prometheus metrics (docs/operations.md) ----------------------------------------------------
+# /metrics is never public: it answers 404 unless a token or an allowlist is set; when set,
+# every one that is set must pass (Authorization: Bearer <token>; source address in the list).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# A process without a web server (Celery worker, beat, the market streamer) serves its own
+# metrics on this port when set (0: off); the same token and allowlist protect it.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
+METRICS_ADDR = env.str("METRICS_ADDR", default="0.0.0.0")  # noqa: S104 (containers)
+# That server also reports the database-read gauges (set it on one process: the web's).
+METRICS_SERVE_STATE = env.bool("METRICS_SERVE_STATE", default=False)
+# The database-read gauges (equity, positions, breaker tier, ...) are cached this long.
+METRICS_STATE_CACHE_S = env.float("METRICS_STATE_CACHE_S", default=5.0)
+
+# --- Telegram: notifications and commands (docs/telegram.md) ----------------------------------
+# The Bot API's address (the tests point it at testsupport/faketelegram).
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+# The bot token when the admin's Telegram bot has none stored (never logged).
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+# How long one getUpdates call waits for a message (long polling).
+TELEGRAM_POLL_TIMEOUT_S = env.int("TELEGRAM_POLL_TIMEOUT_S", default=25)
+# The embedded default runs the Telegram worker beside its in-process beat.
+TELEGRAM_EMBEDDED = env.bool("TELEGRAM_EMBEDDED", default=True)
+
+# --- Content-Security-Policy (django-csp; docs/security.md) --------------------------------------
+# Scripts and styles only from this site's own files; an inline <script>/<style> of ours carries
+# the request's nonce ({{ request.csp_nonce }}: Swagger UI's setup); two constant inline styles
+# written by code we do not template are allowed by their hashes (a test recomputes them).
+CSP_STYLE_HASHES = [
+    # lightweight-charts 5.3.0: its attribution logo's <style> (static/vendor/lightweight-charts)
+    "'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='",
+    # the backtest HTML report's <style> (apps/backtest/report.py)
+    "'sha256-oAFG6O94nzkprHt1PL/JevlnOhxv6QEXRYFQH1ROoAY='",
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE, *CSP_STYLE_HASHES],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # fetch and the cockpit's websocket (same host)
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,
@@ -261,7 +359,15 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Secret query parameters (?passphrase=...) are redacted in every line the console writes.
+    "filters": {"redact_secrets": {"()": "apps.core.middleware.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

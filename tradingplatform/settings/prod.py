@@ -21,10 +21,17 @@ FIELD_ENCRYPTION_KEYS = [
 ALLOWED_HOSTS = require(
     "DJANGO_ALLOWED_HOSTS", why="comma-separated host names the site answers to"
 ).split(",")
-DATABASES = {"default": postgres_database(require("DATABASE_URL", why="PostgreSQL URL"))}  # noqa: F405
+DATABASES = {
+    "default": postgres_database(  # noqa: F405
+        require("DATABASE_URL", why="PostgreSQL URL"), postgres_only=True
+    )
+}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+# The container's own healthcheck asks http://127.0.0.1:8000/health/ (no proxy, no TLS): a
+# redirect to https there would fail it. The health body holds no secret (docs/security.md).
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

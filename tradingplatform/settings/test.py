@@ -52,4 +52,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Trained models written by the suite go to a throwaway folder, never to the user's var/models.
 AI_MODELS_DIR = Path(tempfile.mkdtemp(prefix="tradingplatform-test-models-"))
 
+# The Telegram worker is started by the tests that need it, never by the embedded beat.
+TELEGRAM_EMBEDDED = False
+
 INSTALLED_APPS = [*_APPS, "testsupport"]  # the fake Binance server (`manage.py fakebinance`)

@@ -6,15 +6,15 @@ Definitions (``E[t]``: equity at the close of candle ``t``, ``t = 0..n-1``; ``C`
 - period return ``r[t] = E[t] / E[t-1] - 1``;
 - ``total_return = E[n-1] / C - 1``;
 - ``cagr = (E[n-1] / C) ** (P / n) - 1`` (the span is ``n`` candles; -1 if equity ended <= 0);
-- ``sharpe = mean(r) / std(r, ddof=1) * sqrt(P)`` (risk-free rate 0; 0 if ``std == 0``);
-- ``sortino = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(P)`` (0 if there is no downside);
-- ``max_drawdown = max_t (1 - E[t] / max(C, E[0..t]))``, a positive fraction;
-- ``calmar = cagr / max_drawdown`` (``inf`` when there is no drawdown and ``cagr > 0``, else 0);
+- ``sharpe``, ``sortino``, ``max_drawdown`` and ``monthly_returns``: the definitions of
+  ``apps.core.domain.metrics`` over ``r`` and ``E`` (Sharpe: ``mean(r) / std(r, ddof=1) *
+  sqrt(P)``; drawdown: ``max_t (1 - E[t] / max(C, E[0..t]))``, a positive fraction);
+- ``calmar = cagr / max_drawdown`` (``None`` without a drawdown: not defined);
 - ``monthly_returns[YYYY-MM]`` = equity at the last close of the month over the equity at the
   last close of the previous month (``C`` for the first month), minus 1; months are UTC;
-- trades: ``win_rate`` = share of trades with ``pnl > 0``; ``profit_loss_ratio`` = mean winning
-  pnl / |mean losing pnl|; ``profit_factor`` = sum of winning pnl / |sum of losing pnl|
-  (``inf`` without losses, 0 without trades); ``expectancy`` = mean pnl per trade (quote);
+- trades: ``win_rate``, ``profit_loss_ratio``, ``profit_factor`` and ``expectancy`` (quote per
+  trade) are ``apps.core.domain.metrics.trade_figures`` of the trades' net PnL: the one definition
+  the PerformanceMonitor uses too; ``None`` where not defined (no trade, no loss);
 - ``exposure`` = share of candles during which a position was open for at least part of the
   candle (an exit at the open of a candle does not count that candle);
 - ``buy_and_hold_return = close[n-1] / open[0] - 1`` over the same candles;
@@ -31,7 +31,6 @@ Pure: numpy only, no I/O.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +44,15 @@ from apps.backtest.domain.kernel import (
     REASON_TAKE_PROFIT,
     TradeLog,
 )
+from apps.core.domain.metrics import (
+    MS_PER_YEAR,
+    max_drawdown,
+    monthly_returns,
+    periods_per_year,
+    sharpe_ratio,
+    sortino_ratio,
+    trade_figures,
+)
 
 __all__ = [
     "MS_PER_YEAR",
@@ -56,15 +64,6 @@ __all__ = [
     "trade_stats",
 ]
 
-MS_PER_YEAR = 365 * 86_400_000
-
-
-def periods_per_year(interval_ms: int) -> float:
-    """Return how many candles of ``interval_ms`` fit in a 365-day year."""
-    if interval_ms <= 0:
-        raise ValueError(f"interval_ms must be positive, got {interval_ms}")
-    return MS_PER_YEAR / interval_ms
-
 
 @dataclass(frozen=True, slots=True)
 class Metrics:
@@ -72,12 +71,12 @@ class Metrics:
     cagr: float
     sharpe: float
     sortino: float
-    calmar: float
+    calmar: float | None
     max_drawdown: float
-    win_rate: float
-    profit_loss_ratio: float
-    profit_factor: float
-    expectancy: float
+    win_rate: float | None
+    profit_loss_ratio: float | None
+    profit_factor: float | None
+    expectancy: float | None
     exposure: float
     n_trades: int
     buy_and_hold_return: float
@@ -90,27 +89,6 @@ class Metrics:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def monthly_returns(
-    equity: NDArray[np.float64], open_time: NDArray[np.int64], initial_capital: float
-) -> dict[str, float]:
-    """Return ``{"YYYY-MM": return}`` from month-end equity (UTC months of the open times)."""
-    if equity.size == 0:
-        return {}
-    first, last = (np.datetime64(int(t), "ms").astype("datetime64[M]") for t in open_time[[0, -1]])
-    months = np.arange(first, last + 1, dtype="datetime64[M]")
-    # Index of the last candle of each month (open times are ascending).
-    starts_ms = months[1:].astype("datetime64[ms]").astype(np.int64)
-    ends = np.append(np.searchsorted(open_time, starts_ms, side="left") - 1, equity.size - 1)
-    present = np.diff(np.concatenate(([-1], ends))) > 0  # months without candles are skipped
-    ends, months = ends[present], months[present]
-    month_end_equity = equity[ends]
-    previous = np.concatenate(([initial_capital], month_end_equity[:-1]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = month_end_equity / previous - 1.0
-    labels = np.datetime_as_string(months, unit="M")
-    return dict(zip(labels.tolist(), values.tolist(), strict=True))
 
 
 def avg_slippage_bps(trades: TradeLog, mask: NDArray[np.bool_] | None = None) -> float:
@@ -134,28 +112,21 @@ def trade_stats(trades: TradeLog, mask: NDArray[np.bool_] | None = None) -> dict
     """Trade figures of the trades selected by ``mask`` (all when ``None``)."""
     keep = np.ones(len(trades), dtype=np.bool_) if mask is None else mask
     pnl = trades.pnl[keep]
-    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
-    n = int(pnl.size)
+    figures = trade_figures(pnl.tolist(), zero=0.0)
     reasons = np.bincount(trades.reason[keep].astype(np.int64), minlength=len(EXIT_REASONS))
     return {
-        "trades": n,
+        "trades": figures.trades,
         "pnl": float(pnl.sum()),
         "fees": float(trades.fees[keep].sum()),
         "funding_paid": float(trades.funding_paid()[keep].sum()),
-        "win_rate": wins.size / n if n else 0.0,
-        "profit_factor": _ratio(float(wins.sum()), float(-losses.sum())),
-        "expectancy": float(pnl.mean()) if n else 0.0,
+        "win_rate": figures.win_rate,
+        "profit_factor": figures.profit_factor,
+        "expectancy": figures.expectancy,
         "avg_slippage_bps": avg_slippage_bps(trades, keep),
         "exit_reasons": {
             name: int(count) for name, count in zip(EXIT_REASONS, reasons.tolist(), strict=True)
         },
     }
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    if denominator == 0.0:
-        return math.inf if numerator > 0.0 else 0.0
-    return numerator / denominator
 
 
 def compute_metrics(
@@ -184,31 +155,11 @@ def compute_metrics(
     total_return = growth - 1.0
     cagr = (growth ** (per_year / n) - 1.0) if n and growth > 0.0 else (-1.0 if n else 0.0)
 
-    if returns.size > 1:
-        std = float(returns.std(ddof=1))
-        mean = float(returns.mean())
-        sharpe = mean / std * math.sqrt(per_year) if std > 0.0 else 0.0
-        downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
-        sortino = mean / downside * math.sqrt(per_year) if downside > 0.0 else 0.0
-    else:
-        sharpe = sortino = 0.0
-
-    if n:
-        peaks = np.maximum.accumulate(np.maximum(equity, initial_capital))
-        max_drawdown = float(np.max(1.0 - equity / peaks))
-    else:
-        max_drawdown = 0.0
-    calmar = _ratio(cagr, max_drawdown) if max_drawdown > 0.0 else (math.inf if cagr > 0 else 0.0)
-
-    pnl = trades.pnl
-    n_trades = int(pnl.size)
-    wins, losses = pnl[pnl > 0.0], pnl[pnl < 0.0]
-    win_rate = wins.size / n_trades if n_trades else 0.0
-    mean_win = float(wins.mean()) if wins.size else 0.0
-    mean_loss = float(-losses.mean()) if losses.size else 0.0
-    profit_loss_ratio = _ratio(mean_win, mean_loss)
-    profit_factor = _ratio(float(wins.sum()), float(-losses.sum()))
-    expectancy = float(pnl.mean()) if n_trades else 0.0
+    sharpe = sharpe_ratio(returns, per_year)
+    sortino = sortino_ratio(returns, per_year)
+    drawdown = max_drawdown(equity, initial_capital)
+    calmar = cagr / drawdown if drawdown > 0.0 else None
+    figures = trade_figures(trades.pnl.tolist(), zero=0.0)
     in_market = trades.exit_index - trades.entry_index + (trades.reason != REASON_SIGNAL)
     exposure = float(in_market.sum()) / n if n else 0.0
     buy_and_hold = last_close / first_open - 1.0 if n else 0.0
@@ -219,13 +170,13 @@ def compute_metrics(
         sharpe=sharpe,
         sortino=sortino,
         calmar=calmar,
-        max_drawdown=max_drawdown,
-        win_rate=win_rate,
-        profit_loss_ratio=profit_loss_ratio,
-        profit_factor=profit_factor,
-        expectancy=expectancy,
+        max_drawdown=drawdown,
+        win_rate=figures.win_rate,
+        profit_loss_ratio=figures.profit_loss_ratio,
+        profit_factor=figures.profit_factor,
+        expectancy=figures.expectancy,
         exposure=exposure,
-        n_trades=n_trades,
+        n_trades=figures.trades,
         buy_and_hold_return=buy_and_hold,
         final_equity=final,
         monthly_returns=monthly_returns(equity, open_time, initial_capital),

@@ -44,8 +44,9 @@ def walk_forward_windows(
     return windows
 
 
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else -1e9
+def _finite(value: float | None) -> float:
+    """A figure to rank by: an undefined (``None``) or infinite figure ranks last."""
+    return value if value is not None and math.isfinite(value) else -1e9
 
 
 OBJECTIVES: dict[str, Callable[[Metrics], float]] = {

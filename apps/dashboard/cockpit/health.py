@@ -19,10 +19,10 @@ from apps.core.health import CheckResult, check_broker, check_cache, check_datab
 from apps.exchange.domain.types import datetime_to_ms
 from apps.market.models import Kline
 from apps.market.selectors import interval_ms, kline_last_closed_open_time
+from apps.risk.domain.readings import MAX_MISSING_CANDLES
 
 PROBE_TTL_S = 10.0
 WORKER_PING_TIMEOUT_S = 0.5
-MAX_MISSING_CANDLES = 3  # as the risk services allow
 NAMES = ("database", "cache", "broker", "workers", "market-data")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from apps.exchange.domain.errors import (
@@ -18,6 +19,7 @@ from apps.exchange.domain.errors import (
 )
 from apps.exchange.domain.types import datetime_to_ms
 
+from . import metrics
 from .config import RetryPolicy
 from .errors import TRANSLATABLE, response_headers, translate
 from .limiter import Limiter
@@ -57,6 +59,7 @@ class Transport:
         self.sent = 0  # requests that left this process
         self.retried = 0
         self.rate_limited = 0
+        metrics.record_limits(limiter.limits)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Full-jitter exponential delay for retry number `attempt` (1-based)."""
@@ -110,6 +113,7 @@ class Transport:
     ) -> _Ok | ExchangeError:
         await self.limiter.acquire(weight, orders)
         self.sent += 1
+        started = time.perf_counter()
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
             async with asyncio.timeout(self.timeout_s):
@@ -119,13 +123,19 @@ class Transport:
                 raise
             response = getattr(exc, "response", None)
             if response is not None:
-                await self.limiter.observe(response_headers(response))
+                await self._observe(response_headers(response))
             error = translate(exc, mutating=mutating)
             error.__cause__ = exc
+            metrics.record_request(method, time.perf_counter() - started, error)
             await self._on_error(error)
             return error
-        await self.limiter.observe(response_headers(getattr(self.client, "response", None)))
+        metrics.record_request(method, time.perf_counter() - started, None)
+        await self._observe(response_headers(getattr(self.client, "response", None)))
         return _Ok(value)
+
+    async def _observe(self, headers: Mapping[str, str]) -> None:
+        metrics.record_headers(headers)
+        await self.limiter.observe(headers)
 
     async def _on_error(self, error: ExchangeError) -> None:
         if isinstance(error, IpBannedError):

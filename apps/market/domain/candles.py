@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["INTERVAL_MS", "CandleSeries", "Klines", "interval_to_ms"]
+__all__ = ["INTERVAL_MS", "CandleSeries", "Klines", "interval_to_ms", "last_closed_open_time"]
 
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _INTERVAL_RE = re.compile(r"^(\d+)([smhdwM])$")
@@ -103,3 +103,13 @@ class Klines:
             close=series.close,
             volume=series.volume,
         )
+
+
+def last_closed_open_time(*, interval: str, now_ms: int) -> int:
+    """The open time of the last candle of ``interval`` fully closed at ``now_ms`` (candles are
+    aligned to the epoch: true for Binance intervals up to 1d; "1M" has no fixed length and is
+    refused)."""
+    if interval.endswith("M"):
+        raise ValueError(f"unknown or variable-length interval {interval!r}")
+    step = interval_to_ms(interval)
+    return (now_ms // step) * step - step

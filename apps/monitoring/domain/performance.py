@@ -3,28 +3,17 @@
 Pure: no Django, no clock, no I/O. The caller passes the trades, the starting equity and the
 thresholds.
 
-Definitions (``n`` = trades; a *win* has net PnL > 0, a *loss* net PnL < 0; a trade at exactly
-zero is neither, but it counts in ``n``):
+The trade figures (win rate, average win and loss, profit/loss ratio, profit factor, net PnL,
+expectancy, loss streaks) are ``apps.core.domain.metrics.trade_figures`` of the trades' net PnL in
+exit order: one definition for backtests and this monitor, in ``Decimal``, ``None`` where a figure
+is not defined (no trade, no win, no loss). On top of them, for the monitor (``n`` = trades):
 
-- ``win_rate = wins / n``, a fraction in [0, 1];
-- ``avg_win = gross_profit / wins`` and ``avg_loss = gross_loss / losses`` (``avg_loss`` and
-  ``gross_loss`` are negative or zero);
-- ``payoff_ratio`` (the seed's "profit/loss ratio") ``= avg_win / |avg_loss|``;
-- ``profit_factor = gross_profit / |gross_loss|``;
-- ``net_pnl = sum(net pnl)``, ``expectancy = net_pnl / n`` (the average net PnL of one trade,
-  equal to ``win_rate * avg_win + loss_rate * avg_loss``);
 - ``total_roi = sum(roi %)``, ``avg_roi = total_roi / trades with a known roi``;
 - ``max_drawdown``: the largest fall of the cumulative net-PnL curve (trades ordered by exit
   time) from its running peak, the peak starting at 0 (the starting equity); >= 0, in quote
-  currency. ``max_drawdown_pct = max_drawdown / starting_equity * 100``;
-- ``max_consecutive_losses``: the longest run of losses in exit order; ``current_losing_streak``:
-  the run of losses that ends with the latest trade (a zero trade ends a run);
+  currency. ``max_drawdown_pct = max_drawdown / starting_equity * 100`` (``None`` when the
+  starting equity is not positive);
 - ``avg_holding``: the mean of ``exit_time - entry_time``.
-
-Undefined figures are ``None`` rather than raising or being infinite: every average and rate with
-no trades to average; ``avg_win`` without wins, ``avg_loss`` without losses; ``payoff_ratio`` and
-``profit_factor`` without losses (they would be infinite; with losses and no wins they are 0);
-``max_drawdown_pct`` when the starting equity is not positive.
 """
 
 from __future__ import annotations
@@ -33,6 +22,8 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+from apps.core.domain.metrics import trade_figures
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -73,7 +64,7 @@ class PerformanceStats:
     gross_loss: Decimal
     avg_win: Decimal | None
     avg_loss: Decimal | None
-    payoff_ratio: Decimal | None
+    profit_loss_ratio: Decimal | None
     profit_factor: Decimal | None
     net_pnl: Decimal
     expectancy: Decimal | None
@@ -99,47 +90,37 @@ def compute_stats(
     """Compute the figures of the module docstring for `trades` (in any order)."""
     ordered = sorted(trades, key=lambda t: (t.exit_time, t.entry_time))
     n = len(ordered)
-    wins = [t.net_pnl for t in ordered if t.net_pnl > 0]
-    losses = [t.net_pnl for t in ordered if t.net_pnl < 0]
-    gross_profit = sum(wins, ZERO)
-    gross_loss = sum(losses, ZERO)
-    net_pnl = sum((t.net_pnl for t in ordered), ZERO)
+    figures = trade_figures([t.net_pnl for t in ordered], zero=ZERO)
     rois = [t.roi for t in ordered if t.roi is not None]
     total_roi = sum(rois, ZERO)
 
     cumulative = peak = drawdown = ZERO
-    longest = run = 0
     holding = timedelta(0)
     for trade in ordered:
         cumulative += trade.net_pnl
         peak = max(peak, cumulative)
         drawdown = max(drawdown, peak - cumulative)
-        run = run + 1 if trade.net_pnl < 0 else 0
-        longest = max(longest, run)
         holding += trade.exit_time - trade.entry_time
 
-    avg_win = _ratio(gross_profit, Decimal(len(wins)))
-    avg_loss = _ratio(gross_loss, Decimal(len(losses)))
-    payoff = None if avg_loss is None else (avg_win or ZERO) / abs(avg_loss)
     return PerformanceStats(
         trades=n,
-        wins=len(wins),
-        losses=len(losses),
-        win_rate=_ratio(Decimal(len(wins)), Decimal(n)),
-        gross_profit=gross_profit,
-        gross_loss=gross_loss,
-        avg_win=avg_win,
-        avg_loss=avg_loss,
-        payoff_ratio=payoff,
-        profit_factor=None if gross_loss == 0 else gross_profit / abs(gross_loss),
-        net_pnl=net_pnl,
-        expectancy=_ratio(net_pnl, Decimal(n)),
+        wins=figures.wins,
+        losses=figures.losses,
+        win_rate=figures.win_rate,
+        gross_profit=figures.gross_profit,
+        gross_loss=figures.gross_loss,
+        avg_win=figures.avg_win,
+        avg_loss=figures.avg_loss,
+        profit_loss_ratio=figures.profit_loss_ratio,
+        profit_factor=figures.profit_factor,
+        net_pnl=figures.net_pnl,
+        expectancy=figures.expectancy,
         total_roi=total_roi,
         avg_roi=_ratio(total_roi, Decimal(len(rois))),
         max_drawdown=drawdown,
         max_drawdown_pct=drawdown / starting_equity * HUNDRED if starting_equity > 0 else None,
-        max_consecutive_losses=longest,
-        current_losing_streak=run,
+        max_consecutive_losses=figures.max_consecutive_losses,
+        current_losing_streak=figures.current_losing_streak,
         avg_holding=holding / n if n else None,
         starting_equity=starting_equity,
         first_exit=ordered[0].exit_time if ordered else None,

@@ -26,7 +26,7 @@ from apps.exchange.domain.types import (
     OrderType,
     Side,
 )
-from apps.execution.domain.partial_exit import PartialExitManager
+from apps.execution.domain.partial_exit import PartialExitManager, TakeProfitLevel
 from apps.execution.domain.plan import ExecutionPlan, TrailingMode
 from apps.execution.domain.slippage import EntryRefused, SlippageManager
 from apps.execution.domain.trailing import TrailingConfig
@@ -42,6 +42,7 @@ __all__ = [
     "decide_cycle",
     "decision_outcome",
     "intent_id",
+    "strategy_target",
 ]
 
 # An AI filter sees the decision and the candles and may veto it (returns False) - the hook the
@@ -106,6 +107,22 @@ def _default_stop(decision: Decision, distance: Decimal) -> Decimal:
     if decision.side is Side.BUY:
         return decision.price * (1 - distance)
     return decision.price * (1 + distance)
+
+
+def strategy_target(decision: Decision) -> PartialExitManager | None:
+    """The strategy's own take-profit (``Decision.take_profit``: ``ema_cross.tp``,
+    ``bollinger_scalp.take_profit_atr``, ``ai.tp``, a webhook signal's ``take_profit`` or
+    ``signal.default_tp``) as one take-profit for the whole position, at the same distance
+    from the entry as from the decision's price; used when the bot has no partial exit levels
+    (``Bot.exit_levels`` empty), which otherwise take the profits. None when the decision has
+    none, or one that is not on the profit side."""
+    target, price = decision.take_profit, decision.price
+    if target is None or price <= 0:
+        return None
+    distance = (target - price) / price * (1 if decision.side is Side.BUY else -1)
+    if distance <= 0:
+        return None
+    return PartialExitManager((TakeProfitLevel(distance, Decimal(1)),))
 
 
 def decide_cycle(inputs: CycleInputs, config: CycleConfig) -> CycleOutcome:
@@ -218,7 +235,7 @@ def _enter(
             entry=entry,
             stop_price=stop,
             info=inputs.info,
-            exits=config.exits,
+            exits=config.exits if config.exits is not None else strategy_target(decision),
             trailing=config.trailing,
             trailing_mode=config.trailing_mode,
         )

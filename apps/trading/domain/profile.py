@@ -71,6 +71,7 @@ class BotProfile:
     strategy_params: Mapping[str, Any] = field(default_factory=dict)
     mode: str = "SWING"  # the strategy's trading mode, recorded on the trades
     leverage: int = 3
+    margin_type: str = "ISOLATED"  # set on the venue with the leverage before an entry from flat
     risk_per_trade: Decimal = Decimal("0.01")
     max_exposure: Decimal = Decimal(5000)  # USDT of open notional
     max_open_positions: int = 3

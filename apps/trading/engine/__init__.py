@@ -8,8 +8,12 @@ positions written through the order services (one transaction per change, dashbo
 commit) -> the cycle row. Cycles are unique per (bot, symbol, candle) and run under a per-bot
 lock, so a retried or duplicated task never acts twice.
 
-Modules: ``context`` (lock, cycle context, sending an order), ``exits`` (stop moves, flattening),
-``cycle`` (one cycle), ``schedule`` (which candles are due), ``killswitch``.
+The steps of a cycle are written once in ``apps.trading.domain.runner.CycleRunner`` (shared with
+the exchange-mode backtests); here are the database adapter and the task side. Modules:
+``context`` (lock, cycle context, the runner over the database store), ``store`` (``DbStore``,
+``DbMarket``), ``exits`` (what the kill switch takes from the runner), ``cycle`` (one cycle:
+cycle row, lease, retries, errors), ``signals`` (webhook signals), ``schedule`` (which candles
+are due), ``killswitch``.
 """
 
 from apps.trading.engine.context import CRITICAL_PREFIX, CycleBusy, bot_lock

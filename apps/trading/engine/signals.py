@@ -2,28 +2,17 @@
 
 The HTTP side (``apps.webhook``) authenticates, validates, de-duplicates and stores the
 ``Signal`` (outcome ``accepted``), then hands its id to the ``trading.signal_process`` task.
-Here, under the bot's lock (one decision of a bot at a time, candle cycles included):
-
-    bring the venue up to date -> break-even moves -> equity -> circuit breaker
-    -> ``SignalStrategy.on_signal`` (staleness, side, stop / take-profit sanity)
-    -> requested size (quantity, quote amount or percent of equity) -> the pure kernel's
-    ``decision_outcome`` (AI hook, the same RiskGate, the same SlippageManager plan)
-    -> the same execution as a candle cycle (``_execute``: IOC entry slices, protective stop,
-    partial take-profits, trailing) -> the outcome written on the Signal.
-
-A ``limit`` signal is an entry priced no worse than its ``price``: the IOC slices are bounded
-by it (the SlippageManager's maximum slippage is set from it), and nothing rests on the book.
-Client order ids derive from the signal's id (``s<id>``), so a retried task re-sends the same
-ids and never places twice.
+Here, under the bot's lock (one decision of a bot at a time, candle cycles included), the
+trading runner acts on it (``apps.trading.domain.signal_step.signal_step``: the same steps a
+file of past signals is backtested with) against the bot's venue and the database store, and
+the outcome is written on the Signal.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -32,49 +21,21 @@ from apps.bots.lease import BotLease
 from apps.bots.models import Bot
 from apps.bots.services import bot_pause
 from apps.exchange.domain.errors import ExchangeError
-from apps.exchange.domain.types import BookTicker, Side
-from apps.execution.domain.slippage import SlippageManager, reference_price
 from apps.market.clock import market_now
 from apps.market.models import Kline
 from apps.market.selectors import kline_last_closed_open_time, klines_window
 from apps.orders.models import Order
 from apps.risk.models import RiskSettings
-from apps.strategies.domain.base import StrategyError
-from apps.strategies.domain.signal import ExternalSignal, SignalRejected, SignalStrategy
-from apps.trading.domain.cycle import CycleConfig, OutcomeKind, decision_outcome
+from apps.strategies.domain.base import CandleArrays, StrategyError
+from apps.trading.domain.cycle import CycleConfig
+from apps.trading.domain.signal_step import SignalRefused, signal_step
 from apps.trading.engine.ai import ai_record, bot_ai_setup, with_ai
-from apps.trading.engine.context import LeaseLost, _Context, _equity, bot_lock, logger
-from apps.trading.engine.cycle import (
-    TRANSIENT,
-    _atomic_for,
-    _breaker,
-    _cycle_config,
-    _execute,
-    _venue_caught_up,
-    cycle_inputs,
-)
-from apps.trading.engine.exits import _break_even
+from apps.trading.engine.context import LeaseLost, _Context, bot_lock, logger
+from apps.trading.engine.cycle import TRANSIENT, _atomic_for, _cycle_config
 from apps.trading.models import Signal
 from apps.trading.venues import Runner, Venue, venue_open
 
 __all__ = ["signal_process", "signals_drain"]
-
-MAX_LIMIT_BPS = Decimal(1000)  # the SlippageManager's hard bound: 10 % from the reference
-_OUTCOMES = {
-    OutcomeKind.ENTER: Signal.Outcome.PLACED,
-    OutcomeKind.EXIT: Signal.Outcome.PLACED,
-    OutcomeKind.BLOCKED: Signal.Outcome.BLOCKED,
-    OutcomeKind.REFUSED: Signal.Outcome.REJECTED,
-    OutcomeKind.NOTHING: Signal.Outcome.IGNORED,
-}
-
-
-class _Refused(Exception):
-    """The signal cannot be acted on now; the message is recorded on it."""
-
-    def __init__(self, outcome: str, message: str, blocked_by: str = "") -> None:
-        super().__init__(message)
-        self.outcome, self.blocked_by = outcome, blocked_by
 
 
 def signal_process(*, signal_id: int, wall: datetime | None = None) -> Signal:
@@ -142,7 +103,7 @@ def _process_locked(signal: Signal, bot: Bot, wall: datetime, lease: BotLease) -
             lease.check()
             venue.save()
             _record(signal, kind, detail, wall, order=order, blocked_by=blocked_by)
-    except _Refused as exc:
+    except SignalRefused as exc:
         _record(signal, exc.outcome, str(exc), wall, blocked_by=exc.blocked_by)
     except LeaseLost as exc:
         if exc.taken_over:
@@ -165,55 +126,50 @@ def _process_locked(signal: Signal, bot: Bot, wall: datetime, lease: BotLease) -
 def _decide_and_execute(
     ctx: _Context, signal: Signal, wall: datetime
 ) -> tuple[str, str, Order | None, str]:
-    bot, symbol, payload = ctx.bot, signal.symbol, signal.payload
+    bot, symbol = ctx.bot, signal.symbol
     interval = bot.strategy.timeframe
     candle = _last_candle(symbol, interval, ctx.now)
-    purposes = _venue_caught_up(ctx, symbol, interval, candle)
-    _break_even(ctx, symbol, purposes)
-    equity = _equity(ctx)
-    breaker = _breaker(ctx, equity)
     ai = bot_ai_setup(bot)  # the filter role confirms a signal's entry too
-    config, asked = with_ai(_cycle_config(bot, ctx.risk, Decimal(1), equity, ai), ai)
-    strategy = config.strategy
-    if not isinstance(strategy, SignalStrategy):
-        raise _Refused(Signal.Outcome.REJECTED, f"bot {bot.name} does not take signals")
-    window = max(strategy.warmup_candles or 100, ai.hybrid.lookback if ai is not None else 0)
-    candles = klines_window(symbol=symbol, interval=interval, end_ms=candle, limit=window)
-    inputs = cycle_inputs(ctx, symbol, candles, equity, breaker)
-    side = Side.SELL if signal.action == Signal.Action.SELL else Side.BUY
-    limit = _decimal(payload.get("price")) if payload.get("order_type") == "limit" else None
-    market_ref = reference_price(inputs.ticker, side, config.slippage.config.reference)
-    try:
-        decision = strategy.on_signal(
-            ExternalSignal.parse(payload, time=signal.signal_time or wall),
+    made: dict[str, object] = {}
+
+    def configure(equity: Decimal) -> CycleConfig:
+        if "config" not in made:
+            made["config"], made["asked"] = with_ai(
+                _cycle_config(bot, ctx.risk, Decimal(1), equity, ai), ai
+            )
+        config: CycleConfig = made["config"]  # type: ignore[assignment]
+        return config
+
+    def window(symbol: str, open_time: int) -> CandleArrays:
+        strategy = configure(Decimal(0)).strategy
+        limit = max(strategy.warmup_candles or 100, ai.hybrid.lookback if ai is not None else 0)
+        return klines_window(symbol=symbol, interval=interval, end_ms=open_time, limit=limit)
+
+    def decided() -> None:
+        ai_record(
+            bot=bot,
+            setup=ai,
+            asked=made.get("asked"),
             symbol=symbol,
-            now=wall,
-            reference_price=limit or market_ref,
-            position=inputs.position,
+            candle_open_time=candle,
+            at=ctx.now,
         )
-    except SignalRejected as exc:
-        raise _Refused(Signal.Outcome.REJECTED, str(exc)) from None
-    if decision is None:
-        held = "flat" if inputs.position is None else f"{inputs.position.side} already"
-        return Signal.Outcome.IGNORED, f"nothing to do: {signal.action} while {held}", None, ""
-    if decision.is_entry:
-        decision = replace(
-            decision, quantity=_requested_quantity(payload, equity, limit or market_ref)
-        )
-        if limit is not None:
-            config = _limit_config(config, side, limit, inputs.ticker)
-    outcome = decision_outcome(inputs, config, decision, intent_key=f"s{signal.pk}")
-    ai_record(bot=bot, setup=ai, asked=asked, symbol=symbol, candle_open_time=candle, at=ctx.now)
-    order = _execute(ctx, symbol, outcome, config)
-    detail = "; ".join(dict.fromkeys(r for r in (outcome.reason, *outcome.reasons) if r))
-    if order is not None and order.status == Order.Status.REJECTED:
-        return (
-            Signal.Outcome.FAILED,
-            f"exchange rejected the order: {order.reject_reason}",
-            order,
-            "",
-        )
-    return _OUTCOMES.get(outcome.kind, Signal.Outcome.IGNORED), detail, order, outcome.blocked_by
+
+    result = signal_step(
+        ctx.runner,
+        key=f"s{signal.pk}",
+        action=signal.action,
+        payload=signal.payload,
+        sent_at=signal.signal_time or wall,
+        symbol=symbol,
+        interval=interval,
+        open_time=candle,
+        wall=wall,
+        configure=configure,
+        window=window,
+        decided=decided,
+    )
+    return result.outcome, result.detail, result.order, result.blocked_by
 
 
 def _last_candle(symbol: str, interval: str, now: datetime) -> int:
@@ -226,41 +182,8 @@ def _last_candle(symbol: str, interval: str, now: datetime) -> int:
         .first()
     )
     if open_time is None:
-        raise _Refused(Signal.Outcome.FAILED, f"no {symbol} {interval} candles to trade on")
+        raise SignalRefused(Signal.Outcome.FAILED, f"no {symbol} {interval} candles to trade on")
     return open_time
-
-
-def _decimal(value: Any) -> Decimal | None:
-    return None if value in (None, "") else Decimal(str(value))
-
-
-def _requested_quantity(payload: dict[str, Any], equity: Decimal, price: Decimal) -> Decimal | None:
-    """The size the signal asks for, in base units (None: the risk gate sizes it)."""
-    if (quantity := _decimal(payload.get("quantity"))) is not None:
-        return quantity
-    if (quote := _decimal(payload.get("quote_amount"))) is not None:
-        return quote / price
-    if (percent := _decimal(payload.get("percent_equity"))) is not None:
-        return equity * percent / 100 / price
-    return None
-
-
-def _limit_config(
-    config: CycleConfig, side: Side, limit: Decimal, ticker: BookTicker
-) -> CycleConfig:
-    """Bound the entry's IOC slices by the signal's limit price."""
-    ref = reference_price(ticker, side, config.slippage.config.reference)
-    gap = (limit - ref) if side is Side.BUY else (ref - limit)
-    if gap < 0:
-        touch = ticker.ask_price if side is Side.BUY else ticker.bid_price
-        raise _Refused(
-            Signal.Outcome.REJECTED,
-            f"limit {limit} is {'below the ask' if side is Side.BUY else 'above the bid'} "
-            f"({touch}): nothing would fill now, and signal entries never rest on the book",
-        )
-    bps = min(MAX_LIMIT_BPS, (gap / ref * 10_000).quantize(Decimal("0.01"), ROUND_DOWN))
-    slippage = SlippageManager(replace(config.slippage.config, max_slippage_bps=bps))
-    return replace(config, slippage=slippage)
 
 
 def _record(

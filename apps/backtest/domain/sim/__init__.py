@@ -1,9 +1,11 @@
-"""Exchange-mode backtest: the paper-trading loop (same strategy, risk gate, execution plan and
-simulated exchange) over candles in memory; see ``loop`` and docs/architecture.md."""
+"""Exchange-mode backtest: a bot's cycles through the trading runner (same strategy, risk gate,
+execution plan and simulated exchange) over candles, on the in-memory store; candles (``loop``)
+or a file of past webhook signals (``signals``); see docs/architecture.md."""
 
 from apps.backtest.domain.sim.loop import SimConfig, SimResult, run_exchange_backtest
 from apps.backtest.domain.sim.market import candles_from_klines, candles_from_rows
 from apps.backtest.domain.sim.records import SimOrder, SimPosition, SimTrade
+from apps.backtest.domain.sim.signals import run_signal_backtest, signals_parse
 
 __all__ = [
     "SimConfig",
@@ -14,4 +16,6 @@ __all__ = [
     "candles_from_klines",
     "candles_from_rows",
     "run_exchange_backtest",
+    "run_signal_backtest",
+    "signals_parse",
 ]

@@ -1,21 +1,20 @@
-"""The exchange-mode backtest: a bot's paper-trading loop over candles, without the database.
+"""The exchange-mode backtest: a bot's cycles over candles, without the database.
 
-Per due candle, in the scheduler's order (open time, then symbol), exactly the steps of
-``apps.trading.engine.cycle._run_locked`` on a paper venue:
+Per due candle, in the scheduler's order (open time, then symbol), one cycle of the trading
+runner (``apps.trading.domain.runner.CycleRunner``, the code the Celery cycle, ``replay`` and
+webhook signals run) against:
 
-1. feed the symbol's simulated exchange every candle it has not seen up to this one (the first
-   cycle of a symbol feeds only the decided candle) and apply the events: fills, order changes
-   and funding, booked like ``apply_events`` does (``records.Ledger``);
-2. break-even move after a take-profit filled, then the managed trailing stop ratcheted with
-   the decided candle (``trading.domain.profile``);
-3. equity (wallet + unrealized) and the circuit breaker from the trades closed in its window;
-   a FLATTEN tier closes every symbol and halts the bot (the run ends);
-4. ``decide_cycle`` on the strategy's float window, the book and quote of the exchange, the
-   open positions, the breaker, CryptoVIX and the correlation matrix, in its two steps: the
-   strategy's decision, then (only when there is one) ``decision_outcome`` with the inputs;
-5. entry: the IOC slices, re-planned by ``SlippageManager.plan_after_fills`` until done, then
-   the protective stop, the take-profits and the native trailing stop sized on what filled;
-   exit: cancel the protection, send the reduce-only market exit.
+- ``SimVenue``: the bot's simulated exchange, fed every candle of the symbol it has not seen up
+  to this one (the first cycle of a symbol feeds only the decided candle), its events applied
+  to the ledger;
+- ``records.Ledger``: the in-memory store (orders, fills, trades, positions, breaker latches,
+  signals), booked with the order services' accounting;
+- ``SimMarket``: CryptoVIX and the correlation matrix from the 1h candles handed in;
+- the decision read from the strategy's whole-series frame (below), and the profile's
+  configuration.
+
+A FLATTEN breaker tier closes every symbol and halts the bot (the run ends). Past webhook
+signals (``external``) are acted on between the cycles by ``signal_step`` (``signals.py``).
 
 The exchange is the same ``SimulatedExchange`` paper trading uses, built the same way
 (``paper_session_load``: the bot's instruments, its paper balance, ``seed`` = the bot's id,
@@ -31,9 +30,10 @@ the daily PnL only for a decision, CryptoVIX only for an entry.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -43,35 +43,22 @@ import numpy as np
 from apps.backtest.domain.kernel import EXIT_REASONS, TradeLog
 from apps.backtest.domain.metrics import Metrics, compute_metrics
 from apps.backtest.domain.sim.market import HourCache, Series, vix_reading
-from apps.backtest.domain.sim.records import Ledger, SimOrder, SimPosition, SimTrade, stored
+from apps.backtest.domain.sim.records import Ledger, SimOrder, SimTrade
 from apps.core.domain.clock import SettableClock
-from apps.exchange.domain.errors import ExchangeError, OrderNotFoundError, RejectedError
+from apps.exchange.domain.errors import ExchangeError
 from apps.exchange.domain.simulated import SimulatedExchange
 from apps.exchange.domain.types import (
     Candle,
     InstrumentInfo,
-    OrderRequest,
+    OrderReport,
     Side,
     datetime_to_ms,
     ms_to_datetime,
 )
-from apps.execution.domain.slippage import EntryDone
-from apps.execution.domain.trailing import TrailingConfig
 from apps.market.domain.candles import Klines, interval_to_ms
-from apps.orders.domain.accounting import (
-    CLOSED,
-    EXIT_PURPOSES,
-    LONG,
-    exit_order_orphaned,
-    position_mark,
-)
-from apps.orders.domain.state import OrderStatus
-from apps.risk.domain.circuit_breaker import BreakerAction, BreakerDecision
-from apps.risk.domain.gate import OpenPosition, RiskContext
+from apps.orders.domain.accounting import CLOSED
 from apps.risk.domain.portfolio import CorrelationMatrix
-from apps.risk.domain.sizing import InstrumentFilters
-from apps.risk.domain.types import Direction
-from apps.risk.domain.vix import CryptoVIX
+from apps.risk.domain.vix import CryptoVIX, VixReading
 from apps.strategies.domain.base import (
     OHLCV,
     Action,
@@ -82,39 +69,17 @@ from apps.strategies.domain.base import (
     StrategyError,
 )
 from apps.strategies.domain.registry import build_strategy
-from apps.trading.domain.cycle import (
-    CycleConfig,
-    CycleInputs,
-    CycleOutcome,
-    OutcomeKind,
-    decision_outcome,
-)
-from apps.trading.domain.profile import (
-    TRAILING_MANAGED,
-    BotProfile,
-    break_even_stop,
-    breaker_decide,
-    breaker_window,
-    flatten_order,
-    managed_trail_stop,
-    replacement_stop_order,
-    utc_day_start,
-)
+from apps.trading.domain.cycle import CycleConfig
+from apps.trading.domain.profile import BotProfile
+from apps.trading.domain.runner import CycleRunner, CycleStep
+from apps.trading.domain.signal_step import SignalRefused, SignalResult, signal_step
 
 __all__ = ["SimConfig", "SimResult", "SimTrade", "run_exchange_backtest"]
 
 T = TypeVar("T")
 VIX_SYMBOL = "BTCUSDT"
-BOOK_DEPTH = 50
-_OPEN_PROTECTION = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.TRIGGERED)
-_RESTING_STOP = (OrderStatus.NEW, OrderStatus.PENDING_NEW)
-_OPEN = (
-    OrderStatus.PENDING_NEW,
-    OrderStatus.NEW,
-    OrderStatus.TRIGGERED,
-    OrderStatus.PARTIALLY_FILLED,
-    OrderStatus.PENDING_CANCEL,
-)
+# A backtest's stop moves and cancels are in its orders; the runner's log lines are not written.
+QUIET = logging.Logger("apps.backtest.domain.sim.quiet", level=logging.CRITICAL + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,273 +162,135 @@ class _SignalRows:
         return SignalFrame(**{k: v[start:stop] for k, v in self.frame.columns().items()})
 
 
-@dataclass
+class SimVenue:
+    """The paper venue in memory (``PaperVenue`` over ``paper_session_load`` /
+    ``paper_feed_candles``): the bot's ``SimulatedExchange``, fed the candles of each symbol it
+    has not seen (the first time only the decided one), its events applied to the ledger."""
+
+    def __init__(
+        self,
+        config: SimConfig,
+        series: Mapping[str, Series],
+        funding: Mapping[str, Sequence[tuple[datetime, Decimal]]],
+        ledger: Ledger,
+        step: timedelta,
+        now: datetime,
+    ) -> None:
+        self.series = series
+        self.ledger = ledger
+        self.step = step
+        self.clock = SettableClock(now)
+        self.exchange = SimulatedExchange(
+            [config.instruments[s] for s in config.symbols],
+            clock=self.clock,
+            balance=config.balance,
+            seed=config.seed,
+            default_leverage=config.profile.leverage,
+        )
+        for symbol in config.symbols:
+            self.exchange.set_funding_rates(symbol, funding.get(symbol, ()))
+        self.fed: dict[str, int] = {}  # symbol -> index of the next candle
+        self.index: dict[str, dict[int, int]] = {
+            s: {t: i for i, t in enumerate(series[s].klines.open_time.tolist())} for s in series
+        }
+        self.usdt = self.exchange.asset == "USDT"
+
+    def open(self, now: datetime) -> None:
+        """The venue's clock at the cycle's time (it never goes back)."""
+        self.clock.set(max(now, self.clock()))
+
+    def mark(self) -> int:
+        return len(self.exchange.events)
+
+    def catch_up(self, *, symbol: str, interval: str, open_time: int) -> set[str]:
+        """Feed the candles after the last fed up to the one opened at ``open_time``."""
+        index = self.index[symbol][open_time]
+        candles = self.series[symbol].candles
+        exchange, clock, step = self.exchange, self.clock, self.step
+        start = len(exchange.events)
+        for i in range(self.fed.get(symbol, index), index + 1):
+            candle = candles[i]
+            clock.set(max(clock(), candle.open_time + step))
+            exchange.on_candle(symbol, candle)
+        self.fed[symbol] = index + 1
+        return self.ledger.apply_events(exchange.events[start:])
+
+    def after_place(self, *, order: SimOrder, report: OrderReport, mark: int) -> None:
+        self.ledger.apply_events(self.exchange.events[mark:])
+
+    def equity(self) -> Decimal:
+        """The USDT balance's wallet balance plus unrealized PnL."""
+        return self.exchange.equity() if self.usdt else Decimal(0)
+
+    def save(self) -> None:
+        self.exchange.events.clear()
+
+
+class SimMarket:
+    """CryptoVIX (BTCUSDT 1h) and the correlation matrix from the 1h candles handed in, with
+    the risk services' rules and their hour cache (``market``)."""
+
+    def __init__(self, hourly: Mapping[str, Series]) -> None:
+        self.hourly = hourly
+        self.cache = HourCache()
+
+    def vix(self, now: datetime, vix: CryptoVIX) -> VixReading | None:
+        return vix_reading(self.hourly.get(VIX_SYMBOL), vix, now)
+
+    def correlations(
+        self, symbols: Sequence[str], lookback: int, now: datetime
+    ) -> CorrelationMatrix | None:
+        return self.cache.get(self.hourly, symbols, lookback, now)
+
+
 class _Bot:
-    """The loop's state: the exchange, its clock, what it has been fed, the ledger, the
-    breaker's latches (``BreakerState``) and the correlation cache."""
+    """The loop's state: the runner over the in-memory store (``Ledger``), the simulated
+    venue and the candle readings, and the strategy's whole-series signal rows."""
 
-    config: SimConfig
-    series: Mapping[str, Series]
-    hourly: Mapping[str, Series]
-    funding: Mapping[str, Sequence[tuple[datetime, Decimal]]]
-    ledger: Ledger
-    step: timedelta
-    strategy: Strategy
-    exchange: SimulatedExchange | None = None
-    clock: SettableClock | None = None
-    fed: dict[str, int] = field(default_factory=dict)  # symbol -> index of the next candle
-    latched: dict[str, str] = field(default_factory=dict)
-    correlations: HourCache = field(default_factory=HourCache)
-    now: datetime | None = None
-    rows: Mapping[str, _SignalRows] = field(default_factory=dict)  # whole-series signals
-    limit: int = field(init=False)  # the strategy's live window
-    min_candles: int = field(init=False)  # the strategy's
-    custom_stop: bool = field(init=False)  # the strategy overrides custom_stop
-    trailing: TrailingConfig | None = field(init=False)  # the profile's (built once)
-    # the equity at the end of the last cycle when it placed no order (else None: read it)
-    unchanged_equity: Decimal | None = None
-
-    def __post_init__(self) -> None:
-        strategy = self.strategy
-        self.limit = max(strategy.warmup_candles, strategy.min_candles)
+    def __init__(
+        self,
+        *,
+        config: SimConfig,
+        series: Mapping[str, Series],
+        hourly: Mapping[str, Series],
+        funding: Mapping[str, Sequence[tuple[datetime, Decimal]]],
+        ledger: Ledger,
+        step: timedelta,
+        strategy: Strategy,
+        rows: Mapping[str, _SignalRows],
+        start: datetime,
+    ) -> None:
+        self.config = config
+        self.series = series
+        self.ledger = ledger
+        self.step = step
+        self.strategy = strategy
+        self.rows = rows
+        self.limit = max(strategy.warmup_candles, strategy.min_candles)  # the live window
         self.min_candles = strategy.min_candles
         self.custom_stop = type(strategy).custom_stop is not Strategy.custom_stop
-        self.trailing = self.profile.trailing_config
+        self.venue = SimVenue(config, series, funding, ledger, step, start)
+        self.runner = CycleRunner(
+            profile=config.profile,
+            symbols=config.symbols,
+            store=ledger,
+            venue=self.venue,
+            market=SimMarket(hourly),
+            instruments=config.instruments.__getitem__,
+            run=_await,
+            now=start,
+            log=QUIET,
+        )
+        self.interval = config.timeframe
+        self.index = 0  # the candle of the cycle under way
+        self.configs: dict[Decimal, CycleConfig] = {}
 
     @property
     def profile(self) -> BotProfile:
         return self.config.profile
 
-    @property
-    def ex(self) -> SimulatedExchange:
-        assert self.exchange is not None
-        return self.exchange
-
-    # --- the venue (PaperVenue over paper_session_load / paper_feed_candles) ---------------------
-    def open(self, now: datetime) -> None:
-        self.now = now
-        if self.exchange is None:
-            self.clock = SettableClock(now)
-            infos = [self.config.instruments[s] for s in self.config.symbols]
-            self.exchange = SimulatedExchange(
-                infos,
-                clock=self.clock,
-                balance=self.config.balance,
-                seed=self.config.seed,
-                default_leverage=self.profile.leverage,
-            )
-            for symbol in self.config.symbols:
-                self.exchange.set_funding_rates(symbol, self.funding.get(symbol, ()))
-        else:
-            assert self.clock is not None
-            self.clock.set(max(now, self.clock()))
-
-    def catch_up(self, symbol: str, index: int) -> set[str]:
-        """Feed the candles after the last fed up to ``index`` (first time: only ``index``)."""
-        assert self.clock is not None
-        candles = self.series[symbol].candles
-        start = len(self.ex.events)
-        for i in range(self.fed.get(symbol, index), index + 1):
-            candle = candles[i]
-            self.clock.set(max(self.clock(), candle.open_time + self.step))
-            self.ex.on_candle(symbol, candle)
-        self.fed[symbol] = index + 1
-        return self.ledger.apply_events(self.ex.events[start:])
-
-    def mark(self, symbol: str) -> None:
-        """Mark the open position to the market (``position_mark_to_market``)."""
-        position = self.ledger.position(symbol)
-        if position is not None:
-            price = _await(self.ex.get_mark_price(symbol)).mark_price
-            if position_mark(position, price=price):
-                position.store()
-
-    def save(self) -> None:
-        self.ex.events.clear()
-
-    # --- sending (engine.context._send) -------------------------------------------------------
-    def send(
-        self,
-        request: OrderRequest,
-        *,
-        purpose: str,
-        expected: Decimal | None = None,
-        trade: int | None = None,
-    ) -> SimOrder:
-        order = self.ledger.order_create(
-            request, purpose=purpose, expected_price=expected, trade=trade
-        )
-        if order.status != OrderStatus.PENDING_NEW:
-            return order
-        mark = len(self.ex.events)
-        try:
-            report = _await(self.ex.place_order(request))
-        except RejectedError:
-            self.ledger.order_reject(order)
-            return order
-        self.ledger.order_apply_report(order, report)
-        self.ledger.apply_events(self.ex.events[mark:])
-        return order
-
     def equity(self) -> Decimal:
-        """The USDT balance's wallet balance plus unrealized PnL (``engine.context._equity``)."""
-        return self.ex.equity() if self.ex.asset == "USDT" else Decimal(0)
-
-    # --- exits (engine.exits) -------------------------------------------------------------------
-    def replace_stop(self, symbol: str, new_stop: Decimal, *, purpose: str = "stop_loss") -> bool:
-        position = self.ledger.position(symbol)
-        if position is None:
-            return False
-        stops = [
-            o
-            for o in self.ledger.orders_of(symbol, "STOP_MARKET")
-            if o.purpose in ("stop_loss", "trailing_stop")
-        ]
-        old = next((o for o in stops if o.status in _RESTING_STOP), None)
-        request = replacement_stop_order(
-            bot_key=self.profile.bot_key,
-            symbol=symbol,
-            quantity=position.quantity,
-            stop_price=new_stop,
-            info=self.config.instruments[symbol],
-            sequence=len(stops) + 1,
-        )
-        placed = self.send(request, purpose=purpose, trade=self.open_trade_number(symbol))
-        if placed.status != OrderStatus.NEW:
-            return False
-        if old is not None:
-            self.cancel(old)
-        position.stop_price = stored(request.trigger_price)
-        return True
-
-    def trail(self, symbol: str, candle: Candle) -> None:
-        config = self.trailing
-        if self.profile.trailing != TRAILING_MANAGED or config is None:
-            return
-        position = self.ledger.position(symbol)
-        if position is None or position.stop_price is None:
-            return
-        new_stop = managed_trail_stop(
-            config,
-            bot_key=self.profile.bot_key,
-            symbol=symbol,
-            quantity=position.quantity,
-            entry_price=position.entry_price,
-            stop_price=position.stop_price,
-            info=self.config.instruments[symbol],
-            high=candle.high,
-            low=candle.low,
-            close=candle.close,
-        )
-        if new_stop is not None:
-            self.replace_stop(symbol, new_stop, purpose="trailing_stop")
-
-    def break_even(self, symbol: str, purposes: set[str]) -> None:
-        if "take_profit" not in purposes or not self.profile.break_even:
-            return
-        position = self.ledger.position(symbol)
-        if position is None:
-            return
-        stop = break_even_stop(
-            quantity=position.quantity,
-            entry_price=position.entry_price,
-            stop_price=position.stop_price,
-        )
-        if stop is not None:
-            self.replace_stop(symbol, stop)
-
-    def open_trade_number(self, symbol: str) -> int | None:
-        trade = self.ledger.open_trade(symbol)
-        return trade.number if trade is not None else None
-
-    def cancel(self, order: SimOrder) -> bool:
-        """Cancel one order and record its final state (``engine.exits._cancel``)."""
-        try:
-            report = _await(self.ex.cancel_order(order.symbol, order.client_order_id))
-        except OrderNotFoundError:
-            try:
-                report = _await(self.ex.get_order(order.symbol, order.client_order_id))
-            except ExchangeError:
-                return False
-        except ExchangeError:
-            return False
-        self.ledger.order_apply_report(order, report)
-        return order.status not in _OPEN
-
-    def cancel_protection(self, symbol: str) -> None:
-        for order in self.ledger.open_orders_of(symbol):
-            if order.status not in _OPEN_PROTECTION or order.purpose in ("entry", "emergency"):
-                continue
-            self.cancel(order)
-
-    def cancel_orphan_exits(self, symbol: str) -> int:
-        """Cancel exit orders of ended trades (``engine.exits._cancel_orphan_exits``)."""
-        orders = self.ledger.open_orders_of(symbol)
-        if not orders:
-            return 0
-        trade = self.open_trade_number(symbol)
-        flat = self.ledger.position(symbol) is None
-        left = 0
-        for order in reversed(orders):
-            if order.status not in _OPEN or order.purpose not in EXIT_PURPOSES:
-                continue
-            if exit_order_orphaned(order_trade=order.trade, open_trade=trade, flat=flat):
-                left += 0 if self.cancel(order) else 1
-        return left
-
-    def flatten(self, symbol: str) -> None:
-        assert self.now is not None
-        self.cancel_protection(symbol)
-        position = self.ledger.position(symbol)
-        if position is None:
-            return
-        request = flatten_order(
-            bot_key=self.profile.bot_key, symbol=symbol, quantity=position.quantity, now=self.now
-        )
-        self.send(request, purpose="emergency", trade=self.open_trade_number(symbol))
-
-    # --- the cycle (engine.cycle) -----------------------------------------------------------------
-    def breaker(self, equity: Decimal) -> BreakerDecision | None:
-        assert self.now is not None
-        tiers = self.profile.breaker_tiers
-        if not tiers:
-            return None
-        closed = self.ledger.closed_between(self.now - breaker_window(tiers), self.now)
-        decision, state = breaker_decide(
-            tiers,
-            self.latched,
-            ((t.exit_time, t.net_pnl) for t in closed if t.exit_time is not None),
-            self.now,
-            equity,
-        )
-        self.latched = dict(state["latched"])
-        return decision
-
-    def daily_net_pnl(self) -> Decimal:
-        """Net PnL of the trades closed since 00:00 UTC (the daily loss limit's count)."""
-        assert self.now is not None
-        since = utc_day_start(self.now) - timedelta(microseconds=1)  # closed_between: (a, b]
-        return sum((t.net_pnl for t in self.ledger.closed_between(since, self.now)), Decimal(0))
-
-    def correlation(self, symbol: str) -> CorrelationMatrix | None:
-        """The correlation matrix of ``symbol`` and the open positions' symbols, read every
-        cycle as the live cycle does (so the services' hour cache holds the same matrices)."""
-        assert self.now is not None
-        if len(self.config.symbols) < 2:
-            return None  # (positions are only in the bot's symbols)
-        names = sorted({symbol, *(p.symbol for p in self.ledger.open_positions())})
-        if len(names) < 2:
-            return None
-        return self.correlations.get(
-            self.hourly, names, self.profile.correlation_lookback, self.now
-        )
-
-    def position_view(self, symbol: str) -> PositionView | None:
-        position = self.ledger.position(symbol)
-        if position is None:
-            return None
-        side = Side.BUY if position.side == LONG else Side.SELL
-        return PositionView(side, position.entry_price, abs(position.quantity), position.stop_price)
+        return self.venue.equity()
 
     def window(self, symbol: str, index: int) -> Klines:
         """The strategy's live window at candle ``index`` (``klines_window``)."""
@@ -504,134 +331,77 @@ class _Bot:
             return None
         return decision
 
-    def inputs(
-        self,
-        symbol: str,
-        index: int,
-        equity: Decimal,
-        breaker: Any,
-        correlations: CorrelationMatrix | None,
-        position: PositionView | None,
-        *,
-        entry: bool,
-    ) -> CycleInputs:
-        """What ``decision_outcome`` reads, gathered only for a cycle with a decision (an
-        ``entry`` one also reads CryptoVIX): the book (synthesised on demand), the quote,
-        CryptoVIX and the daily PnL depend only on this candle and the ledger, so reading them
-        later than the live cycle does changes nothing."""
-        assert self.now is not None
-        info = self.config.instruments[symbol]
-        bands = self.profile.volatility_bands
-        context = RiskContext(
-            equity=equity,
-            filters=InstrumentFilters(
-                step_size=info.step_size, min_qty=info.min_qty, min_notional=info.min_notional
-            ),
-            open_positions=tuple(
-                OpenPosition(
-                    p.symbol, Direction.LONG if p.quantity > 0 else Direction.SHORT, p.notional
-                )
-                for p in self.ledger.open_positions()
-            ),
-            breaker=breaker,
-            # (only an entry's risk gate reads CryptoVIX: an exit or a stop move is not sized)
-            vix=vix_reading(self.hourly.get(VIX_SYMBOL), CryptoVIX(bands=bands), self.now)
-            if entry
-            else None,
-            correlations=correlations,
-            daily_realized_pnl=self.daily_net_pnl(),
-        )
-        return CycleInputs(
-            symbol=symbol,
-            candles=self.window(symbol, index),
-            info=info,
-            book=_await(self.ex.get_orderbook(symbol, limit=BOOK_DEPTH)),
-            ticker=_await(self.ex.get_book_ticker(symbol)),
-            risk=context,
-            now=self.now,
-            position=position,
-        )
+    def _decide(
+        self, symbol: str, open_time: int, position: PositionView | None, equity: Decimal
+    ) -> Decision | None:
+        return self.decide(symbol, self.index, position)
 
-    def enter(self, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> None:
-        plan = outcome.plan
-        assert plan is not None
-        held = self.ledger.positions.get(symbol)
-        if held is None:
-            held = self.ledger.positions[symbol] = SimPosition(symbol, self.ledger.leverage)
-        if held.quantity == 0:  # (engine.cycle._enter: the stop is known before the entry)
-            held.stop_price = stored(plan.stop_price)
-        entry = plan.entry
-        while True:
-            round_filled = Decimal(0)
-            for request in entry.orders:
-                order = self.send(request, purpose="entry", expected=entry.expected_price)
-                round_filled += order.filled_quantity
-            book = _await(self.ex.get_orderbook(symbol, limit=BOOK_DEPTH))
-            follow = config.slippage.plan_after_fills(
-                entry, filled_qty=round_filled, book=book, info=plan.info
-            )
-            if isinstance(follow, EntryDone):
-                break
-            entry = follow
-        position = self.ledger.positions.get(symbol)
-        if position is None or position.quantity == 0:
-            return
-        self.cancel_orphan_exits(symbol)
-        position.stop_price = stored(plan.stop_price)
-        trade = self.open_trade_number(symbol)
-        protection = plan.protection(
-            filled_qty=abs(position.quantity), entry_price=position.entry_price
-        )
-        self.send(protection.stop, purpose="stop_loss", trade=trade)
-        for tp in protection.take_profits:
-            self.send(tp.order, purpose="take_profit", trade=trade)
-        if protection.native_trailing is not None:
-            self.send(protection.native_trailing, purpose="trailing_stop", trade=trade)
-
-    def execute(self, symbol: str, outcome: CycleOutcome, config: CycleConfig) -> None:
-        if outcome.kind is OutcomeKind.ENTER:
-            self.enter(symbol, outcome, config)
-        elif outcome.kind is OutcomeKind.EXIT:
-            self.cancel_protection(symbol)
-            assert outcome.exit_order is not None
-            self.send(outcome.exit_order, purpose="exit")
-
-    def cycle(self, symbol: str, index: int) -> str:
-        """One cycle; return its outcome ("flatten" / "error" end the run)."""
-        self.unchanged_equity = None
-        series = self.series[symbol]
-        candle = series.candles[index]
-        self.open(candle.open_time + self.step)
-        purposes = self.catch_up(symbol, index)
-        self.mark(symbol)
-        self.cancel_orphan_exits(symbol)  # (a simulated cancel never fails)
-        self.break_even(symbol, purposes)
-        self.trail(symbol, candle)
-        equity = self.equity()
-        breaker = self.breaker(equity)
-        if breaker is not None and breaker.action is BreakerAction.FLATTEN:
-            for sym in self.config.symbols:
-                self.flatten(sym)
-            self.save()
-            return "flatten"
-        correlations = self.correlation(symbol)
-        position = self.position_view(symbol)
-        # decide_cycle in two steps: the strategy's decision, then (only when there is one)
-        # the inputs and decision_outcome: AI hook, risk gate, execution plan
-        decision = self.decide(symbol, index, position)
-        if decision is None:
-            self.save()
-            self.unchanged_equity = equity  # nothing happened since it was read
-            return OutcomeKind.NOTHING.value
+    def _configure(self, equity: Decimal) -> CycleConfig:
         # the strategy and the slippage manager hold no state: one instance serves every cycle
-        config = self.profile.cycle_config(equity, strategy=self.strategy)
-        inputs = self.inputs(
-            symbol, index, equity, breaker, correlations, position, entry=decision.is_entry
+        return self.profile.cycle_config(equity, strategy=self.strategy)
+
+    def _window(self, symbol: str, open_time: int) -> Klines:
+        return self.window(symbol, self.index)
+
+    def external(self, signal: Any) -> SignalResult:
+        """Act on a past webhook signal at its time, after the last candle closed before it
+        (``signal_step``, as a worker acts on one)."""
+        series = self.series.get(signal.symbol)
+        if series is None:
+            return SignalResult("rejected", f"bot does not trade {signal.symbol}")
+        at = datetime_to_ms(signal.time)
+        index = series.upto(at - int(self.step.total_seconds() * 1000)) - 1
+        if index < 0:
+            return SignalResult("failed", f"no {signal.symbol} candles to trade on")
+        self.venue.open(signal.time)
+        self.runner.now = max(signal.time, self.venue.clock())
+        self.index = index
+        try:
+            return signal_step(
+                self.runner,
+                key=f"s{signal.line}",
+                action=signal.action,
+                payload=signal.payload,
+                sent_at=signal.time,
+                symbol=signal.symbol,
+                interval=self.interval,
+                open_time=int(series.klines.open_time[index]),
+                wall=signal.time,
+                configure=self._configure,
+                window=self._window,
+            )
+        except SignalRefused as exc:
+            return SignalResult(exc.outcome, str(exc), None, exc.blocked_by)
+        except ExchangeError as exc:
+            return SignalResult("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.venue.save()
+
+    def cycle(self, symbol: str, index: int, open_time: int) -> CycleStep:
+        """One cycle through the runner at candle ``index`` (opened at ``open_time`` ms);
+        "flatten" ends the run."""
+        candle = self.series[symbol].candles[index]
+        now = candle.open_time + self.step
+        self.venue.open(now)
+        self.runner.now = now
+        self.index = index
+        step = self.runner.cycle(
+            symbol,
+            open_time,
+            interval=self.interval,
+            candle=candle,
+            decide=self._decide,
+            configure=self._configure,
+            window=self._window,
         )
-        outcome = decision_outcome(inputs, config, decision)
-        self.execute(symbol, outcome, config)
-        self.save()
-        return outcome.kind.value
+        self.venue.save()
+        return step
+
+
+def _external(bot: _Bot, signal: Any, outcomes: list[tuple[Any, SignalResult]] | None) -> None:
+    result = bot.external(signal)
+    if outcomes is not None:
+        outcomes.append((signal, result))
 
 
 def _series_rows(
@@ -661,7 +431,7 @@ def _schedule(
         times = series[symbol].klines.open_time
         first = int(np.searchsorted(times, start_ms, side="left"))
         last = times.size if end_ms is None else int(np.searchsorted(times, end_ms, "left"))
-        due.extend((int(times[i]), symbol, i) for i in range(first, last))
+        due.extend((t, symbol, i) for i, t in enumerate(times[first:last].tolist(), first))
     due.sort()
     return due
 
@@ -683,6 +453,8 @@ def run_exchange_backtest(
     *,
     hourly: Mapping[str, Sequence[Candle]] | None = None,
     signals: Literal["series", "window"] = "series",
+    external: Sequence[Any] = (),
+    external_outcomes: list[tuple[Any, SignalResult]] | None = None,
 ) -> SimResult:
     """Run the bot's paper-trading loop over ``candles_by_symbol`` (each symbol's candles of
     ``config.timeframe``, oldest first, the warm-up included) and return what it traded.
@@ -694,7 +466,9 @@ def run_exchange_backtest(
     ``signals``: "series" evaluates a built-in candle strategy once over each symbol's candles
     and reads each cycle's decision from its row; "window" runs ``Strategy.decide`` on the live
     window every cycle, as paper trading does (slower; the two give the same run, the tests
-    compare them).
+    compare them). ``external``: past webhook signals (``signals.PastSignal``, oldest first)
+    acted on at their times between the candle cycles; what came of each is appended to
+    ``external_outcomes`` (see ``signals.run_signal_backtest``).
     """
     if not config.symbols:
         raise ValueError("the bot trades no symbol")
@@ -720,6 +494,7 @@ def run_exchange_backtest(
         else _default_start(series, config.symbols, window)
     )
     end_ms = datetime_to_ms(config.end) if config.end is not None else None
+    due = _schedule(series, config.symbols, start_ms, end_ms)
     bot = _Bot(
         config=config,
         series=series,
@@ -733,22 +508,29 @@ def run_exchange_backtest(
         step=step,
         strategy=strategy,
         rows=_series_rows(strategy, series, config.symbols) if signals == "series" else {},
+        start=ms_to_datetime(due[0][0]) + step if due else ms_to_datetime(start_ms),
     )
     outcomes: Counter[str] = Counter()
     times: list[int] = []
     equity: list[Decimal] = []
     stopped = ""
     cycles = 0
-    for open_time, symbol, index in _schedule(series, config.symbols, start_ms, end_ms):
+    pending = list(external)
+    pending.reverse()  # (popped oldest first)
+    step_ms = interval_to_ms(config.timeframe)
+    for open_time, symbol, index in due:
+        while pending and datetime_to_ms(pending[-1].time) < open_time + step_ms:
+            _external(bot, pending.pop(), external_outcomes)
         try:
-            outcome = bot.cycle(symbol, index)
+            done = bot.cycle(symbol, index, open_time)
         except StrategyError as exc:
             outcomes["error"] += 1
             stopped = f"strategy error: {exc}"
             break
         cycles += 1
+        outcome = done.kind
         outcomes[outcome] += 1
-        after = bot.unchanged_equity if bot.unchanged_equity is not None else bot.equity()
+        after = done.unchanged_equity if done.unchanged_equity is not None else bot.equity()
         if times and times[-1] == open_time:
             equity[-1] = after
         else:
@@ -757,6 +539,14 @@ def run_exchange_backtest(
         if outcome == "flatten":
             stopped = "circuit breaker: flattened and halted"
             break
+    last = due[-1][0] + step_ms if due and not stopped else None
+    while pending:
+        signal = pending.pop()
+        if last is not None and datetime_to_ms(signal.time) < last + step_ms:
+            _external(bot, signal, external_outcomes)
+        elif external_outcomes is not None:
+            why = f"bot stopped: {stopped}" if stopped else "after the last candle"
+            external_outcomes.append((signal, SignalResult("rejected", why)))
     trades = tuple(sorted(bot.ledger.trades, key=lambda t: (t.entry_time, t.number)))
     result = SimResult(
         trades=trades,

@@ -4,18 +4,14 @@ strategy, and the CryptoVIX and correlation figures the risk gate reads.
 The live loop reads all three from the ``Kline`` table: the strategy's window as float64
 (``klines_window`` casts in the database), the simulated exchange's candles as exact Decimals,
 and CryptoVIX (BTCUSDT 1h) and the correlation matrix (1h closes) through
-``apps.risk.services``. Here the same figures come from the candles handed in, with the
-services' rules restated on them:
+``apps.risk.services``. Here the same figures come from the candles handed in, read by the same
+rules: ``apps.risk.domain.readings`` (which candles, when they are stale, ``RiskDataError`` ->
+no reading: the live loop then sizes with multiplier 1 and lets the entry through).
 
-- CryptoVIX: the last ``lookback`` 1h candles opened at or before the last 1h candle closed at
-  ``now``; none when the newest of them is more than 3 candles older than that (the services'
-  ``MAX_MISSING_CANDLES``) or there are too few (the live loop then sizes with multiplier 1).
-  A reading depends only on that candle, so the services' 5-minute cache changes nothing.
-- correlation: each symbol's last ``2 * lookback`` 1h candles up to the last closed one, the
-  same staleness rule, ``portfolio.correlation_matrix`` over them; none when it cannot be
-  computed (the gate then lets the entry through: ``block_on_missing_correlation=False``).
-  The services cache a matrix for an hour of the injected clock under the symbol set alone,
-  so a bot on a shorter timeframe reuses it across candles: ``HourCache`` keeps that rule.
+A VIX reading depends only on the last closed candle, so the services' 5-minute cache changes
+nothing. The services cache a correlation matrix for ``CORRELATION_TTL`` of the injected clock
+under the symbol set alone, so a bot on a shorter timeframe reuses it across candles:
+``HourCache`` keeps that rule.
 """
 
 from __future__ import annotations
@@ -29,7 +25,16 @@ import numpy as np
 
 from apps.exchange.domain.types import Candle, datetime_to_ms, ms_to_datetime
 from apps.market.domain.candles import Klines, interval_to_ms
-from apps.risk.domain.portfolio import CorrelationMatrix, correlation_matrix
+from apps.risk.domain.portfolio import CorrelationMatrix
+from apps.risk.domain.readings import (
+    CORRELATION_TTL,
+    MAX_MISSING_CANDLES,
+    KlineSource,
+    RiskDataError,
+    correlation_read,
+    last_closed_open_time,
+    vix_read,
+)
 from apps.risk.domain.vix import CryptoVIX, VixReading
 
 __all__ = [
@@ -42,11 +47,6 @@ __all__ = [
     "correlation_reading",
     "vix_reading",
 ]
-
-MAX_MISSING_CANDLES = 3  # apps.risk.services.MAX_MISSING_CANDLES
-CORRELATION_TTL = timedelta(hours=1)  # apps.risk.services.CORRELATION_TTL
-CORRELATION_MIN_RETURNS = 20
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -152,28 +152,33 @@ def candles_from_klines(klines: Klines) -> list[Candle]:
     return out
 
 
+def _source(hourly: Mapping[str, Series]) -> KlineSource:
+    def read(*, symbol: str, interval: str, end_ms: int | None, limit: int) -> Klines:
+        series = hourly.get(symbol)
+        if series is None:
+            raise RiskDataError(f"no {symbol} {interval} candles in the backtest")
+        return series.window(end_ms if end_ms is not None else 2**62, limit)
+
+    return read
+
+
 def _last_closed_hour(now: datetime) -> int:
-    now_ms = datetime_to_ms(now)
-    return (now_ms // HOUR_MS) * HOUR_MS - HOUR_MS
-
-
-def _fresh(window: Klines, last_closed: int) -> bool:
-    return len(window) > 0 and int(window.open_time[-1]) >= (
-        last_closed - MAX_MISSING_CANDLES * HOUR_MS
-    )
+    return last_closed_open_time(interval="1h", now_ms=datetime_to_ms(now))
 
 
 def vix_reading(hourly: Series | None, vix: CryptoVIX, now: datetime) -> VixReading | None:
     """The CryptoVIX reading over the BTCUSDT 1h candles closed at ``now``, or None."""
     if hourly is None:
         return None
-    last_closed = _last_closed_hour(now)
-    window = hourly.window(last_closed, vix.lookback)
-    if not _fresh(window, last_closed):
-        return None
     try:
-        return vix.score(window.high, window.low, window.open, window.close)
-    except ValueError:
+        return vix_read(
+            _source({"BTCUSDT": hourly}),
+            vix=vix,
+            symbol="BTCUSDT",
+            interval="1h",
+            last_closed=_last_closed_hour(now),
+        )
+    except RiskDataError:
         return None
 
 
@@ -181,23 +186,16 @@ def correlation_reading(
     hourly: Mapping[str, Series], symbols: Sequence[str], lookback: int, now: datetime
 ) -> CorrelationMatrix | None:
     """The correlation matrix of ``symbols`` over 1h closes up to ``now``, or None."""
-    last_closed = _last_closed_hour(now)
-    series = {}
-    for name in symbols:
-        source = hourly.get(name)
-        if source is None:
-            return None
-        window = source.window(last_closed, 2 * lookback)
-        if not _fresh(window, last_closed):
-            return None
-        series[name] = (window.open_time, window.close)
     try:
-        matrix = correlation_matrix(series, lookback, CORRELATION_MIN_RETURNS)
-    except ValueError:
+        return correlation_read(
+            _source(hourly),
+            symbols=symbols,
+            lookback=lookback,
+            interval="1h",
+            last_closed=_last_closed_hour(now),
+        )
+    except RiskDataError:
         return None
-    if matrix.end_time_ms < last_closed - MAX_MISSING_CANDLES * HOUR_MS:
-        return None
-    return matrix
 
 
 class HourCache:

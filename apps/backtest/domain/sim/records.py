@@ -1,4 +1,8 @@
-"""The exchange-mode backtest's order book-keeping: orders, fills, trades and positions in memory.
+"""The exchange-mode backtest's store: orders, fills, trades, positions and signals in memory.
+
+``Ledger`` is the in-memory ``apps.trading.domain.runner.Store``; the database store
+(``apps.trading.engine.store.DbStore``) is the other, and ``tests/backtest/test_store_contract.py``
+holds them to the same records for the same operations.
 
 The in-memory counterpart of the order services (``apps.orders.services``) the live and paper
 loop writes through: the same status rules (``apps.orders.domain.state``) and the same trade and
@@ -16,10 +20,11 @@ database rows. Two things the database does implicitly are done here explicitly:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from apps.exchange.domain.events import FundingFeeCharged, OrderFilled, OrderUpdated
 from apps.exchange.domain.types import Fill, OrderReport, OrderRequest, Side
@@ -29,6 +34,7 @@ from apps.orders.domain.accounting import (
     OPEN,
     ZERO,
     position_apply_fill,
+    position_mark,
     position_update,
     split_fee,
     trade_add,
@@ -42,8 +48,11 @@ from apps.orders.domain.state import (
     report_stale_reason,
     report_target_status,
 )
+from apps.risk.domain.circuit_breaker import BreakerDecision
+from apps.trading.domain.cycle import CycleOutcome
+from apps.trading.domain.runner import signal_outcome
 
-__all__ = ["Ledger", "SimOrder", "SimPosition", "SimTrade"]
+__all__ = ["Ledger", "SimOrder", "SimPosition", "SimSignal", "SimTrade"]
 
 _SCALE = Decimal("1E-12")  # DECIMAL columns: max_digits=28, decimal_places=12
 
@@ -69,6 +78,7 @@ class SimOrder:
     status: OrderStatus = OrderStatus.PENDING_NEW
     filled_quantity: Decimal = ZERO
     trade: int | None = None  # the number of the trade an exit order was placed for
+    reject_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -138,6 +148,23 @@ class SimTrade:
         self.exit_price = stored(self.exit_price)
 
 
+@dataclass(frozen=True, slots=True)
+class SimSignal:
+    """A decision (the strategy's, or an external signal's) and its outcome (``Signal``)."""
+
+    symbol: str
+    action: str
+    outcome: str
+    blocked_by: str
+    detail: str
+    order: str | None
+    at: datetime
+
+
+_SIGNAL_ACTIONS = {"ENTER_LONG": "buy", "ENTER_SHORT": "sell"}
+_STOP_PURPOSES = frozenset(("stop_loss", "trailing_stop"))
+
+
 class Ledger:
     """One bot's orders, trades and positions, changed by what its exchange reports."""
 
@@ -154,6 +181,8 @@ class Ledger:
         self._by_type: dict[tuple[str, str], list[SimOrder]] = {}
         self._open_by_symbol: dict[str, list[SimOrder]] = {}
         self._open_trades: list[SimTrade] = []  # (a closed trade never opens again)
+        self.latched: dict[str, str] = {}  # the circuit breaker's latches (``BreakerState``)
+        self.signals: list[SimSignal] = []  # decisions and what came of them (``Signal``)
 
     # --- reads ---------------------------------------------------------------------------------
     def position(self, symbol: str) -> SimPosition | None:
@@ -163,7 +192,10 @@ class Ledger:
 
     def open_positions(self) -> list[SimPosition]:
         """Every open position, by symbol (the rows' ordering)."""
-        return [p for _, p in sorted(self.positions.items()) if p.quantity != 0]
+        held = [p for p in self.positions.values() if p.quantity != 0]
+        if len(held) > 1:
+            held.sort(key=lambda p: p.symbol)
+        return held
 
     def open_trade(self, symbol: str) -> SimTrade | None:
         """The latest open trade in ``symbol`` (by entry time, then creation)."""
@@ -237,18 +269,126 @@ class Ledger:
         self._add(order)
         return order
 
-    def order_reject(self, order: SimOrder) -> None:
+    def order_record(
+        self,
+        request: OrderRequest,
+        *,
+        purpose: str,
+        trade: SimTrade | None,
+        expected_price: Decimal | None,
+    ) -> tuple[SimOrder, bool]:
+        """``order_create`` for the runner, saying whether the order is new."""
+        known = self.orders.get(request.client_order_id or "")
+        if known is not None:
+            return known, False
+        order = self.order_create(
+            request,
+            purpose=purpose,
+            expected_price=expected_price,
+            trade=None if trade is None else trade.number,
+        )
+        return order, True
+
+    def order_reject(
+        self,
+        order: SimOrder,
+        *,
+        at: datetime | None = None,
+        reason: str = "",
+        code: int | None = None,
+    ) -> SimOrder:
         if order.status == OrderStatus.PENDING_NEW:
             order.status = OrderStatus.REJECTED
+            order.reject_reason = reason
+        return order
 
-    def order_apply_report(self, order: SimOrder, report: OrderReport) -> None:
+    def order_apply_report(
+        self, order: SimOrder, report: OrderReport, *, at: datetime | None = None
+    ) -> SimOrder:
         """Bring the order up to a venue report (a stale or illegal one is ignored)."""
         target = report_target_status(order.status, report)
         if report_stale_reason(order.status, order.filled_quantity, report, target):
-            return
+            return order
         if report.filled_qty > order.filled_quantity:
             order.filled_quantity = report.filled_qty
         order.status = target
+        return order
+
+    def order_close_missing(self, order: SimOrder) -> SimOrder:
+        """Close an open order the venue does not know (nothing is in flight in memory)."""
+        if order.status not in TERMINAL:
+            pending = order.status == OrderStatus.PENDING_CANCEL
+            order.status = OrderStatus.CANCELED if pending else OrderStatus.EXPIRED
+        return order
+
+    @staticmethod
+    def order_refresh(order: SimOrder) -> SimOrder:
+        return order
+
+    # --- the runner's store (``apps.trading.domain.runner.Store``) -----------------------------
+    def position_prepare(self, symbol: str, stop_price: Decimal) -> bool:
+        held = self.positions.get(symbol)
+        if held is None:
+            held = self.positions[symbol] = SimPosition(symbol, self.leverage)
+        if held.quantity != 0:
+            return False
+        held.stop_price = stored(stop_price)
+        return True
+
+    def position_stop_set(self, symbol: str, stop_price: Decimal | None) -> None:
+        held = self.positions.get(symbol)
+        if held is not None:
+            held.stop_price = stored(stop_price)
+
+    def position_mark(self, symbol: str, price: Decimal) -> None:
+        position = self.position(symbol)
+        if position is not None and position_mark(position, price=price):
+            position.store()
+
+    @staticmethod
+    def trade_key(trade: SimTrade | None) -> int | None:
+        return None if trade is None else trade.number
+
+    @staticmethod
+    def order_trade_key(order: SimOrder) -> int | None:
+        return order.trade
+
+    open_orders = open_orders_of
+
+    def stop_orders(self, symbol: str) -> list[SimOrder]:
+        return [o for o in self.orders_of(symbol, "STOP_MARKET") if o.purpose in _STOP_PURPOSES]
+
+    def closed_trades(self, after: datetime, until: datetime) -> Iterator[tuple[datetime, Decimal]]:
+        for t in self.closed_between(after, until):
+            yield t.exit_time, t.net_pnl  # type: ignore[misc]
+
+    @staticmethod
+    def kill_switch() -> tuple[bool, str]:
+        return False, ""  # (nobody engages a kill switch in a backtest)
+
+    def breaker_latched(self) -> Mapping[str, str]:
+        return self.latched
+
+    def breaker_save(self, decision: BreakerDecision, state: Mapping[str, Any]) -> None:
+        self.latched = dict(state["latched"])
+
+    def signal_record(
+        self, *, symbol: str, outcome: CycleOutcome, order: SimOrder | None, at: datetime
+    ) -> None:
+        decision = outcome.decision
+        if decision is None:
+            return
+        self.signals.append(
+            SimSignal(
+                symbol=symbol,
+                action=_SIGNAL_ACTIONS.get(decision.action.value, "close"),
+                outcome=signal_outcome(outcome.kind),
+                blocked_by=outcome.blocked_by,
+                detail="; ".join(dict.fromkeys((outcome.reason, *outcome.reasons))),
+                order=None if order is None else order.client_order_id,
+                at=at,
+            )
+        )
 
     # --- events and fills ------------------------------------------------------------------------
     def apply_events(self, events: Iterable[object]) -> set[str]:

@@ -166,13 +166,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ai-min-confidence", type=float, default=0.0, help="under it the AI is not used"
         )
-        parser.add_argument(
+        jit = parser.add_mutually_exclusive_group()
+        jit.add_argument(
             "--jit",
-            action="store_true",
-            help="compile the indicator recursions (EMA, Wilder) with numba: pays ~0.3 s of "
-            "start-up, so it helps only when one process runs many backtests (the plain path is "
-            "faster for one run); the general kernel's loop is compiled from 20,000 candles on "
-            "either way (cached on disk after the first run)",
+            action="store_const",
+            const=True,
+            dest="jit",
+            help="always compile the indicator recursions (EMA, Wilder) with numba (default: "
+            "from 20,000 candles on, as the kernel's loop; same numbers either way, cached on "
+            "disk after the first run)",
+        )
+        jit.add_argument(
+            "--no-jit",
+            action="store_const",
+            const=False,
+            dest="jit",
+            help="never compile the indicator recursions (plain Python; numba's start-up of "
+            "~0.3 s is not paid)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,1 @@
+"""The pure kernel of the A/B experiments (statistics of daily returns)."""

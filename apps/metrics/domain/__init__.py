@@ -1,0 +1,1 @@
+"""Pure rules of the metrics: who may read them, bounded label values, the drawdown figure."""
