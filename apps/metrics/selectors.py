@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db.models import F, Max
 
 from apps.bots.models import Bot
-from apps.dashboard.cockpit.figures import breaker_by_bot, cockpit_bots, pnl_by_bot, vix_reading
+from apps.dashboard.cockpit.figures import breaker_by_bot, cockpit_bots, vix_reading
 from apps.exchange.domain.types import datetime_to_ms
 from apps.market.models import Kline
 from apps.market.selectors import kline_last_closed_open_time
@@ -25,6 +25,7 @@ from apps.monitoring.models import AlertRule
 from apps.risk.domain.circuit_breaker import BreakerAction
 from apps.risk.models import RiskSettings
 from apps.trading.models import Position, Trade
+from apps.trading.selectors import pnl_by_bot
 
 logger = logging.getLogger(__name__)
 

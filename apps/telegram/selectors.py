@@ -19,6 +19,7 @@ from apps.telegram.client import BotApi
 from apps.telegram.domain import messages
 from apps.telegram.models import Notice, TelegramBot
 from apps.trading.models import Position, Trade
+from apps.trading.selectors import pnl_by_bot
 
 ZERO = Decimal(0)
 _MONEY = DecimalField(max_digits=28, decimal_places=12)
@@ -81,44 +82,6 @@ def _filters(symbols: set[str]) -> dict[str, tuple[Decimal, Decimal]]:
     return out
 
 
-def _pnl(bots: list[Bot], day_start: datetime) -> dict[int, dict[str, Decimal | int]]:
-    rows = (
-        Trade.objects.filter(bot__in=bots)
-        .values("bot_id")
-        .annotate(
-            total=Coalesce(Sum(_NET, output_field=_MONEY), ZERO, output_field=_MONEY),
-            today=Coalesce(
-                Sum(
-                    _NET,
-                    filter=Q(status=Trade.Status.CLOSED, exit_time__gte=day_start),
-                    output_field=_MONEY,
-                ),
-                ZERO,
-                output_field=_MONEY,
-            ),
-            closed=Count("id", filter=Q(status=Trade.Status.CLOSED)),
-            wins=Count(
-                "id",
-                filter=Q(
-                    status=Trade.Status.CLOSED,
-                    realized_pnl__gt=F("fees") + F("funding"),
-                ),
-            ),
-        )
-    )
-    out: dict[int, dict[str, Decimal | int]] = {
-        bot.pk: {"total": ZERO, "today": ZERO, "closed": 0, "wins": 0} for bot in bots
-    }
-    for row in rows:
-        out[row["bot_id"]] = {
-            "total": Decimal(row["total"]),
-            "today": Decimal(row["today"]),
-            "closed": row["closed"],
-            "wins": row["wins"],
-        }
-    return out
-
-
 def _open_positions(bots: list[Bot]) -> list[Position]:
     return list(
         Position.objects.filter(bot__in=bots)
@@ -134,7 +97,7 @@ def day_start_of(now: datetime) -> datetime:
 
 def status_lines(*, now: datetime) -> list[messages.BotLine]:
     bots = _bots()
-    pnl = _pnl(bots, day_start_of(now))
+    pnl = pnl_by_bot(bots=bots, day_start=day_start_of(now))
     open_count: dict[int, int] = {}
     for position in _open_positions(bots):
         open_count[position.bot_id] = open_count.get(position.bot_id, 0) + 1
@@ -146,7 +109,7 @@ def status_lines(*, now: datetime) -> list[messages.BotLine]:
             reason=bot.state_reason,
             mode=bot.trading_mode,
             open_positions=open_count.get(bot.pk, 0),
-            pnl_today=Decimal(pnl[bot.pk]["today"]),
+            pnl_today=pnl[bot.pk].today,
             breaker=tiers.get(bot.pk, ""),
         )
         for bot in bots
@@ -189,7 +152,7 @@ def profit_lines(*, now: datetime) -> list[messages.ProfitLine]:
 
 def balance_lines(*, now: datetime) -> list[messages.BalanceLine]:
     bots = _bots()
-    pnl = _pnl(bots, day_start_of(now))
+    pnl = pnl_by_bot(bots=bots, day_start=day_start_of(now))
     unrealized: dict[int, Decimal] = {}
     for position in _open_positions(bots):
         unrealized[position.bot_id] = unrealized.get(position.bot_id, ZERO) + (
@@ -200,7 +163,7 @@ def balance_lines(*, now: datetime) -> list[messages.BalanceLine]:
             bot=bot.name,
             account=bot.account.name,
             start=bot.account.paper_starting_balance,
-            net=Decimal(pnl[bot.pk]["total"]),
+            net=pnl[bot.pk].total,
             unrealized=unrealized.get(bot.pk, ZERO),
         )
         for bot in bots

@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import DecimalField, F, Min, Q, QuerySet, Sum
+from django.db.models import DecimalField, F, Min, QuerySet
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
@@ -27,7 +26,8 @@ from apps.dashboard.cockpit.numbers import Ticks, fmt_money, fmt_pct, plain, utc
 from apps.orders.models import Order
 from apps.risk.domain.vix import DEFAULT_BANDS, CryptoVIX, VixReading
 from apps.risk.models import BreakerState, RiskSettings
-from apps.trading.models import Position, Trade
+from apps.trading.models import Position
+from apps.trading.selectors import pnl_by_bot
 
 logger = logging.getLogger(__name__)
 
@@ -44,35 +44,6 @@ def cockpit_bots(*, names: Iterable[str] | None = None) -> list[Bot]:
     if names is not None:
         bots = bots.filter(name__in=list(names))
     return list(bots.order_by("name"))
-
-
-@dataclass(frozen=True, slots=True)
-class Pnl:
-    total: Decimal  # every trade's net PnL so far
-    today: Decimal  # trades closed since 00:00 UTC (market time)
-
-
-def pnl_by_bot(*, bots: list[Bot], day_start: datetime) -> dict[int, Pnl]:
-    rows = (
-        Trade.objects.filter(bot__in=bots)
-        .values("bot_id")
-        .annotate(
-            total=Coalesce(Sum(_NET, output_field=_MONEY), ZERO, output_field=_MONEY),
-            today=Coalesce(
-                Sum(
-                    _NET,
-                    filter=Q(status=Trade.Status.CLOSED, exit_time__gte=day_start),
-                    output_field=_MONEY,
-                ),
-                ZERO,
-                output_field=_MONEY,
-            ),
-        )
-    )
-    out = {bot.pk: Pnl(ZERO, ZERO) for bot in bots}
-    for row in rows:
-        out[row["bot_id"]] = Pnl(Decimal(row["total"]), Decimal(row["today"]))
-    return out
 
 
 def open_positions(*, bots: list[Bot]) -> QuerySet[Position]:
