@@ -83,6 +83,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def _platform_celery_app_is_current() -> Iterator[None]:
+    """A test that builds a Celery client app of its own must not leave it as the current
+    app: every later ``shared_task.delay()`` of this process would publish through it."""
+    from tradingplatform.celery import app
+
+    yield
+    app.set_current()
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis database for one test, flushed before and after."""

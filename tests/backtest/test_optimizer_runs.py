@@ -403,7 +403,7 @@ def two_workers(redis_url: str, tmp_path: Path):
         logs.append(log)
     from celery import Celery
 
-    client = Celery("test-client", broker=redis_url)
+    client = Celery("test-client", broker=redis_url, set_as_current=False)
     client.conf.task_serializer = "json"
 
     def dispatch(run_id: int) -> None:

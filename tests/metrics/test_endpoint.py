@@ -104,6 +104,9 @@ def test_metrics_with_token_exports_process_and_state_metrics(
 
 @pytest.mark.django_db
 def test_request_middleware_counts_answers_by_route_and_status(client) -> None:
+    from django.core.cache import cache
+
+    cache.clear()  # the webhook's failed-authentication throttle of 127.0.0.1 (earlier tests)
     route = "api-webhook-tradingview"
     before = sample("tradingplatform_http_requests_total", route=route, method="POST", status="400")
     before_413 = sample(

@@ -81,7 +81,7 @@ def test_prefork_worker_serves_the_sum_of_its_pool_on_its_metrics_port(
         stderr=subprocess.PIPE,
         text=True,
     )
-    client = Celery(broker=redis_url, backend=redis_url)
+    client = Celery(broker=redis_url, backend=redis_url, set_as_current=False)
     url = f"http://127.0.0.1:{port}/metrics"
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
