@@ -118,6 +118,7 @@ def test_first_hour_start_login_webhook_backtest_replay_restart(tmp_path, shared
         password = re.search(r"Password \(shown once.*\): (\S+)", out).group(1)
         assert f"Webhook passphrase (WEBHOOK_SECRET in .env): {secret}" in out
         assert "market clock: replaying from 2025-09-01 00:00 UTC" in out
+        assert "/metrics (bearer METRICS_TOKEN from .env)" in out
 
         # log in as the new user would, and reach the dashboard
         web = requests.Session()

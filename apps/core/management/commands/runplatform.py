@@ -107,10 +107,11 @@ class Command(BaseCommand):
 
         from tradingplatform.asgi import application
 
-        self.stdout.write(f"serving on http://{host}:{port}/ (admin: /admin/, health: /health/)")
         if settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS:
             how = "bearer METRICS_TOKEN from .env" if settings.METRICS_TOKEN else "allowed IPs"
             self.stdout.write(f"Prometheus metrics: http://{host}:{port}/metrics ({how})")
+        # the last line of the start: what comes after it is the stop's one line
+        self.stdout.write(f"serving on http://{host}:{port}/ (admin: /admin/, health: /health/)")
         sys.stdout.flush()
         for signum in (signal.SIGINT, signal.SIGTERM):  # our stop, not the reactor's (seconds)
             signal.signal(signum, lambda *_: self._stop())
