@@ -28,9 +28,9 @@ _T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from apps.backtest.domain.ema_cross import EmaCrossParams  # noqa: E402
-from apps.backtest.domain.engine import backtest_ema_cross_many  # noqa: E402
-from apps.backtest.domain.synthetic import ONE_YEAR_1M, synthetic_candles  # noqa: E402
+from apps.backtest.research.domain.ema_cross import EmaCrossParams  # noqa: E402
+from apps.backtest.research.domain.engine import backtest_ema_cross_many  # noqa: E402
+from apps.backtest.research.domain.synthetic import ONE_YEAR_1M, synthetic_candles  # noqa: E402
 from apps.market.domain import indicators  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "futures"

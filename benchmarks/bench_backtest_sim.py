@@ -35,7 +35,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from apps.backtest.domain.sim import (  # noqa: E402
+from apps.backtest.exchange_mode.domain import (  # noqa: E402
     SimConfig,
     candles_from_rows,
     run_exchange_backtest,

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from apps.backtest.domain.engine import backtest_strategy  # noqa: E402
-from apps.backtest.domain.signal_kernel import (  # noqa: E402
+from apps.backtest.research.domain.engine import backtest_strategy  # noqa: E402
+from apps.backtest.research.domain.signal_kernel import (  # noqa: E402
     BookSlippage,
     ExecutionParams,
     simulate_signals,

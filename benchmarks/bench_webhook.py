@@ -6,6 +6,8 @@
     python benchmarks/bench_webhook.py --web 1 --connections 20 --seconds 30
     python benchmarks/bench_webhook.py --worker       # also: a Celery worker and beat, the bot's
                                                       # candle cycles going on; acted-on latency
+    python benchmarks/bench_webhook.py --worker --skip sustained,burst --paced 5 --seconds 30 \
+        --db bench_webhook_signals --redis-db 11 --port 8775   # only that, beside another run
 
 The platform runs as in production (``tradingplatform.settings.prod``): daphne web process(es)
 (``apps.core.daphne_server``, as docker-compose runs it) on PostgreSQL (database
@@ -105,6 +107,30 @@ function done(summary, latency, requests)
     summary.errors.timeout, table.concat(parts, ", ")))
 end
 """
+
+
+TAG = ""  # names the logs of a run beside another one (``--db``)
+
+
+def configure(args: argparse.Namespace) -> None:
+    global DB_NAME, DSN, REDIS_URL, TAG
+    DB_NAME = args.db
+    DSN = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+    REDIS_URL = f"redis://127.0.0.1:6379/{args.redis_db}"
+    TAG = "" if DB_NAME == "bench_webhook" else f"{DB_NAME}-"
+
+
+def signal_tasks(log: Path) -> dict[str, Any]:
+    """How often the worker ran ``trading.signal_process`` (sweep re-dispatches included) and
+    retried it (a busy bot), from its log."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    received = sum(
+        1 for line in text.splitlines() if "trading.signal_process[" in line and "received" in line
+    )
+    retries = sum(
+        1 for line in text.splitlines() if "trading.signal_process[" in line and "retry" in line
+    )
+    return {"runs": received, "retries": retries, "log": str(log)}
 
 
 def environment(args: argparse.Namespace) -> dict[str, str]:
@@ -418,7 +444,15 @@ def main() -> None:
         default="tradingplatform.asgi:application",
         help="the ASGI application (tradingplatform.asgi:router: without the fast lane)",
     )
+    parser.add_argument(
+        "--db",
+        default=DB_NAME,
+        help="the PostgreSQL database (dropped and created; another name runs beside a "
+        "benchmark already running)",
+    )
+    parser.add_argument("--redis-db", type=int, default=13, help="the Redis database (flushed)")
     args = parser.parse_args()
+    configure(args)
     skip = set(args.skip.split(","))
     env = environment(args)
     prepare(env)
@@ -436,7 +470,7 @@ def main() -> None:
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=open(logs / f"bench-webhook-{name}.log", "w"),  # noqa: SIM115
+            stderr=open(logs / f"bench-webhook-{TAG}{name}.log", "w"),  # noqa: SIM115
             **kwargs,
         )
         procs.append(proc)
@@ -464,9 +498,10 @@ def main() -> None:
     ]
     pids = [p.pid for p in web]
     if args.worker:
-        start("worker", [str(BIN / "celery"), "-A", "tradingplatform", "worker", "-P", "threads",
-                         "-c", "4", "-l", "WARNING", "--without-gossip", "--without-mingle",
-                         "--without-heartbeat"])  # fmt: skip
+        # INFO: the log names every signal task run and retry (counted at the end)
+        worker = start("worker", [str(BIN / "celery"), "-A", "tradingplatform", "worker",
+                                  "-P", "threads", "-c", "4", "-l", "INFO", "--without-gossip",
+                                  "--without-mingle", "--without-heartbeat"])  # fmt: skip
         start("beat", [str(BIN / "celery"), "-A", "tradingplatform", "beat", "-S", "django",
                        "-l", "WARNING"])  # fmt: skip
     try:
@@ -493,19 +528,27 @@ def main() -> None:
             time.sleep(2)
             phase_line(f"burst of {args.burst} at once", run_burst(args, pids))
         if args.worker and "paced" not in skip:
+            worker_cpu = cpu_seconds(worker.pid)
             with Cpu(pids):
                 answers = asyncio.run(_paced(args.port, "p", args.paced, args.seconds))
             latencies = [x for _, x in answers]
+            decided = acted_on("p", 120)
+            worker_cpu = cpu_seconds(worker.pid) - worker_cpu
             phase_line(
                 f"paced {args.paced:g}/s for {args.seconds} s, candle cycles going on",
                 {
                     "answered": dict(Counter(s for s, _ in answers)),
                     "latency": f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 "
                     f"{percentile(latencies, 99) * 1000:.0f} ms",
-                    **acted_on("p", 120),
+                    **decided,
+                    "worker cpu s": f"{worker_cpu:.1f} (the paced phase until every signal "
+                    "was decided; candle cycles included)",
                 },
             )
         if args.worker:
+            phase_line(
+                "signal tasks (worker log)", signal_tasks(logs / f"bench-webhook-{TAG}worker.log")
+            )
             for prefix, name in (("b", "burst"), ("s", "sustained")):
                 if name not in skip:
                     phase_line(f"acted on: {name}", acted_on(prefix, 60))

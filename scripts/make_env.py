@@ -1,7 +1,7 @@
 """Write a local .env with fresh random secrets (first `make run`). Never overwrites a value.
 
 A file written by an earlier version gets the lines it lacks appended (the webhook passphrase,
-the metrics token).
+the metrics token, Grafana's admin password).
 """
 
 from __future__ import annotations
@@ -27,10 +27,18 @@ def _metrics_line() -> str:
     )
 
 
+def _grafana_line() -> str:
+    return (
+        "# Grafana's admin password (docker compose reads it; Grafana's first start sets it).\n"
+        f"GRAFANA_ADMIN_PASSWORD={secrets.token_urlsafe(18)}\n"
+    )
+
+
 # Added to an existing file that lacks them: (variable, writer).
 OPTIONAL: tuple[tuple[str, Callable[[], str]], ...] = (
     ("WEBHOOK_SECRET", _webhook_line),
     ("METRICS_TOKEN", _metrics_line),
+    ("GRAFANA_ADMIN_PASSWORD", _grafana_line),
 )
 
 
@@ -58,8 +66,8 @@ def main(path: str) -> int:
     )
     target.chmod(0o600)
     print(
-        f"wrote {target} with a new DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY, WEBHOOK_SECRET "
-        "and METRICS_TOKEN"
+        f"wrote {target} with a new DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY, WEBHOOK_SECRET, "
+        "METRICS_TOKEN and GRAFANA_ADMIN_PASSWORD"
     )
     return 0
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -65,8 +68,10 @@ def test_compose_with_env_file_names_only_variables_the_settings_read() -> None:
         if line.strip() and not line.lstrip().startswith("#")
     }
     settings_text = "".join(p.read_text() for p in (REPO / "tradingplatform").rglob("*.py"))
+    compose_text = (REPO / "docker-compose.yml").read_text()  # compose's own ${NAME} from .env
     for name in names:
-        assert f'"{name}"' in settings_text, f"{name} in .env.example is read nowhere"
+        read = f'"{name}"' in settings_text or f"${{{name}" in compose_text
+        assert read, f"{name} in .env.example is read nowhere"
     assert {"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL"} <= names
 
 
@@ -74,7 +79,7 @@ def test_compose_with_platform_processes_restarts_each_one() -> None:
     """A Celery worker exits on some broker losses (kombu: an unrecoverable error when Redis
     restarts, seen in benchmarks/chaos.py): the supervisor must start it again."""
     services = _compose()["services"]
-    for name in ("web", "worker", "beat", "postgres", "redis"):
+    for name in ("web", "worker", "beat", "telegrambot", "postgres", "redis"):
         assert services[name].get("restart") in ("always", "unless-stopped"), name
 
 
@@ -114,3 +119,54 @@ def test_compose_with_monitoring_runs_prometheus_and_grafana_on_the_repository_c
         (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
     )["datasources"][0]
     assert datasource["url"] == "http://prometheus:9090" and datasource["uid"] == "prometheus"
+
+
+def test_compose_with_telegram_bot_runs_one_poller_as_the_worker_runs() -> None:
+    """The Telegram commands and the notification outbox need `manage.py telegrambot` running
+    somewhere: in production that is its own service, built and configured as the worker."""
+    services = _compose()["services"]
+    bot, worker = services["telegrambot"], services["worker"]
+    assert bot["command"] == ["python", "manage.py", "telegrambot"]
+    assert (bot["image"], str(bot["build"]), bot["env_file"]) == (
+        worker["image"],
+        str(worker["build"]),
+        worker["env_file"],
+    )
+    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"):
+        assert bot["environment"][name] == worker["environment"][name], name
+    assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert bot["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert bot.get("restart") in ("always", "unless-stopped")
+    assert "manage.py telegrambot" in " ".join(bot["healthcheck"]["test"])
+    assert "deploy" not in bot or bot["deploy"].get("replicas", 1) == 1  # one poller only
+    pollers = [n for n, s in services.items() if "telegrambot" in str(s.get("command", ""))]
+    assert pollers == ["telegrambot"]
+
+
+def test_compose_with_grafana_wants_an_admin_password_from_env_and_no_anonymous_access() -> None:
+    grafana = _compose()["services"]["grafana"]
+    env = grafana["environment"]
+    # `${VAR:?message}`: compose refuses to start while GRAFANA_ADMIN_PASSWORD is unset or empty
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert "env_file" not in grafana  # the platform's secrets stay out of Grafana
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def test_make_env_writes_a_grafana_password_and_adds_one_to_an_older_file(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.env"
+    subprocess.run([sys.executable, "scripts/make_env.py", str(fresh)], cwd=REPO, check=True)
+    (password,) = re.findall(r"^GRAFANA_ADMIN_PASSWORD=(.+)$", fresh.read_text(), re.M)
+    assert len(password) >= 20 and password != "admin"
+
+    older = tmp_path / "older.env"
+    older.write_text("DJANGO_SECRET_KEY=x\nWEBHOOK_SECRET=y\nMETRICS_TOKEN=z\n")
+    subprocess.run([sys.executable, "scripts/make_env.py", str(older)], cwd=REPO, check=True)
+    text = older.read_text()
+    assert text.startswith("DJANGO_SECRET_KEY=x\nWEBHOOK_SECRET=y\nMETRICS_TOKEN=z\n")
+    (added,) = re.findall(r"^GRAFANA_ADMIN_PASSWORD=(.+)$", text, re.M)
+    assert added != password
+
+    subprocess.run([sys.executable, "scripts/make_env.py", str(older)], cwd=REPO, check=True)
+    assert older.read_text() == text  # never overwritten

@@ -4,11 +4,8 @@ production settings: it must pass (issue 16: the https redirect and ALLOWED_HOST
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,15 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testsupport.processes import Daphne, process_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(180)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _healthcheck_code() -> str:
@@ -37,66 +30,33 @@ def _healthcheck_code() -> str:
 
 
 @pytest.fixture(scope="module")
-def prod_server() -> Iterator[tuple[int, dict[str, str]]]:
+def prod_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, dict[str, str]]]:
     from django.conf import settings
 
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "tradingplatform.settings.prod",
-            "TRADINGPLATFORM_ENV_FILE": "",
-            "DJANGO_SECRET_KEY": "p" * 20 + "Qz8#kL2@vN5$wR7!yT1^uI3&oP9*aS4(dF6)gH0" + "x" * 10,
-            "FIELD_ENCRYPTION_KEY": "Pv2yJ5M1o0x3Zf6j3Pq2aHn0QqB1Zo8c2sYq9fXzH4k=",
-            "DJANGO_ALLOWED_HOSTS": "trading.example.com,.desk.example.com",
-            "DATABASE_URL": settings.TEST_DATABASE_URL,
-            "REDIS_URL": settings.TEST_REDIS_URL,
-            "CHANNELS_PREFIX": f"health-{port}",
-        }
+    env = process_env(
+        "tradingplatform.settings.prod",
+        servers=True,
+        DJANGO_SECRET_KEY="p" * 20 + "Qz8#kL2@vN5$wR7!yT1^uI3&oP9*aS4(dF6)gH0" + "x" * 10,
+        FIELD_ENCRYPTION_KEY="Pv2yJ5M1o0x3Zf6j3Pq2aHn0QqB1Zo8c2sYq9fXzH4k=",
+        DJANGO_ALLOWED_HOSTS="trading.example.com,.desk.example.com",
+        DATABASE_URL=settings.TEST_DATABASE_URL,
+        REDIS_URL=settings.TEST_REDIS_URL,
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "tradingplatform.asgi:application",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = Daphne(env=env, log=tmp_path_factory.mktemp("daphne") / "daphne.log")
+    server.env["CHANNELS_PREFIX"] = f"health-{server.port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("daphne did not listen within 90 s") from None
-                time.sleep(0.3)
+        server.start()
         # Docker retries a failing healthcheck (retries: 5); here the first request, which
         # imports the views and opens the connections, is made once before the checks instead.
         warm = urllib.request.Request(
-            f"http://127.0.0.1:{port}/health/",
+            f"{server.url}/health/",
             headers={"Host": "trading.example.com", "X-Forwarded-Proto": "https"},
         )
         with contextlib.suppress(urllib.error.HTTPError):
             urllib.request.urlopen(warm, timeout=60).close()
-        yield port, env
+        yield server.port, server.env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def test_web_healthcheck_on_prod_settings_gets_200(prod_server) -> None:

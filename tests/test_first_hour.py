@@ -1,78 +1,30 @@
 """The first hour of a new user, end to end, on the real process (`manage.py runplatform`, the
 embedded default: SQLite, in-process worker and beat, no servers): start on a clean database,
 log in, post a webhook signal while the signal bot is busy catching up candles and see it
-placed, run a backtest and a replay, stop with Ctrl-C, start again and see the demo go on."""
+placed, run a backtest and a replay, stop with Ctrl-C, start again and see the demo go on.
+
+It is also the test of the embedded default itself (no Redis, no PostgreSQL): /health/ names
+SQLite and the in-memory broker, static files are served, and beat, worker, channel layer and a
+logged-in browser socket meet in the one process (the heartbeat)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
+from websockets.sync.client import connect as ws_connect
+
+from testsupport.processes import Platform, process_env, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Platform:
-    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
-        self.tmp, self.env = tmp, env
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[str] | None = None
-        self.out = ""
-
-    def start(self) -> str:
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runplatform", "--port", str(self.port)],
-            cwd=REPO,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        lines = []
-        deadline = time.monotonic() + 180
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError("runplatform exited:\n" + "".join(lines))
-            lines.append(line)
-            if line.startswith("serving on"):
-                break
-        self.out = "".join(lines)
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/health/", timeout=2).status_code == 200:
-                    return self.out
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("no healthy answer from /health/")
-
-    def stop(self) -> tuple[float, str]:
-        assert self.proc is not None
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGINT)  # Ctrl-C
-        rest, _ = self.proc.communicate(timeout=30)
-        return time.monotonic() - started, rest
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a safety net on a loaded machine
 
 
 def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,28 +49,28 @@ def test_first_hour_start_login_webhook_backtest_replay_restart(tmp_path, shared
     subprocess.run([sys.executable, "scripts/make_env.py", str(env_file)], cwd=REPO, check=True)
     secret = re.search(r"^WEBHOOK_SECRET=(.+)$", env_file.read_text(), re.M).group(1)
     db = tmp_path / "db.sqlite3"
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        base.pop(name, None)
-    env = {
-        **base,
-        "DJANGO_SETTINGS_MODULE": "tradingplatform.settings.dev",
-        "TRADINGPLATFORM_ENV_FILE": str(env_file),  # as `make run` writes it
-        "SQLITE_PATH": str(db),
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "SHARED_DATA_DIR": str(shared_data),
+    env = process_env(
+        TRADINGPLATFORM_ENV_FILE=str(env_file),  # as `make run` writes it
+        SQLITE_PATH=str(db),
+        STATIC_ROOT=str(tmp_path / "static"),
+        SHARED_DATA_DIR=str(shared_data),
         # A busy demo: an hour of market time every 0.2 s, so the signal bot always has
         # candles to catch up (a signal must not wait behind them).
-        "MARKET_REPLAY_SPEED": "18000",
-        "PYTHONUNBUFFERED": "1",
-    }
-    platform = Platform(tmp_path, env)
+        MARKET_REPLAY_SPEED="18000",
+    )
+    platform = Platform(env=env, log=tmp_path / "runplatform.log")
     try:
         out = platform.start()
         password = re.search(r"Password \(shown once.*\): (\S+)", out).group(1)
         assert f"Webhook passphrase (WEBHOOK_SECRET in .env): {secret}" in out
         assert "market clock: replaying from 2025-09-01 00:00 UTC" in out
         assert "/metrics (bearer METRICS_TOKEN from .env)" in out
+        assert "Admin user created: admin" in out and "demo loaded: 7 instruments" in out
+        health = requests.get(f"{platform.url}/health/", timeout=10).json()
+        assert health["status"] == "ok", health
+        assert health["checks"]["database"]["backend"] == "sqlite"
+        assert health["checks"]["broker"]["backend"] == "memory"
+        assert requests.get(f"{platform.url}/static/admin/css/base.css", timeout=10).ok
 
         # log in as the new user would, and reach the dashboard
         web = requests.Session()
@@ -133,12 +85,30 @@ def test_first_hour_start_login_webhook_backtest_replay_restart(tmp_path, shared
         assert answer.status_code == 200 and "demo-signal" in answer.text
         docs = web.get(f"{platform.url}/api/docs/", timeout=10).text
         assert "swagger-ui" in docs and "cdn.jsdelivr" not in docs  # served offline
+        # beat -> worker -> channel layer -> the logged-in browser's socket, in one process
+        with ws_connect(
+            platform.url.replace("http://", "ws://") + "/ws/live/",
+            additional_headers={
+                "Cookie": "; ".join(f"{k}={v}" for k, v in web.cookies.items()),
+                "Origin": platform.url,
+            },
+            open_timeout=10,
+        ) as live:
+            assert json.loads(live.recv(timeout=10))["kind"] == "hello"
+
+            def heartbeat() -> dict | None:  # the beat sends one every 10 s
+                event = json.loads(live.recv(timeout=30))
+                return event if event["kind"] == "heartbeat" else None
+
+            beat = wait_until("a heartbeat on the socket", heartbeat, within=60, every=0)
+        assert beat["data"]["bots_total"] == 4  # the demo bots
 
         # the README's webhook, while the bots (the signal bot too) catch up their candles
-        deadline = time.monotonic() + 60
-        while _db(db, "select count(*) from trading_botcycle")[0][0] < 100:
-            assert time.monotonic() < deadline, "the demo bots do not trade"
-            time.sleep(0.5)
+        wait_until(
+            "the demo bots trading (100 cycles)",
+            lambda: _db(db, "select count(*) from trading_botcycle")[0][0] >= 100,
+            within=60,
+        )
         body = {
             "passphrase": secret,
             "bot": "demo-signal",
@@ -152,13 +122,17 @@ def test_first_hour_start_login_webhook_backtest_replay_restart(tmp_path, shared
         )
         assert posted.status_code == 202, posted.text
         signal_id = posted.json()["signal_id"]
-        deadline = time.monotonic() + 20
-        outcome = detail = "accepted"
-        while time.monotonic() < deadline and outcome == "accepted":
-            time.sleep(0.3)
-            [(outcome, detail)] = _db(
-                db, "select outcome, detail from trading_signal where id = ?", signal_id
-            )
+        [(outcome, detail)] = wait_until(
+            "the webhook signal decided",
+            lambda: [
+                row
+                for row in _db(
+                    db, "select outcome, detail from trading_signal where id = ?", signal_id
+                )
+                if row[0] != "accepted"
+            ],
+            within=20,
+        )
         assert outcome == "placed", (outcome, detail)
         # a body over the limit gets JSON, not a debug page
         big = requests.post(
@@ -195,7 +169,7 @@ def test_first_hour_start_login_webhook_backtest_replay_restart(tmp_path, shared
         assert len(_db(db, "select id from bots_bot where name like 'demo-swing-replay%'")) == 1
 
         # Ctrl-C: one line, quickly
-        seconds, rest = platform.stop()
+        seconds, rest = platform.interrupt()
         print(f"first hour: Ctrl-C -> exit {seconds:.2f} s wall; the platform said {rest!r}")
         assert re.fullmatch(r"stopped in \d\.\d s\n", rest), rest
         assert seconds < 5  # a safety net: the figure is in docs/benchmarks.md
@@ -207,9 +181,10 @@ def test_first_hour_start_login_webhook_backtest_replay_restart(tmp_path, shared
         resumed = re.search(r"market clock: replaying from (\S+ \S+) UTC", again).group(1)
         assert resumed > "2025-09-01 00:00" and resumed[:10] == before[:10]
         cycles = _db(db, "select count(*) from trading_botcycle")[0][0]
-        time.sleep(4)
-        assert _db(db, "select count(*) from trading_botcycle")[0][0] > cycles
+        wait_until(
+            "a new bot cycle after the restart",
+            lambda: _db(db, "select count(*) from trading_botcycle")[0][0] > cycles,
+            within=30,
+        )
     finally:
-        if platform.proc is not None and platform.proc.poll() is None:
-            platform.proc.kill()
-            platform.proc.wait(10)
+        platform.kill()

@@ -139,7 +139,7 @@ class ReoptimizationRunAdmin(EngineRecordAdmin):
         permissions=["approve_reoptimization"],
     )
     def approve(self, request: HttpRequest, queryset: QuerySet[ReoptimizationRun]) -> None:
-        from apps.backtest.reoptimization import parameters_promote
+        from apps.backtest.optimisation.reoptimization import parameters_promote
 
         for run in queryset:
             try:
@@ -155,7 +155,7 @@ class ReoptimizationRunAdmin(EngineRecordAdmin):
         permissions=["approve_reoptimization"],
     )
     def roll_back(self, request: HttpRequest, queryset: QuerySet[ReoptimizationRun]) -> None:
-        from apps.backtest.reoptimization import parameters_rollback
+        from apps.backtest.optimisation.reoptimization import parameters_rollback
 
         for run in queryset:
             try:

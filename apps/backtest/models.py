@@ -64,7 +64,7 @@ class OptimizationRun(models.Model):
     """A walk-forward parameter search: what was asked, on which data, and what came out.
 
     Immutable once created except for ``status`` and the results: workers rebuild the search from
-    these fields, and a resumed run replays the same seeded search (see ``optimizer_runs``).
+    these fields, and a resumed run replays the same seeded search (see ``optimisation.runs``).
     """
 
     class Status(models.TextChoices):
@@ -207,7 +207,7 @@ class Reoptimization(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from apps.backtest.optimizer import OBJECTIVES, OptimizerError, check_strategy
+        from apps.backtest.optimisation.optimizer import OBJECTIVES, OptimizerError, check_strategy
 
         errors = {}
         if self.objective not in OBJECTIVES:

@@ -12,12 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from apps.backtest.domain.candles import interval_to_ms
-from apps.backtest.domain.ema_cross import EmaCrossParams
-from apps.backtest.domain.engine import BacktestResult, backtest_ema_cross, backtest_strategy
-from apps.backtest.domain.kernel import Trade, TradeLog
-from apps.backtest.domain.metrics import avg_slippage_bps, trade_stats
-from apps.backtest.domain.signal_kernel import JIT_MIN_CANDLES, BookSlippage, ExecutionParams
+from apps.backtest.research.domain.candles import interval_to_ms
+from apps.backtest.research.domain.ema_cross import EmaCrossParams
+from apps.backtest.research.domain.engine import (
+    BacktestResult,
+    backtest_ema_cross,
+    backtest_strategy,
+)
+from apps.backtest.research.domain.kernel import Trade, TradeLog
+from apps.backtest.research.domain.metrics import avg_slippage_bps, trade_stats
+from apps.backtest.research.domain.signal_kernel import (
+    JIT_MIN_CANDLES,
+    BookSlippage,
+    ExecutionParams,
+)
 from apps.exchange.domain.fees import DEFAULT_MAKER_FEE
 from apps.market.data import Klines, load_klines
 from apps.market.domain.indicators import set_numba_enabled
@@ -484,7 +492,7 @@ def backtest_run_execute(*, run_id: int) -> Any:
 def backtest_run_report(*, run_id: int) -> str:
     """The HTML report of a finished run, recomputed from its stored inputs (deterministic)."""
     from apps.backtest.models import BacktestRun
-    from apps.backtest.report import backtest_report_html
+    from apps.backtest.reports.html import backtest_report_html
 
     series, outcome = backtest_run_recompute(BacktestRun.objects.get(pk=run_id))
     closes = {f"{k.symbol}-{k.interval}": k.close for k in series}

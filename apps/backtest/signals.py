@@ -12,6 +12,6 @@ from apps.backtest.models import Reoptimization
 
 @receiver(post_save, sender=Reoptimization)
 def _schedule(sender: Any, instance: Reoptimization, **kwargs: Any) -> None:
-    from apps.backtest.reoptimization import reoptimization_schedule_sync
+    from apps.backtest.optimisation.reoptimization import reoptimization_schedule_sync
 
     reoptimization_schedule_sync(instance)

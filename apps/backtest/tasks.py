@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.backtest.optimizer_runs import default_worker_name, optimization_trials_work
+from apps.backtest.optimisation.runs import default_worker_name, optimization_trials_work
 from apps.backtest.services import backtest_run_execute
 
 # A task claims trials for this long, then hands over to a fresh task (below the time limits).
@@ -45,6 +45,6 @@ def reoptimise_bot(bot_id: int) -> str:
     twice would decide twice)."""
     from django.utils import timezone
 
-    from apps.backtest.reoptimization import bot_reoptimise
+    from apps.backtest.optimisation.reoptimization import bot_reoptimise
 
     return bot_reoptimise(bot_id=bot_id, now=timezone.now()).decision

@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from apps.bots import access
 from apps.bots.models import Bot, BotGrant
 from apps.bots.services import BotStateError, bot_pause, bot_resume
-from apps.core.forms import RowsField, SymbolsField
+from apps.core.forms import RowsField
+from apps.exchange.forms import SymbolsField
 from apps.risk.models import RiskSettings
 from apps.webhook.domain.security import hash_secret
 

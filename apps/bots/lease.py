@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.core.cache import cache
@@ -108,6 +108,26 @@ class BotLease:
             logger.exception("bot %s: lease release failed", self.bot_id)
 
 
+_RELEASED: list[Callable[[int], None]] = []
+
+
+def on_release(hook: Callable[[int], None]) -> Callable[[int], None]:
+    """Call ``hook(bot_id)`` each time a holder has released a bot's lease (``bot_lock``), so
+    what waited for the bot meanwhile is taken up at once (the trading app hands a webhook
+    signal that arrived during a candle cycle to a worker). A hook's error is logged."""
+    if hook not in _RELEASED:
+        _RELEASED.append(hook)
+    return hook
+
+
+def _released(bot_id: int) -> None:
+    for hook in list(_RELEASED):
+        try:
+            hook(bot_id)
+        except Exception:
+            logger.exception("bot %s: after-release hook %r failed", bot_id, hook)
+
+
 def _token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
 
@@ -120,11 +140,13 @@ def bot_lock(
     steal: bool = False,
     seconds: int = LEASE_SECONDS,
     renew_every: float = RENEW_SECONDS,
+    notify: bool = True,
 ) -> Iterator[BotLease]:
     """Hold the bot's lease for the block; yield it (``check()`` it before acting).
 
     Try for ``wait`` seconds; then raise ``CycleBusy``, or with ``steal`` take the lease over
-    from its holder (the kill switch: the holder stops at its next check).
+    from its holder (the kill switch: the holder stops at its next check). Once released, the
+    ``on_release`` hooks run (``notify=False``: the holder looks after its release itself).
     """
     token = _token()
     deadline = time.monotonic() + wait
@@ -143,3 +165,5 @@ def bot_lock(
         yield lease
     finally:
         lease.release()
+        if notify:
+            _released(bot_id)

@@ -250,7 +250,7 @@ def _trials_per_window(run: OptimizationRun) -> int:
     if run.sampler != OptimizationRun.Sampler.GRID:
         return int(run.n_trials)
     try:
-        from apps.backtest.optimizer_runs import run_optimizer
+        from apps.backtest.optimisation.runs import run_optimizer
 
         optimizer = run_optimizer(run)
         return int(optimizer.planner().total)

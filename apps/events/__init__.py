@@ -6,6 +6,12 @@ outside the dashboard so that trading, orders and exchange never import the UI a
 
 Events describing database changes are published only after the transaction commits, so a
 browser never sees a change that was rolled back.
+
+In-process listeners: :data:`event_published` is sent by :func:`publish_event` at once, in the
+publisher's transaction (before commit), with ``kind`` and ``data``. A receiver that writes rows
+(``apps.telegram`` puts the platform's critical alerts into its notification outbox) so writes
+them in the same transaction as the change: rolled back together. A receiver that raises is
+logged and the publisher goes on.
 """
 
 from __future__ import annotations
@@ -16,12 +22,16 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 LIVE_GROUP = "live"
 SEQUENCE_KEY = "events:sequence"
+
+#: Sent by :func:`publish_event` in the publisher's transaction: ``kind=``, ``data=``.
+event_published = Signal()
 
 
 def next_sequence() -> int | None:
@@ -58,5 +68,10 @@ def _send(kind: str, data: dict[str, Any], group: str) -> None:
 
 
 def publish_event(kind: str, data: dict[str, Any], *, group: str = LIVE_GROUP) -> None:
-    """Send an event to the dashboards once the current transaction (if any) commits."""
+    """Send an event to the dashboards once the current transaction (if any) commits; tell the
+    in-process listeners (:data:`event_published`) now."""
+    if event_published.has_listeners():
+        for listener, result in event_published.send_robust(sender=None, kind=kind, data=data):
+            if isinstance(result, Exception):
+                logger.error("listener %r of the %s event failed", listener, kind, exc_info=result)
     transaction.on_commit(lambda: _send(kind, data, group))

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from django.conf import settings
 
-from apps.bots.models import Bot
 from apps.exchange.binance.adapter import BinanceFuturesExchange
 from apps.exchange.binance.config import BinanceConfig
 from apps.exchange.models import ExchangeAccount
+
+
+class OnAccount(Protocol):
+    """What the provider needs of a bot: the exchange account it trades on (a ``bots.Bot``,
+    typed here without importing the bots app, which sits above the exchange)."""
+
+    @property
+    def account(self) -> ExchangeAccount: ...
 
 
 class NoVenue(ValueError):
@@ -44,7 +52,7 @@ def binance_config(account: ExchangeAccount) -> BinanceConfig:
 
 
 @asynccontextmanager
-async def open_exchange(bot: Bot) -> AsyncIterator[BinanceFuturesExchange]:
+async def open_exchange(bot: OnAccount) -> AsyncIterator[BinanceFuturesExchange]:
     exchange = await BinanceFuturesExchange.create(binance_config(bot.account))
     try:
         yield exchange

@@ -230,6 +230,8 @@ class NotificationEvent(models.TextChoices):
     KILL_SWITCH = "kill_switch", "Kill switch engaged"
     HALT = "halt", "Bot halted or paused by the platform (errors)"
     RECONCILIATION = "reconciliation", "Reconciliation problems (records and venue disagree)"
+    STOP_REJECTED = "stop_rejected", "Stop-loss the reconciliation re-placed rejected by the venue"
+    ENDED_TRADE_FILL = "ended_trade_fill", "Exit order of an ended trade filled (not booked)"
     OPERATOR = "operator", "Bot paused or resumed by an operator"
     DAILY_SUMMARY = "daily_summary", "Daily summary (UTC day)"
 

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.contrib import admin
 
-from apps.core.admin import EngineRecordAdmin, ReadOnlyInline, number_column, time_column
+from apps.core.admin import EngineRecordAdmin, ReadOnlyInline, time_column
+from apps.exchange.columns import number_column
 from apps.orders.models import Fill, Order, OrderEvent
 
 

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from apps.bots.models import Bot
 from apps.orders.domain.adoption import is_liquidation_id, liquidation_client_id
 from apps.orders.domain.state import TERMINAL
-from apps.orders.models import Order
+from apps.orders.models import Fill, Order
 
 _TERMINAL = [s.value for s in TERMINAL]
 
@@ -52,3 +52,14 @@ def order_find_for_fill(
     if exchange_order_id:
         match |= Q(exchange_order_id=exchange_order_id)
     return Order.objects.filter(match, bot=bot, symbol=symbol).order_by("id").first()
+
+
+def fill_totals_of_trade(*, trade_id: int, side: str) -> tuple[Decimal, Decimal]:
+    """Return the quantity and the notional (price x quantity) of the trade's fills on ``side``
+    so far (BUY / SELL): a trade's exit fills, from which its average exit price is kept."""
+    notional = F("price") * F("quantity")
+    totals = Fill.objects.filter(trade_id=trade_id, order__side=side).aggregate(
+        qty=Sum("quantity"),
+        notional=Sum(notional, output_field=DecimalField(max_digits=40, decimal_places=24)),
+    )
+    return totals["qty"] or Decimal(0), totals["notional"] or Decimal(0)

@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from apps.bots.models import Bot
 from apps.risk.validation import (
     DEFAULT_BREAKER_TIERS,
     DEFAULT_VOLATILITY_BANDS,
@@ -28,7 +27,7 @@ def _default_bands() -> list[dict[str, str]]:
 class RiskSettings(models.Model):
     """Per-bot risk limits: circuit-breaker tiers, exposure, sizing, correlation, volatility."""
 
-    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, related_name="risk")
+    bot = models.OneToOneField("bots.Bot", on_delete=models.CASCADE, related_name="risk")
     breaker_tiers = models.JSONField(
         default=_default_tiers,
         help_text='List of {"name", "window_minutes", "loss_limit" (USDT), "action": '
@@ -101,7 +100,7 @@ class RiskSettings(models.Model):
 class BreakerState(models.Model):
     """The circuit breaker's recorded losses and latches of a bot, so they survive a restart."""
 
-    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, related_name="breaker_state")
+    bot = models.OneToOneField("bots.Bot", on_delete=models.CASCADE, related_name="breaker_state")
     state = models.JSONField(default=dict, help_text="CircuitBreaker.to_state() (engine-written).")
     last_action = models.CharField(max_length=16, blank=True, default="")
     last_reason = models.CharField(max_length=255, blank=True, default="")

@@ -8,7 +8,11 @@ the rows that change, in the same transaction:
 - ``Bot`` saved with a new ``state`` (only ``apps.bots.services`` writes it) -> by its cause:
   kill switch, circuit breaker, reconciliation, a platform halt or pause (errors), or an
   operator's pause or resume;
-- ``BreakerState.last_action`` changed -> the circuit breaker's new tier.
+- ``BreakerState.last_action`` changed -> the circuit breaker's new tier;
+- two critical alerts that exist only as ``alert`` events on the bus (``apps.events``; its
+  ``event_published`` reaches this module in the publisher's transaction): a stop-loss the
+  reconciliation re-placed and the venue rejected -> ``stop_rejected``; an exit order of an
+  ended trade filled -> ``ended_trade_fill`` (``apps.telegram.domain.alerts`` reads them).
 
 Replay copies (``Bot.rehearsal``) tell nobody. Performance alerts keep their own delivery
 (``apps.monitoring.services.alerts_deliver``), which honours each channel's event choice.
@@ -24,9 +28,10 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from apps.bots.models import Bot
+from apps.events import event_published
 from apps.monitoring.models import NotificationEvent as Event
 from apps.risk.models import BreakerState
-from apps.telegram.domain import messages
+from apps.telegram.domain import alerts, messages
 from apps.telegram.selectors import channels_for_event, trade_view
 from apps.telegram.services import notice_record
 from apps.trading.models import Trade
@@ -156,4 +161,39 @@ def _breaker_saved(sender: Any, instance: BreakerState, created: bool, **kwargs:
         bot_name=name,
         payload={"tier": after or "clear", "reason": instance.last_reason},
         now=now,
+    )
+
+
+_ALERT_EVENT = {
+    alerts.STOP_REJECTED: Event.STOP_REJECTED,
+    alerts.ENDED_TRADE_FILL: Event.ENDED_TRADE_FILL,
+}
+
+
+@receiver(event_published, dispatch_uid="telegram-alert-notices")
+def _event_published(sender: Any, kind: str, data: dict[str, Any], **kwargs: Any) -> None:
+    if kind != "alert" or "level" not in data:  # the performance review's alerts: "severity"
+        return
+    bot = str(data.get("bot") or "")
+    alert = alerts.platform_alert(
+        bot=bot,
+        level=str(data.get("level")),
+        code=str(data.get("code") or ""),
+        fields=data.get("fields") or {},
+    )
+    if alert is None:
+        return
+    event = _ALERT_EVENT[alert.event]
+    if not channels_for_event(kind=event):
+        return
+    if Bot.objects.filter(name=bot, rehearsal=True).exists():
+        return  # a replay's copy
+    notice_record(
+        kind=event,
+        subject=alert.subject,
+        text=alert.text,
+        dedup_key=alert.dedup_key,
+        bot_name=bot,
+        payload={**alert.details, "message": data.get("message"), "at": data.get("at")},
+        now=timezone.now(),
     )

@@ -4,8 +4,9 @@ from typing import Any
 
 from django.contrib import admin
 
-from apps.core.admin import EngineRecordAdmin, ReadOnlyInline, number_column, time_column
+from apps.core.admin import EngineRecordAdmin, ReadOnlyInline, time_column
 from apps.core.domain.formatting import fmt_money
+from apps.exchange.columns import number_column
 from apps.orders.models import Fill, Order
 from apps.trading.models import Position, Signal, Trade
 

@@ -24,6 +24,7 @@ from apps.exchange.domain.types import Candle, InstrumentInfo, ms_to_datetime
 from apps.exchange.models import Instrument
 from apps.market.models import FundingRate, Kline
 from apps.market.selectors import interval_ms
+from apps.trading.domain.candle_feed import candles_feed, feed_from
 from apps.trading.models import PaperExchange
 
 
@@ -94,14 +95,14 @@ def paper_feed_candles(
 ) -> list[ExchangeEvent]:
     """Feed every stored candle after the last one fed, up to ``until_open_time`` inclusive;
     return the events (fills, order updates, funding, liquidations) they caused."""
-    last = session.row.last_candle_time.get(symbol)
+    fed = session.row.last_candle_time
+    last = fed.get(symbol)
     rows = Kline.objects.filter(
-        symbol=symbol, interval=interval, open_time__lte=until_open_time
+        symbol=symbol,
+        interval=interval,
+        open_time__gte=feed_from(fed=fed, symbol=symbol, decided=until_open_time),
+        open_time__lte=until_open_time,
     ).order_by("open_time")
-    if last is not None:
-        rows = rows.filter(open_time__gt=last)
-    else:  # first cycle: only the decided candle, the exchange starts from there
-        rows = rows.filter(open_time=until_open_time)
     step = timedelta(milliseconds=interval_ms(interval))
     # Funding settled over the candles about to be fed (the shipped or recorded history).
     first_fed = until_open_time if last is None else last
@@ -116,21 +117,22 @@ def paper_feed_candles(
             ).values_list("funding_time", "rate")
         ],
     )
-    start = len(session.exchange.events)
-    for k in rows.iterator():
-        opened = ms_to_datetime(k.open_time)
-        session.clock.set(max(session.clock(), opened + step))
-        session.exchange.on_candle(
-            symbol,
+    return candles_feed(
+        exchange=session.exchange,
+        clock=session.clock,
+        fed=fed,
+        symbol=symbol,
+        candles=(
             Candle(
-                open_time=opened,
-                close_time=opened + step,
+                open_time=ms_to_datetime(k.open_time),
+                close_time=ms_to_datetime(k.open_time) + step,
                 open=k.open,
                 high=k.high,
                 low=k.low,
                 close=k.close,
                 volume=k.volume,
-            ),
-        )
-        session.row.last_candle_time[symbol] = k.open_time
-    return list(session.exchange.events[start:])
+            )
+            for k in rows.iterator()
+        ),
+        step=step,
+    )

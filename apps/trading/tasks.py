@@ -10,7 +10,10 @@ Delivery, chosen per task kind (the broker's visibility timeout is set in the se
   broker when its worker is lost, so another worker takes it; the scheduler's sweep also
   re-dispatches a signal still waiting after 5 s and closes one too old to act on as expired,
   so a signal never waits for the broker's visibility timeout. Acting twice is impossible: the
-  signal is decided once, under the bot's lease.
+  signal is decided once, under the bot's lease. A task that finds the bot busy returns (no
+  retry): the holder decides it, since every holder of a bot's lease looks for waiting signals
+  once it has released the bot (a signal drain itself; any other, a cycle or the kill switch,
+  through ``apps.bots.lease.on_release``, which hands the oldest to a worker).
 - ``trading.bot_restart``: acknowledged on receipt; a restart is kept on the bot row
   (``restart_at``) and done by the scheduler's sweep, never as a delayed task.
 """
@@ -24,20 +27,16 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.utils import timezone
 
+from apps.bots.lease import on_release
 from apps.bots.models import Bot
 from apps.market.clock import market_now
 from apps.trading.engine import CycleBusy, bot_catch_up
 from apps.trading.engine.reconcile import reconcile_bot_now
 from apps.trading.engine.signals import signal_process as signal_process_run
 from apps.trading.engine.sweep import restarts_sweep, signal_dispatched, sweep
+from apps.trading.models import Signal
 
 logger = logging.getLogger(__name__)
-
-# A busy bot is retried a few times; its holder acts on waiting signals itself (a signal task
-# or the bot's tick, before each candle), and the scheduler's sweep hands a signal still
-# waiting after 5 s to a worker again, so a signal never needs a retry storm.
-SIGNAL_RETRY_S = 2.0
-SIGNAL_MAX_RETRIES = 5
 
 
 @shared_task(
@@ -103,25 +102,37 @@ def sync_market_data() -> dict[str, int]:
 
 @shared_task(
     name="trading.signal_process",
-    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=SIGNAL_MAX_RETRIES,
     time_limit=120,
     soft_time_limit=100,
     ignore_result=True,
 )
-def signal_process(self, signal_id: int) -> None:  # type: ignore[no-untyped-def]
-    """Act on an accepted webhook signal (once; a busy bot retries it shortly)."""
+def signal_process(signal_id: int) -> None:
+    """Act on an accepted webhook signal (once), with every signal of its bot waiting before
+    and after it. A busy bot: return; its holder decides the signal once it releases the bot
+    (``signals_after_release``), and the sweep hands over one still waiting after 5 s."""
     try:
         signal = signal_process_run(signal_id=signal_id)
-    except CycleBusy as exc:
-        if self.request.retries >= SIGNAL_MAX_RETRIES:
-            logger.info("signal %s: bot still busy; left to its holder and the sweep", signal_id)
-            return
-        signal_dispatched(signal_id)  # the sweep leaves it to this retry
-        raise self.retry(exc=exc, countdown=SIGNAL_RETRY_S) from None
+    except CycleBusy:
+        logger.info("signal %s: bot busy; its holder acts on it on release", signal_id)
+        return
     logger.info("signal %s: %s", signal_id, signal.outcome)
+
+
+@on_release
+def signals_after_release(bot_id: int) -> None:
+    """A holder released the bot: hand the oldest signal still waiting for it to a worker (its
+    own task found the bot busy and returned). One query when none waits."""
+    waiting = (
+        Signal.objects.filter(bot_id=bot_id, outcome=Signal.Outcome.ACCEPTED)
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting is not None:
+        signal_dispatched(waiting)  # the sweep leaves it to this task for a few seconds
+        _dispatch_signal(waiting)
 
 
 # --- reconciliation of live bots with their venue (task names kept from apps.exchange) ---

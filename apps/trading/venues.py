@@ -35,12 +35,8 @@ from apps.orders.domain.accounting import bot_client_id_prefix, money
 from apps.orders.domain.adoption import is_liquidation_id
 from apps.orders.models import Fill, Order
 from apps.orders.selectors import order_find_for_fill
-from apps.orders.services import (
-    fill_apply,
-    order_adopt,
-    order_apply_report,
-    order_close_missing,
-)
+from apps.orders.services import order_apply_report, order_close_missing
+from apps.trading.bookkeeping import fill_apply, order_adopt
 from apps.trading.models import FundingPayment, Position, Trade
 from apps.trading.paper import PaperSession, paper_feed_candles, paper_session_load
 

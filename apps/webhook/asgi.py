@@ -14,6 +14,14 @@ connections (those past the pool's 10-second timeout were answered 503). The fas
 one hop per request into ``WEBHOOK_WEB_THREADS`` threads (default 4, below the database pool's
 size), so a burst queues in the event loop instead and no request waits for a connection.
 
+In that handler (``WebhookHandler``) a POST that DRF would answer in JSON (no ``Accept`` but
+``*/*`` or ``application/json``, no ``format`` parameter) is resolved to ``apis.webhook_post``:
+the DRF view's POST (``apis.webhook_answer``: the same checks in the same order) without DRF's
+request and response wrappers, answered with DRF's JSON renderer, the API's exception handler
+and the view's ``Allow``/``Vary`` headers, through the same middleware. Any other method or
+``Accept`` reaches the DRF view. ``tests/webhook/test_fast_lane.py`` compares every answer
+byte for byte (and every header) with the platform's ASGI application.
+
 The request the view sees is the one Django builds for WSGI from the same bytes: method, path,
 query string, headers (``X-Forwarded-For``, ``X-Signature``), peer address, body (spooled to
 disk past ``FILE_UPLOAD_MAX_MEMORY_SIZE``, as Django's ASGI handler does; the 413 for a body
@@ -24,6 +32,7 @@ headers and JSON body.
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,6 +41,8 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest
+from django.urls import ResolverMatch, get_resolver
 
 WEBHOOK_PATH = "/api/webhook/tradingview/"
 
@@ -75,13 +86,59 @@ def wsgi_environ(scope: Scope, body: IO[bytes]) -> dict[str, Any]:
     return environ
 
 
+JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
+
+
+class WebhookHandler(WSGIHandler):
+    """Django's synchronous handler (the same middleware, error handling, request signals and
+    logging), with a POST on the webhook's path resolved to ``apis.webhook_post`` (the DRF
+    view's POST without DRF's request and response wrappers) whenever DRF would answer it in
+    JSON: no ``Accept`` other than ``*/*`` or ``application/json``, no ``format`` parameter.
+    Every other request on the path resolves as usual (to the DRF view)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._matches: dict[int, ResolverMatch] = {}
+
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        if not (
+            request.method == "POST"
+            and request.path_info == WEBHOOK_PATH
+            and request.META.get("HTTP_ACCEPT", "").strip() in JSON_ACCEPTS
+            and "format" not in request.GET
+            and not hasattr(request, "urlconf")
+        ):
+            return super().resolve_request(request)
+        resolver = get_resolver()
+        match = self._matches.get(id(resolver))
+        if match is None:
+            from apps.webhook.apis import TradingViewWebhookApi, webhook_post
+
+            found = resolver.resolve(WEBHOOK_PATH)
+            if getattr(found.func, "view_class", None) is not TradingViewWebhookApi:
+                return super().resolve_request(request)
+            match = self._matches[id(resolver)] = ResolverMatch(
+                webhook_post,
+                found.args,
+                found.kwargs,
+                url_name=found.url_name,
+                app_names=found.app_names,
+                namespaces=found.namespaces,
+                route=found.route,
+                captured_kwargs=found.captured_kwargs,
+                extra_kwargs=found.extra_kwargs,
+            )
+        request.resolver_match = match
+        return match
+
+
 class WebhookFastLane:
     """ASGI middleware: the webhook's path through the sync handler in a bounded thread pool,
     everything else (and websockets) to ``app``."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], *, threads: int) -> None:
         self.app = app
-        self.handler = WSGIHandler()
+        self.handler = WebhookHandler()
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,15 +160,26 @@ class WebhookFastLane:
 
     @staticmethod
     async def _read_body(receive: Receive) -> IO[bytes] | None:
-        body = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by the caller)
-            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
-        )
+        """The body in memory (an alert is a few hundred bytes), or spooled to a temporary file
+        past ``FILE_UPLOAD_MAX_MEMORY_SIZE`` as Django's ASGI handler does."""
+        limit = settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+        body: IO[bytes] = io.BytesIO()
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 body.close()
                 return None
-            body.write(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit and isinstance(body, io.BytesIO):
+                spooled = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by the caller)
+                    max_size=limit, mode="w+b"
+                )
+                spooled.write(body.getvalue())
+                body.close()
+                body = spooled  # type: ignore[assignment]
+            body.write(chunk)
             if not message.get("more_body", False):
                 break
         body.seek(0)

@@ -50,6 +50,7 @@ from apps.exchange.domain.filters import Rounding, snap_to_step
 from apps.exchange.models import Instrument
 from apps.market.models import Kline
 from apps.trading.models import Signal
+from apps.webhook.dispatch import signal_hand_over
 from apps.webhook.domain.payload import BodyError, bounded_payload, parse_alert, rejection_key
 from apps.webhook.domain.security import (
     SECRET_FIELDS,
@@ -370,10 +371,7 @@ def signal_reject(
 
 
 def _dispatch(signal_id: int) -> None:
-    """Hand the stored signal to a worker. If the broker is unreachable the signal stays
-    accepted and the scheduler's sweep hands it over within seconds."""
-    from apps.trading.engine.sweep import signal_dispatched
-    from apps.trading.tasks import signal_process
-
-    signal_dispatched(signal_id)
-    signal_process.delay(signal_id)
+    """Hand the stored signal to a worker (``dispatch.signal_hand_over``: the sweep's marker
+    and the task message in one Redis round trip). If the broker is unreachable the signal
+    stays accepted and the scheduler's sweep hands it over within seconds."""
+    signal_hand_over(signal_id)

@@ -140,3 +140,27 @@ def test_filter_rule_confirms_only_a_confident_agreeing_opinion():
     assert not filter_allows(AiOpinion(AiAction.LONG, 0.7, True), long=False)
     assert not filter_allows(AiOpinion(AiAction.LONG, 0.3, False), long=True)
     assert not filter_allows(AiOpinion(AiAction.FLAT, 0.9, True), long=True)
+
+
+def _ensemble_live_before(ensemble: EnsembleAgent, window: OHLCV) -> Prediction:
+    """The ensemble's live call before its speed-up: every member's whole series over the
+    deepest member's lookback, the last row of the combination."""
+    tail = OHLCV.of(window, len(window) - ensemble.lookback)
+    actions, confidences = ensemble.predict_series(tail)
+    return Prediction(AiAction(int(actions[-1])), float(confidences[-1]))
+
+
+def test_ensemble_live_predict_gives_the_same_action_and_confidence_as_before(
+    split, ppo, a2c, lstm
+):
+    _, test = split
+    assert lstm.lookback > ppo.lookback  # the members' own windows are shorter than the deepest
+    for mode in EnsembleMode:
+        ensemble = EnsembleAgent((ppo, a2c, lstm), mode, window=48)
+        seen = set()
+        for end in range(ensemble.lookback, len(test) + 1, 7):
+            window = OHLCV.of(test, 0, end)  # longer than the lookback, as a cycle passes it
+            now = ensemble.live_predict(window)
+            assert now == _ensemble_live_before(ensemble, window), (mode, end)
+            seen.add(now.action)
+        assert len(seen) >= 2, mode  # the members disagree somewhere: the vote is exercised

@@ -15,9 +15,9 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from apps.ai.domain.env import Action5, EnvConfig, TradingEnv, simulate_actions
 from apps.ai.domain.features import FeatureSet, FeatureSpec, Normalizer, compute_features
 from apps.ai.domain.types import AiAction
-from apps.backtest.domain.funding import apply_funding, funding_per_candle
-from apps.backtest.domain.kernel import equity_curve
-from apps.backtest.domain.signal_kernel import (
+from apps.backtest.research.domain.funding import apply_funding, funding_per_candle
+from apps.backtest.research.domain.kernel import equity_curve
+from apps.backtest.research.domain.signal_kernel import (
     BookSlippage,
     ExecutionParams,
     book_fill_bps,

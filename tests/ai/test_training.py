@@ -24,6 +24,8 @@ from tests.factories import make_ai_paper_bot, make_ema_paper_bot
 pytestmark = pytest.mark.django_db
 
 FAST = {"n_envs": 2, "n_steps": 128, "batch_size": 128, "episode_length": 256}
+# one rollout (n_envs x n_steps): what is asserted is the pipeline, not what the agent learns
+TIMESTEPS = "256"
 LSTM = {"seq_len": 8, "hidden": 8, "epochs": 2, "batch_size": 128}
 
 
@@ -42,7 +44,7 @@ def _train(*args: str) -> tuple[ModelArtifact, str]:
 def _ppo(btc_file: str, seed: int = 0) -> tuple[ModelArtifact, str]:
     return _train(
         "--kind", "ppo", "--data", btc_file, "--start", "2025-06-01", "--end", "2025-07-15",
-        "--oos-end", "2025-08-01", "--timesteps", "1024", "--seed", str(seed),
+        "--oos-end", "2025-08-01", "--timesteps", TIMESTEPS, "--seed", str(seed),
         "--params", json.dumps(FAST),
     )  # fmt: skip
 
@@ -113,7 +115,7 @@ def test_train_api_runs_on_the_worker_and_reports_the_model(
         "data": [btc_file],
         "start": "2025-06-01T00:00:00Z",
         "end": "2025-07-01T00:00:00Z",
-        "timesteps": 512,
+        "timesteps": int(TIMESTEPS),
         "params": FAST,
     }
     assert client.post("/api/models/train/", body, content_type="application/json").status_code in (
@@ -223,7 +225,7 @@ def test_walk_forward_judges_the_ai_beside_rules_and_baselines(btc_file, tmp_pat
     out = StringIO()
     call_command(
         "ai_walkforward", "--kind", "ppo", "--data", btc_file, "--start", "2025-05-01",
-        "--end", "2025-06-20", "--train", "800", "--test", "200", "--timesteps", "1024",
+        "--end", "2025-06-20", "--train", "800", "--test", "200", "--timesteps", TIMESTEPS,
         "--params", json.dumps(FAST), "--rules", "ema_cross", "--json", str(report),
         "--report", str(page), stdout=out,
     )  # fmt: skip

@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.backtest.domain.ema_cross import EmaCrossParams
-from apps.backtest.domain.engine import backtest_ema_cross
+from apps.backtest.research.domain.ema_cross import EmaCrossParams
+from apps.backtest.research.domain.engine import backtest_ema_cross
 from apps.market.data import load_klines
 
 PARAMS = '{"fast":12,"slow":26,"warmup":200,"sl":0.02,"tp":0.04}'

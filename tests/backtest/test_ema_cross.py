@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.backtest.domain.ema_cross import EmaCrossParams, ema_cross_trades
-from apps.backtest.domain.engine import backtest_ema_cross
-from apps.backtest.domain.kernel import EXIT_REASONS
-from apps.backtest.domain.synthetic import synthetic_candles
+from apps.backtest.research.domain.ema_cross import EmaCrossParams, ema_cross_trades
+from apps.backtest.research.domain.engine import backtest_ema_cross
+from apps.backtest.research.domain.kernel import EXIT_REASONS
+from apps.backtest.research.domain.synthetic import synthetic_candles
 
 # The shared market data sits next to the project root (see tests/conftest.py).
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "futures"
@@ -306,7 +306,7 @@ def test_backtest_result_equity_ends_at_capital_plus_pnl() -> None:
 
 
 def test_engine_with_short_batch_horizon_matches_reference(monkeypatch) -> None:
-    from apps.backtest.domain import kernel
+    from apps.backtest.research.domain import kernel
 
     monkeypatch.setattr(kernel, "_MIN_HORIZON", 2)
     c = synthetic_candles(30_000, seed=11)

@@ -17,15 +17,15 @@ import pytest
 from apps.ai.domain.env import EnvConfig
 from apps.ai.walkforward import WalkForwardConfig
 from apps.backtest.apis import BacktestStartSerializer
-from apps.backtest.domain.ema_cross import EmaCrossParams
-from apps.backtest.domain.engine import backtest_strategy
-from apps.backtest.domain.kernel import EXIT_REASONS
-from apps.backtest.domain.signal_kernel import ExecutionParams
-from apps.backtest.domain.sim import SimConfig, candles_from_rows, run_exchange_backtest
+from apps.backtest.exchange_mode.domain import SimConfig, candles_from_rows, run_exchange_backtest
 from apps.backtest.management.commands.backtest import Command as BacktestCommand
 from apps.backtest.management.commands.optimize import Command as OptimizeCommand
 from apps.backtest.models import BacktestRun, OptimizationRun
-from apps.backtest.optimizer import ParameterOptimizer
+from apps.backtest.optimisation.optimizer import ParameterOptimizer
+from apps.backtest.research.domain.ema_cross import EmaCrossParams
+from apps.backtest.research.domain.engine import backtest_strategy
+from apps.backtest.research.domain.kernel import EXIT_REASONS
+from apps.backtest.research.domain.signal_kernel import ExecutionParams
 from apps.exchange.domain.fees import (
     DEFAULT_FEES,
     DEFAULT_MAKER_FEE,

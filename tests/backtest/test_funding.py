@@ -8,8 +8,8 @@ from io import StringIO
 import numpy as np
 from django.core.management import call_command
 
-from apps.backtest.domain.ema_cross import EmaCrossParams
-from apps.backtest.domain.engine import backtest_ema_cross
+from apps.backtest.research.domain.ema_cross import EmaCrossParams
+from apps.backtest.research.domain.engine import backtest_ema_cross
 from apps.market.data import load_funding, load_klines
 
 PARAMS = EmaCrossParams(fast=12, slow=26, warmup=200, stop_loss=0.02, take_profit=0.04)

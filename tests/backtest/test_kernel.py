@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.backtest.domain import kernel
-from apps.backtest.domain.kernel import (
+from apps.backtest.research.domain import kernel
+from apps.backtest.research.domain.kernel import (
     EXIT_REASONS,
     BracketParams,
     equity_curve,

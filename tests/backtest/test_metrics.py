@@ -8,14 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from apps.backtest.domain.kernel import (
+from apps.backtest.research.domain.kernel import (
     REASON_LIQUIDATION,
     REASON_SIGNAL,
     REASON_STOP_LOSS,
     REASON_TAKE_PROFIT,
     TradeLog,
 )
-from apps.backtest.domain.metrics import (
+from apps.backtest.research.domain.metrics import (
     avg_slippage_bps,
     compute_metrics,
     monthly_returns,

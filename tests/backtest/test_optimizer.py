@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from apps.backtest.domain.walkforward import Window, walk_forward_windows
-from apps.backtest.optimizer import (
+from apps.backtest.optimisation.optimizer import (
     DEFAULT_SPACES,
     OptimizerError,
     ParameterOptimizer,
@@ -23,6 +22,7 @@ from apps.backtest.optimizer import (
     position_notional,
     validate_space,
 )
+from apps.backtest.research.domain.walkforward import Window, walk_forward_windows
 from apps.backtest.services import backtest_series
 from apps.market.data import Klines, load_klines
 from apps.strategies.domain.params import SCHEMAS

@@ -20,15 +20,15 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from apps.backtest.domain.walkforward import walk_forward_windows
 from apps.backtest.models import OptimizationRun, OptimizationTrial
-from apps.backtest.optimizer import OptimizerError, ParameterOptimizer, default_space
-from apps.backtest.optimizer_runs import (
+from apps.backtest.optimisation.optimizer import OptimizerError, ParameterOptimizer, default_space
+from apps.backtest.optimisation.runs import (
     _claim,
     _load_series,
     optimization_run_create,
     optimization_run_execute,
 )
+from apps.backtest.research.domain.walkforward import walk_forward_windows
 
 REPO = Path(__file__).resolve().parents[2]
 START, END = 1704067200000, 1711929600000  # 2024-01-01 .. 2024-04-01 (2,184 hourly candles)

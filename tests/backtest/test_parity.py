@@ -19,7 +19,7 @@ import pytest
 from django.core.cache import cache
 from django.db.models import Count
 
-from apps.backtest.domain.sim import SimConfig, SimResult, run_exchange_backtest
+from apps.backtest.exchange_mode.domain import SimConfig, SimResult, run_exchange_backtest
 from apps.bots.models import Bot
 from apps.exchange.domain.types import Candle, ms_to_datetime
 from apps.exchange.models import Instrument

@@ -9,7 +9,11 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.backtest.models import Reoptimization, ReoptimizationRun
-from apps.backtest.reoptimization import bot_reoptimise, parameters_promote, parameters_rollback
+from apps.backtest.optimisation.reoptimization import (
+    bot_reoptimise,
+    parameters_promote,
+    parameters_rollback,
+)
 from apps.bots.models import Bot
 from apps.trading.replay import ensure_klines
 from tests.factories import make_ema_paper_bot

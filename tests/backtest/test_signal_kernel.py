@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.backtest.domain.kernel import (
+from apps.backtest.research.domain.kernel import (
     EXIT_REASONS,
     BracketParams,
     TradeLog,
     equity_curve,
     simulate_long_brackets,
 )
-from apps.backtest.domain.signal_kernel import (
+from apps.backtest.research.domain.signal_kernel import (
     BookSlippage,
     ExecutionParams,
     FineCandles,

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
-from apps.backtest.domain.sim.signals import SignalFileError, signals_parse
-from apps.backtest.exchange_mode import ExchangeModeError, signal_backtest
+from apps.backtest.exchange_mode.domain.signals import SignalFileError, signals_parse
+from apps.backtest.exchange_mode.services import ExchangeModeError, signal_backtest
 from apps.bots.models import Bot
 from apps.strategies.models import Strategy
 from apps.trading.models import Order, Trade

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from apps.backtest.domain.sim.loop import SimMarket
-from apps.backtest.domain.sim.market import Series, candles_from_rows
-from apps.backtest.domain.sim.records import Ledger
+from apps.backtest.exchange_mode.domain.loop import SimMarket
+from apps.backtest.exchange_mode.domain.market import Series, candles_from_rows
+from apps.backtest.exchange_mode.domain.records import Ledger
 from apps.core.domain.clock import SettableClock
 from apps.exchange.domain.simulated import SimulatedExchange
 from apps.exchange.domain.types import Candle, datetime_to_ms

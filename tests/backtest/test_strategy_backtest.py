@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apps.backtest.domain.ema_cross import EmaCrossParams
-from apps.backtest.domain.engine import backtest_ema_cross, backtest_strategy
-from apps.backtest.domain.funding import apply_funding
-from apps.backtest.domain.kernel import EXIT_REASONS, TradeLog
-from apps.backtest.domain.signal_kernel import BookSlippage, ExecutionParams
+from apps.backtest.research.domain.ema_cross import EmaCrossParams
+from apps.backtest.research.domain.engine import backtest_ema_cross, backtest_strategy
+from apps.backtest.research.domain.funding import apply_funding
+from apps.backtest.research.domain.kernel import EXIT_REASONS, TradeLog
+from apps.backtest.research.domain.signal_kernel import BookSlippage, ExecutionParams
 from apps.market.data import load_klines
 from apps.strategies.domain.base import OHLCV
 from apps.strategies.domain.bollinger_scalp import BollingerScalp

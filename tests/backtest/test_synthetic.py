@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from apps.backtest.domain.candles import interval_to_ms
-from apps.backtest.domain.engine import backtest_ema_cross_many
-from apps.backtest.domain.synthetic import ONE_YEAR_1M, synthetic_candles
+from apps.backtest.research.domain.candles import interval_to_ms
+from apps.backtest.research.domain.engine import backtest_ema_cross_many
+from apps.backtest.research.domain.synthetic import ONE_YEAR_1M, synthetic_candles
 
 
 def test_synthetic_candles_are_deterministic_per_seed() -> None:

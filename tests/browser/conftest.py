@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +37,7 @@ import pytest
 import requests
 
 from tests.conftest import shared_data_file
+from testsupport import processes
 from testsupport.browser import CHROMIUM, CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,12 +62,6 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("REQUIRE_SERVICES") == "1":
         pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the platform ------------------------------------------------------------------------------
@@ -144,8 +137,7 @@ class Platform:
     url: str
     db: Path
     env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen[bytes]
+    server: processes.Platform
     setup: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -157,11 +149,7 @@ class Platform:
             return conn.execute(query, args).fetchall()
 
     def alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"runplatform exited ({self.proc.returncode}):\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
+        self.server.alive()
 
     def webhook(self, bot: str, symbol: str, action: str, **size: str) -> int:
         body = {
@@ -211,14 +199,7 @@ class Platform:
 
 
 def _platform_env(tmp: Path, shared_data: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "DJANGO_", "PYTEST"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="tradingplatform.settings.dev",
-        TRADINGPLATFORM_ENV_FILE="",
+    return processes.process_env(
         SQLITE_PATH=str(tmp / "db.sqlite3"),
         STATIC_ROOT=str(tmp / "static"),
         SHARED_DATA_DIR=str(shared_data),
@@ -226,19 +207,7 @@ def _platform_env(tmp: Path, shared_data: Path) -> dict[str, str]:
         ADMIN_USERNAME=STAFF_USER,
         ADMIN_PASSWORD=STAFF_PASSWORD,
         WEBHOOK_SECRET=WEBHOOK_SECRET,
-        PYTHONUNBUFFERED="1",
     )
-    return env
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # runplatform's own quick stop
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -257,28 +226,10 @@ def platform(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     shared_data = shared_data_file(BACKTEST_DATA).parents[1]
     tmp = tmp_path_factory.mktemp("cockpit")
     env = _platform_env(tmp, shared_data)
-    port = _free_port()
-    log = tmp / "runplatform.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runplatform", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    platform = Platform(f"http://127.0.0.1:{port}", tmp / "db.sqlite3", env, log, proc)
+    server = processes.Platform(env=env, log=tmp / "runplatform.log")
+    platform = Platform(server.url, tmp / "db.sqlite3", env, server)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            platform.alive()
-            try:
-                if requests.get(f"{platform.url}/health/", timeout=3).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "no healthy /health/:\n" + platform.log_tail()
-            time.sleep(0.3)
+        server.start()
         args = {
             "viewer": VIEWER_USER,
             "viewer_pw": VIEWER_PASSWORD,
@@ -304,7 +255,7 @@ def platform(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         platform.setup = json.loads(found.group(1))
         yield platform
     finally:
-        _stop(proc)
+        server.stop()
 
 
 # --- the browser -------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ and an event published by that worker reaching an authenticated websocket via ch
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -18,6 +16,8 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
+from testsupport.processes import TEST_FIELD_ENCRYPTION_KEY, Process, process_env
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.redis]
 
@@ -26,16 +26,14 @@ pytestmark = [pytest.mark.redis]
 def redis_worker(redis_url: str, tmp_path: Path):
     """A real `celery worker` process configured like production: broker and results on Redis."""
     prefix = f"rt{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="tradingplatform.settings.dev",
+    env = process_env(
+        servers=True,
         REDIS_URL=redis_url,
         CHANNELS_PREFIX=prefix,
         SQLITE_PATH=str(tmp_path / "worker.sqlite3"),
-        FIELD_ENCRYPTION_KEY="Pv2yJ5M1o0x3Zf6j3Pq2aHn0QqB1Zo8c2sYq9fXzH4k=",
+        FIELD_ENCRYPTION_KEY=TEST_FIELD_ENCRYPTION_KEY,
     )
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
+    worker = Process(
         [
             sys.executable,
             "-m",
@@ -52,44 +50,38 @@ def redis_worker(redis_url: str, tmp_path: Path):
             "-n",
             f"{prefix}@test",
         ],
-        cwd=REPO,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log=tmp_path / "worker.log",
     )
+    worker.start()
     # Not the current app: shared tasks (`ping.delay()`) in later tests must still publish
     # through the platform's app, not this closed client.
     client = Celery("test-client", broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.task_serializer = "json"
     client.conf.accept_content = ["json"]
     try:
-        yield client, prefix, proc
+        yield client, prefix, worker
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        worker.stop(grace=20)
         client.close()
 
 
 def test_celery_task_with_redis_broker_runs_on_a_real_worker(redis_worker) -> None:
-    client, _prefix, proc = redis_worker
+    client, _prefix, worker = redis_worker
     token = uuid.uuid4().hex
     result = client.send_task("core.ping", args=[token])
     with allow_join_result():  # this process may have hosted an embedded worker before
         answer = result.get(timeout=90)
     assert answer["pong"] == token
     assert answer["host"]
-    assert proc.poll() is None
+    assert worker.running()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_event_published_by_worker_reaches_logged_in_websocket(
     redis_worker, settings, redis_url
 ) -> None:
-    client, prefix, _proc = redis_worker
+    client, prefix, _worker = redis_worker
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

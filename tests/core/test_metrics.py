@@ -9,8 +9,8 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from apps.backtest.domain.kernel import TradeLog
-from apps.backtest.domain.metrics import compute_metrics, trade_stats
+from apps.backtest.research.domain.kernel import TradeLog
+from apps.backtest.research.domain.metrics import compute_metrics, trade_stats
 from apps.core.domain.metrics import trade_figures
 from apps.monitoring.domain.performance import ClosedTrade, compute_stats
 

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 from django.conf import settings
 
-from apps.backtest.report import backtest_report_html
+from apps.backtest.reports.html import backtest_report_html
 
 PAGES = ["/", "/portfolio/", "/bots/alpha/", "/research/", "/research/backtests/compare/",
          "/admin/", "/admin/bots/bot/", "/admin/bots/botgrant/add/", "/api/docs/"]  # fmt: skip

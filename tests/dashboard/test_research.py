@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from apps.ai.models import ModelArtifact
-from apps.backtest.domain.walkforward import walk_forward_windows
 from apps.backtest.models import BacktestRun, OptimizationRun, OptimizationTrial
-from apps.backtest.optimizer_runs import optimization_run_create, optimization_run_execute
+from apps.backtest.optimisation.runs import optimization_run_create, optimization_run_execute
+from apps.backtest.research.domain.walkforward import walk_forward_windows
 from apps.backtest.tasks import backtest_run
 from apps.dashboard.selectors_research import ms_to_day
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 from decimal import Decimal
@@ -21,6 +20,7 @@ from apps.monitoring.models import AlertRule
 from apps.risk.models import RiskSettings
 from apps.trading.models import Position
 from tests.factories import make_bot
+from testsupport.processes import free_port
 
 from .conftest import sample
 
@@ -30,12 +30,6 @@ TOKEN = "metrics-test-token-0123456789"
 
 def _families(text: str) -> dict[str, object]:
     return {family.name: family for family in text_string_to_metric_families(text)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.django_db
@@ -132,7 +126,7 @@ def test_request_middleware_counts_answers_by_route_and_status(client) -> None:
 
 
 def test_side_server_serves_metrics_over_http_only_with_the_token() -> None:
-    port = _free_port()
+    port = free_port()
     server = exposition.side_server_start(
         addr="127.0.0.1", port=port, access=MetricsAccess(token=TOKEN)
     )

@@ -9,12 +9,9 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
+
+from testsupport.processes import Platform, Process, answers, free_port, process_env, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "prometheus"
@@ -41,12 +40,6 @@ def _tool(name: str) -> str:
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _scrape_config(*, target: str, token_file: Path, interval: str = "1s") -> dict[str, Any]:
@@ -108,76 +101,21 @@ def _db(path: Path, sql: str, *args: object) -> list[tuple]:
         return conn.execute(sql, args).fetchall()
 
 
-def _wait(what: str, predicate: Any, *, within: float) -> Any:
-    """Poll until truthy (a safety net against hangs, not a timing assertion)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.5)
-
-
-class _Platform:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runplatform", "--port", str(self.port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        lines = []
-        while not lines or not lines[-1].startswith("serving on"):
-            line = self.proc.stdout.readline()
-            assert line, "runplatform exited:\n" + "".join(lines)
-            lines.append(line)
-
-        def healthy() -> bool:
-            try:
-                return requests.get(f"{self.url}/health/", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        _wait("a healthy platform", healthy, within=120)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-class _Prometheus:
+class _Prometheus(Process):
     def __init__(self, prometheus: str, config: Path, data: Path) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        self.proc = subprocess.Popen(
+        self.url = f"http://127.0.0.1:{free_port()}"
+        super().__init__(
             [
                 prometheus,
                 f"--config.file={config}",
                 f"--storage.tsdb.path={data}",
                 f"--web.listen-address={self.url.removeprefix('http://')}",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            env=dict(os.environ),
+            log=data.with_suffix(".log"),
         )
-
-        def ready() -> bool:
-            assert self.proc.poll() is None, self.proc.communicate()[1][-2000:]
-            try:
-                return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        _wait("Prometheus ready", ready, within=60)
+        self.start()
+        self.wait_ready("Prometheus ready", lambda: answers(f"{self.url}/-/ready"), within=60)
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         answer = requests.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
@@ -189,14 +127,6 @@ class _Prometheus:
         result = self.query(promql)
         return float(result[0]["value"][1]) if result else None
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-
 
 @pytest.mark.slow
 def test_prometheus_scrapes_trading_metrics_from_the_running_platform(
@@ -207,25 +137,20 @@ def test_prometheus_scrapes_trading_metrics_from_the_running_platform(
     subprocess.run([sys.executable, "scripts/make_env.py", str(env_file)], cwd=REPO, check=True)
     secret = re.search(r"^WEBHOOK_SECRET=(.+)$", env_file.read_text(), re.M).group(1)
     db = tmp_path / "db.sqlite3"
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        base.pop(name, None)
-    base.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env = {
-        **base,
-        "DJANGO_SETTINGS_MODULE": "tradingplatform.settings.dev",
-        "TRADINGPLATFORM_ENV_FILE": str(env_file),
-        "SQLITE_PATH": str(db),
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "SHARED_DATA_DIR": str(shared_data),
-        "MARKET_REPLAY_SPEED": "18000",  # an hour of market time every 0.2 s
-        "METRICS_TOKEN": TOKEN,
-        "METRICS_STATE_CACHE_S": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    platform = _Platform(env)
+    env = process_env(
+        TRADINGPLATFORM_ENV_FILE=str(env_file),
+        SQLITE_PATH=str(db),
+        STATIC_ROOT=str(tmp_path / "static"),
+        SHARED_DATA_DIR=str(shared_data),
+        MARKET_REPLAY_SPEED="18000",  # an hour of market time every 0.2 s
+        METRICS_TOKEN=TOKEN,
+        METRICS_STATE_CACHE_S="1",
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    platform = Platform(env=env, log=tmp_path / "runplatform.log")
     server: _Prometheus | None = None
     try:
+        platform.start()
         body = {
             "passphrase": secret,
             "bot": "demo-signal",
@@ -244,7 +169,7 @@ def test_prometheus_scrapes_trading_metrics_from_the_running_platform(
             [(outcome,)] = _db(db, "select outcome from trading_signal where id = ?", signal_id)
             return outcome != "accepted"
 
-        _wait("the webhook signal decided", placed, within=30)
+        wait_until("the webhook signal decided", placed, within=30)
         [(outcome,)] = _db(db, "select outcome from trading_signal where id = ?", signal_id)
         assert outcome == "placed"
         # the endpoint itself: closed without the token
@@ -260,11 +185,11 @@ def test_prometheus_scrapes_trading_metrics_from_the_running_platform(
         )
         server = _Prometheus(prometheus, config, tmp_path / "tsdb")
         orders = 'sum(tradingplatform_orders_total{job="tradingplatform-web", bot="demo-signal"})'
-        _wait("orders in Prometheus", lambda: (server.value(orders) or 0) > 0, within=60)
+        wait_until("orders in Prometheus", lambda: (server.value(orders) or 0) > 0, within=60)
 
         # The same target, scraped by a job without the token, is refused. Each job scrapes on
         # its own schedule, so wait for both (a loaded machine may lag a scrape or two).
-        _wait(
+        wait_until(
             "the job with the token up, the one without down",
             lambda: (
                 server.value('up{job="tradingplatform-web"}') == 1
@@ -283,7 +208,7 @@ def test_prometheus_scrapes_trading_metrics_from_the_running_platform(
         )
         assert (server.value("sum(tradingplatform_fills_total)") or 0) > 0
         cycles = "sum(tradingplatform_cycles_total)"  # the demo bots' candle cycles
-        _wait("cycles in Prometheus", lambda: (server.value(cycles) or 0) > 0, within=60)
+        wait_until("cycles in Prometheus", lambda: (server.value(cycles) or 0) > 0, within=60)
         assert (server.value("sum(tradingplatform_celery_tasks_total)") or 0) > 0
         equity = server.query("tradingplatform_bot_equity_usdt")
         assert "demo-signal" in {row["metric"]["bot"] for row in equity}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,13 +54,6 @@ def close_series(bot: Bot, results: list[str], *, end: datetime, span: timedelta
     step = span / len(results)
     for i, net in enumerate(results):
         make_closed_trade(bot, net, exit_time=end - span + step * (i + 1))
-
-
-def free_port() -> int:
-    """A local port nothing listens on (bound, then closed again)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

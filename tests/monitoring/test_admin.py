@@ -19,7 +19,8 @@ from apps.monitoring.models import (
 )
 from apps.monitoring.services import performance_review
 from tests.factories import make_bot
-from tests.monitoring.conftest import NOW, close_series, free_port
+from tests.monitoring.conftest import NOW, close_series
+from testsupport.processes import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,8 @@ from apps.monitoring.services import (
     performance_review,
 )
 from tests.factories import make_bot
-from tests.monitoring.conftest import NOW, close_series, free_port, make_closed_trade
+from tests.monitoring.conftest import NOW, close_series, make_closed_trade
+from testsupport.processes import free_port
 
 pytestmark = pytest.mark.django_db
 

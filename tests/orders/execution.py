@@ -16,7 +16,8 @@ from apps.exchange.domain.types import Fill as VenueFill
 from apps.exchange.domain.types import OrderReport, OrderRequest, OrderType, Side
 from apps.orders.domain.accounting import bot_client_order_id
 from apps.orders.models import Order
-from apps.orders.services import fill_apply, order_apply_report, order_create
+from apps.orders.services import order_apply_report, order_create
+from apps.trading.bookkeeping import fill_apply
 from tests.exchange.domain.conftest import Feeder, make_exchange
 
 T = TypeVar("T")

@@ -17,10 +17,10 @@ from apps.orders.domain.accounting import money
 from apps.orders.models import Fill, Order, OrderEvent
 from apps.orders.services import (
     OrderCreateError,
-    fill_apply,
     order_apply_report,
     order_create,
 )
+from apps.trading.bookkeeping import fill_apply
 from apps.trading.models import Position, Trade
 from tests.factories import make_bot
 from tests.orders.execution import (

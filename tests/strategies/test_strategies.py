@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps.backtest.domain.ema_cross import EmaCrossParams, ema_cross_signals, ema_cross_trades
+from apps.backtest.research.domain.ema_cross import (
+    EmaCrossParams,
+    ema_cross_signals,
+    ema_cross_trades,
+)
 from apps.exchange.domain.types import Side
 from apps.market.data import Klines, load_klines
 from apps.strategies.domain.base import (
@@ -120,7 +124,7 @@ def test_decide_with_rolling_window_agrees_with_vectorised_last_row(kind: str, c
 
 
 def reference_crosses(close: np.ndarray, fast: int, slow: int, warmup: int):
-    """A per-candle restatement of apps/backtest/domain/ema_cross.py's definition."""
+    """A per-candle restatement of apps/backtest/research/domain/ema_cross.py's definition."""
     a_f, a_s = 2 / (fast + 1), 2 / (slow + 1)
     f = s = float(close[0])
     prev_f = prev_s = f

@@ -6,13 +6,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import queue
-import socket
-import subprocess
-import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from apps.core.middleware import RedactSecretsFilter, redact_secrets
+from testsupport.processes import Daphne, process_env, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PASSPHRASE = "hunter2-query-passphrase"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_compose_web_serves_through_the_redacting_daphne() -> None:
@@ -37,69 +25,26 @@ def test_compose_web_serves_through_the_redacting_daphne() -> None:
 
 
 def test_daphne_access_log_redacts_query_secrets(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "tradingplatform.settings.dev",
-            "DJANGO_DEBUG": "0",
-            "TRADINGPLATFORM_ENV_FILE": "",
-            "SQLITE_PATH": str(tmp_path / "db.sqlite3"),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "apps.core.daphne_server",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "tradingplatform.asgi:application",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    seen: list[str] = []
+    env = process_env(DJANGO_DEBUG="0", SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    server = Daphne(env=env, log=tmp_path / "daphne.log", module="apps.core.daphne_server")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "".join(seen)
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("daphne did not listen within 90 s") from None
-                time.sleep(0.3)
+        server.start()
         url = (
-            f"http://127.0.0.1:{port}/api/webhook/tradingview/"
+            f"{server.url}/api/webhook/tradingview/"
             f"?passphrase={PASSPHRASE}&bot=demo-signal&token=tok-{PASSPHRASE}"
         )
         request = urllib.request.Request(url, data=b"not json", method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=30)
         assert refused.value.code == 400
-        deadline = time.monotonic() + 30
-        while not any('"POST /api/webhook/tradingview/' in line for line in seen):
-            try:
-                seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-            except queue.Empty:
-                raise AssertionError("no access log line:\n" + "".join(seen)) from None
+        wait_until(
+            "the access log line",
+            lambda: '"POST /api/webhook/tradingview/' in server.log_text(),
+            within=30,
+        )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
+    seen = server.log_text().splitlines()
     request_line = next(line for line in seen if '"POST /api/webhook/tradingview/' in line)
     assert '"POST /api/webhook/tradingview/?passphrase=[redacted]&bot=demo-signal' in request_line
     assert "token=[redacted]" in request_line and " 400 " in request_line

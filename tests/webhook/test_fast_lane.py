@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -106,9 +108,13 @@ def answer(app: Any, body: bytes, **kwargs: Any) -> dict[str, Any]:
     stored = sorted(
         (s.outcome, s.alert_id, s.detail) for s in Signal.objects.all()
     )  # what the refusal left behind
+    assert headers.get("content-length", str(len(content))) == str(len(content))
     return {
         "status": status,
         "body": data,
+        # the exact bytes (a new row's id masked) and every header but the length (an id's)
+        "bytes": re.sub(rb'"signal_id":\d+', b'"signal_id":0', content),
+        "all headers": {k: v for k, v in headers.items() if k != "content-length"},
         "headers": {k: headers.get(k) for k in HEADERS_COMPARED},
         "stored": stored,
     }
@@ -235,3 +241,27 @@ def test_fast_lane_throttles_and_repeats_as_the_platform_does(
         assert sequence(fast_lane, items) == expected
     assert expected[-2][0] == 202  # the valid alert after the junk was accepted
     assert [s for s, *_ in sequence(platform, bodies)[:3]] == [202, 200, 429]
+
+
+def test_fast_lane_answers_a_json_post_without_drf_and_the_rest_with_it(settings):
+    """A POST that DRF would answer in JSON runs the lean view (apis.webhook_post: the same
+    checks, renderer and exception handler, without DRF's wrappers); any other method, or an
+    Accept header asking for something else, the DRF view itself."""
+    from django.core.handlers.wsgi import WSGIRequest
+
+    from apps.webhook.apis import TradingViewWebhookApi, webhook_post
+    from apps.webhook.asgi import WebhookHandler, wsgi_environ
+
+    handler = WebhookHandler()
+
+    def view(method: str = "POST", accept: bytes | None = None, query: bytes = b"") -> Any:
+        headers = [(b"accept", accept)] if accept is not None else []
+        scope = {"method": method, "path": URL, "query_string": query, "headers": headers}
+        request = WSGIRequest(wsgi_environ(scope, io.BytesIO(b"{}")))
+        return handler.resolve_request(request).func
+
+    for accept in (None, b"*/*", b"application/json"):
+        assert view(accept=accept) is webhook_post
+    for other in (view("GET"), view("PUT"), view("OPTIONS"), view(accept=b"text/html")):
+        assert getattr(other, "view_class", None) is TradingViewWebhookApi
+    assert getattr(view(query=b"format=api"), "view_class", None) is TradingViewWebhookApi

@@ -335,7 +335,7 @@ TELEGRAM_EMBEDDED = env.bool("TELEGRAM_EMBEDDED", default=True)
 CSP_STYLE_HASHES = [
     # lightweight-charts 5.3.0: its attribution logo's <style> (static/vendor/lightweight-charts)
     "'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='",
-    # the backtest HTML report's <style> (apps/backtest/report.py)
+    # the backtest HTML report's <style> (apps/backtest/reports/html.py)
     "'sha256-oAFG6O94nzkprHt1PL/JevlnOhxv6QEXRYFQH1ROoAY='",
 ]
 CONTENT_SECURITY_POLICY = {

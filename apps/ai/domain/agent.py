@@ -273,6 +273,20 @@ class TradingAgent:
         actions, confidences = self.predict_series(OHLCV.of(window, len(window) - self.lookback))
         return Prediction(AiAction(int(actions[-1])), float(confidences[-1]))
 
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        return self.spec
+
+    def live_predict_features(self, raw: FloatArray) -> Prediction:
+        """``live_predict`` from ``compute_features(window, self.feature_spec)`` of a window of
+        at least ``lookback`` candles (an ensemble computes them once for all its members); the
+        same bits: only the last row counts, normalised and evaluated alone as there."""
+        last = raw[-1:]
+        if not np.all(np.isfinite(last)):
+            return Prediction(AiAction.FLAT, 0.0)
+        probs = self._weights.probabilities(self.normalizer.apply(last))[0]
+        return Prediction(AiAction(int(probs.argmax())), float(probs.max()))
+
     # --- bytes ------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         meta = {

@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol, cast
 
 import numpy as np
 
+from apps.ai.domain.features import FeatureSpec, compute_features
 from apps.ai.domain.types import (
     SIGNS,
     ActionArray,
@@ -34,6 +36,15 @@ from apps.ai.domain.types import (
     Predictor,
 )
 from apps.strategies.domain.base import OHLCV, CandleArrays
+
+
+class SharesFeatures(Protocol):
+    """A member that can decide from features computed for it (the agents, the LSTM)."""
+
+    @property
+    def feature_spec(self) -> FeatureSpec: ...
+
+    def live_predict_features(self, raw: FloatArray) -> Prediction: ...
 
 
 class EnsembleMode(StrEnum):
@@ -78,9 +89,32 @@ class EnsembleAgent:
         window = OHLCV.of(market_data)  # type: ignore[arg-type]
         if len(window) < self.lookback:
             raise AiModelError(f"the ensemble needs {self.lookback} candles, got {len(window)}")
+        if self.mode is EnsembleMode.BEST_RECENT_SHARPE:  # needs every member's recent rows
+            tail = OHLCV.of(window, len(window) - self.lookback)
+            actions, confidences = self.predict_series(tail)
+            return Prediction(AiAction(int(actions[-1])), float(confidences[-1]))
+        # The vote of the last candle only: each member's own live path (by the Predictor
+        # contract, the last row of its predict_series), not every member's series over the
+        # deepest member's lookback; the features of each spec computed once for all members
+        # that read them. The same combination, so the same bits (tests/ai/test_agents.py).
         tail = OHLCV.of(window, len(window) - self.lookback)
-        actions, confidences = self.predict_series(tail)
-        return Prediction(AiAction(int(actions[-1])), float(confidences[-1]))
+        features: dict[FeatureSpec, FloatArray] = {}
+        votes = []
+        for member in self.members:
+            if hasattr(member, "live_predict_features"):  # cheaper than a Protocol isinstance
+                sharing = cast(SharesFeatures, member)
+                spec = sharing.feature_spec
+                if spec not in features:
+                    features[spec] = compute_features(tail, spec)
+                votes.append(sharing.live_predict_features(features[spec]))
+            else:
+                votes.append(member.live_predict(window))
+        action, confidence = _combine(
+            np.array([[int(vote.action)] for vote in votes], dtype=np.int8),
+            np.array([[vote.confidence] for vote in votes], dtype=np.float64),
+            self.mode,
+        )
+        return Prediction(AiAction(int(action[0])), float(confidence[0]))
 
 
 def _combine(

@@ -59,8 +59,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from apps.ai.domain.features import CLIP, FeatureSet
 from apps.ai.domain.types import SIGNS
-from apps.backtest.domain.funding import funding_per_candle
-from apps.backtest.domain.signal_kernel import BookSlippage, ExecutionParams, book_fill_bps
+from apps.backtest.research.domain.funding import funding_per_candle
+from apps.backtest.research.domain.signal_kernel import BookSlippage, ExecutionParams, book_fill_bps
 from apps.exchange.domain.fees import DEFAULT_TAKER_FEE
 from apps.strategies.domain.base import OHLCV, CandleArrays
 

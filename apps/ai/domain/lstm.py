@@ -336,6 +336,10 @@ class LstmPredictor:
         if len(window) < self.lookback:
             raise AiModelError(f"the LSTM needs {self.lookback} closed candles, got {len(window)}")
         raw = compute_features(OHLCV.of(window, len(window) - self.lookback), self.config.spec)
+        return self._probability_of(net, normalizer, raw)
+
+    def _probability_of(self, net: _Net, normalizer: Normalizer, raw: FloatArray) -> float:
+        """P(up) at the last row of ``raw`` (the features of the last ``lookback`` candles)."""
         if not np.all(np.isfinite(raw[-self.config.seq_len :])):
             return math.nan
         last = np.array([raw.shape[0] - 1])
@@ -343,6 +347,19 @@ class LstmPredictor:
 
     def live_predict(self, market_data: object) -> Prediction:
         p = self.live_probability(market_data)  # type: ignore[arg-type]
+        actions, confidence = decide(np.array([p]), self.config.band)
+        return Prediction(AiAction(int(actions[0])), float(confidence[0]))
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        return self.config.spec
+
+    def live_predict_features(self, raw: FloatArray) -> Prediction:
+        """``live_predict`` from ``compute_features(window, self.feature_spec)`` of a window of
+        at least ``lookback`` candles (an ensemble computes them once for all its members); the
+        same bits: its last ``lookback`` rows are what ``live_probability`` computes."""
+        net, normalizer = self._trained()
+        p = self._probability_of(net, normalizer, raw[-self.lookback :])
         actions, confidence = decide(np.array([p]), self.config.band)
         return Prediction(AiAction(int(actions[0])), float(confidence[0]))
 

@@ -1,13 +1,15 @@
 """Numbers for people: prices to the instrument's tick, quantities to its step, money to cents,
 percentages to two places, and never an exponent (``0E-12``, ``1.2E+5``).
 
-Used by the admin, the dashboard events, the commands' output and the reports, so that a price
-reads ``108157.5`` (BTCUSDT, tick 0.1), not ``108157.500000000000``.
+Used by the admin, the dashboard events (``event_fields``), the commands' output and the
+reports, so that a price reads ``108157.5`` (BTCUSDT, tick 0.1), not ``108157.500000000000``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
 
 Number = Decimal | float | int | str | None
 
@@ -71,3 +73,17 @@ def fmt_pct(fraction: Number, *, places: int = 2) -> str:
     if number.is_infinite() or number.is_nan():
         return str(number)
     return f"{number * 100:.{places}f} %"
+
+
+def event_fields(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The named attributes of ``row`` for an event: Decimals as exact strings without trailing
+    zeros or an exponent ("0", not "0E-12"), datetimes in ISO 8601, the rest as they are."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(row, name)
+        if isinstance(value, Decimal):
+            value = plain(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[name] = value
+    return out

@@ -1,6 +1,6 @@
 """The seed's performance measures, defined once.
 
-Backtests (``apps.backtest.domain.metrics``), the PerformanceMonitor
+Backtests (``apps.backtest.research.domain.metrics``), the PerformanceMonitor
 (``apps.monitoring.domain.performance``) and A/B reports compute these figures here and nowhere
 else, under the seed's names: win rate, profit/loss ratio, profit factor, expectancy, max
 drawdown, monthly return, Sharpe.

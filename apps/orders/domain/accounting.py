@@ -15,8 +15,8 @@ Rules (the same as the simulated exchange's ledger, so the database and the venu
   A flip fill's fee is shared between the closing and the opening part, pro rata.
 
 The trade and position functions below change any object with the named attributes: the
-database rows (`apps.orders.services`) and the in-memory records of the exchange-mode backtest
-(`apps.backtest.domain.sim`), so both book a fill the same way.
+database rows (`apps.trading.bookkeeping`) and the in-memory records of the exchange-mode backtest
+(`apps.backtest.exchange_mode.domain`), so both book a fill the same way.
 """
 
 from __future__ import annotations

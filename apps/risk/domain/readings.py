@@ -3,7 +3,7 @@ read at a moment, when those candles are too old or too few, and how long a read
 
 Live and paper trading read the candles from the ``Kline`` table (``apps.risk.services``, which
 adds the cache); the exchange-mode backtest reads them from the candles it was handed
-(``apps.backtest.domain.sim.market``). Both call these functions, so both see the same
+(``apps.backtest.exchange_mode.domain.market``). Both call these functions, so both see the same
 readings at the same moment.
 
 - The last closed candle at ``now`` is the one that opened ``interval`` before the last

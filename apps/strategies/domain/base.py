@@ -69,7 +69,7 @@ class ErrorPolicy(StrEnum):
 class CandleArrays(Protocol):
     """What a strategy reads: ms open times and float64 OHLCV arrays of equal length.
 
-    `apps.market.data.Klines`, `apps.backtest.domain.candles.Candles` and `OHLCV` all fit.
+    `apps.market.data.Klines`, `apps.backtest.research.domain.candles.Candles` and `OHLCV` all fit.
     """
 
     @property

@@ -1,8 +1,8 @@
 """`ema_cross`: long on an EMA(fast) / EMA(slow) cross of the close (the reference strategy).
 
 The cross definition is `ema_cross_signals` here, which the backtest reference
-(`apps.backtest.domain.ema_cross`) reuses as is, so the signals equal the reference's on the same
-candles: `enter_long` at a cross above,
+(`apps.backtest.research.domain.ema_cross`) reuses as is, so the signals equal the reference's
+on the same candles: `enter_long` at a cross above,
 `exit_long` at a cross below, none before `warmup`. Long only, like the reference. Stop and
 take-profit are `close * (1 - sl)` and `close * (1 + tp)` at the signal candle (the backtest
 kernel applies the same fractions to the actual entry price).

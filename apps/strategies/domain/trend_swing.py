@@ -5,17 +5,25 @@
   `breakout` candles (the current candle excluded); short in a down-trend below the lowest low;
 - exit a long when the trend turns down (fast < slow), a short when it turns up;
 - stop `stop_atr` ATRs from the signal candle's close; `trail_distance` = `trail_atr` ATRs, the
-  distance the execution layer trails the stop at.
+  distance the fast backtest trails the stop at;
+- in a bot's cycle (``custom_stop``), the same trail: after each closed candle the stop of an
+  open position is moved to `trail_atr` ATRs (the ATR of that candle) behind its high (long) or
+  low (short) when that is tighter than the stop; never loosened, never through the close (the
+  runner moves the exchange stop-market, place first: ``CycleRunner.replace_stop``).
 """
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+
 import numpy as np
 from numpy.typing import NDArray
 
+from apps.exchange.domain.types import Side
 from apps.market.domain.indicators import atr, ema, rolling_max, rolling_min
 
-from .base import OHLCV, SignalFrame, Strategy
+from .base import OHLCV, PositionView, SignalFrame, Strategy, to_decimal
 
 __all__ = ["TrendSwing", "donchian"]
 
@@ -71,3 +79,29 @@ class TrendSwing(Strategy):
         return SignalFrame(
             enter_long, exit_long, enter_short, exit_short, stop_price=stop, trail_distance=trail
         )
+
+    def custom_stop(
+        self, position: PositionView, candles: OHLCV, frame: SignalFrame
+    ) -> Decimal | None:
+        """The ATR trailing stop after the last closed candle: `trail_atr` ATRs behind its high
+        (long) or low (short). None for a position without a stop (the trail moves a stop, it
+        does not make one), where the ATR is not known yet, or where the trail is at or through
+        the close (the resting stop stays; it closes the position when reached). The base
+        keeps it only when tighter than the position's stop."""
+        if position.stop_price is None:
+            return None
+        p = self.params
+        range_ = float(atr(candles.high, candles.low, candles.close, p["atr_period"])[-1])
+        if not math.isfinite(range_):
+            return None
+        distance = p["trail_atr"] * range_
+        close = float(candles.close[-1])
+        if position.side is Side.BUY:
+            stop = float(candles.high[-1]) - distance
+            through = stop >= close
+        else:
+            stop = float(candles.low[-1]) + distance
+            through = stop <= close
+        if through or stop <= 0:
+            return None
+        return to_decimal(stop)

@@ -2,8 +2,8 @@
 readings and the callables a loop hands in, and the errors a cycle raises.
 
 Two stores implement ``Store``: ``apps.trading.engine.store.DbStore`` (the database, live and
-paper) and ``apps.backtest.domain.sim.records.Ledger`` (in memory, exchange-mode backtests);
-``tests/backtest/test_store_contract.py`` holds them to the same records.
+paper) and ``apps.backtest.exchange_mode.domain.records.Ledger`` (in memory, exchange-mode
+backtests); ``tests/backtest/test_store_contract.py`` holds them to the same records.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The live and paper loop (``apps.trading.engine``) reads the settings from the ``Bot`` and
 ``RiskSettings`` rows (``engine.context.bot_profile``); the exchange-mode backtest
-(``apps.backtest.domain.sim``) takes a ``BotProfile`` as it is. Both then build the same
+(``apps.backtest.exchange_mode.domain``) takes a ``BotProfile`` as it is. Both then build the same
 ``CycleConfig`` (strategy, risk gate, slippage manager, partial exits, trailing), evaluate the
 same circuit breaker from the closed trades, and move stops with the same break-even and managed
 trailing rules and the same client order ids: pure, no I/O, no clock.

@@ -3,8 +3,8 @@
 Every loop that trades a bot goes through ``CycleRunner``: the Celery cycle and ``replay`` (the
 database store over the order services, ``apps.trading.engine.store``), webhook signals
 (``signal_step``) and the exchange-mode backtests of candles and of signal files (the in-memory
-store, ``apps.backtest.domain.sim``). What differs between them is swapped, never branched on
-(the ports, ``ports.py``):
+store, ``apps.backtest.exchange_mode.domain``). What differs between them is swapped, never
+branched on (the ports, ``ports.py``):
 
 - the **venue** (``VenuePort``): the ``Exchange`` protocol plus how the runner learns what
   happened since the last look (paper and backtests: a ``SimulatedExchange`` fed candles, its
@@ -28,8 +28,8 @@ Pure: no Django, no I/O of its own, the clock is ``now``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -41,10 +41,12 @@ from apps.exchange.domain.errors import (
     OrderNotFoundError,
     RejectedError,
 )
+from apps.exchange.domain.ids import client_order_id
 from apps.exchange.domain.types import (
     Candle,
     InstrumentInfo,
     MarginType,
+    OrderReport,
     OrderRequest,
     Side,
 )
@@ -92,6 +94,7 @@ __all__ = [  # (the ports re-exported: what a loop needs comes from here)
     "BOOK_DEPTH",
     "OPEN_STATUSES",
     "Canceled",
+    "Cancellation",
     "Configure",
     "CycleRunner",
     "CycleStep",
@@ -128,6 +131,21 @@ class CycleStep:
     order: Any = None
     config: CycleConfig | None = None
     unchanged_equity: Decimal | None = None
+
+
+@dataclass(slots=True)
+class Cancellation:
+    """What ``CycleRunner.cancel_orders`` did: the outcome of each recorded order (by client
+    id), the client ids of the unrecorded venue orders it canceled, and a line per notable
+    event (an unrecorded order canceled, a cancel that failed)."""
+
+    outcomes: dict[str, Canceled] = field(default_factory=dict)
+    unrecorded: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for outcome in self.outcomes.values() if outcome is Canceled.FAILED)
 
 
 def signal_outcome(kind: OutcomeKind) -> str:
@@ -245,11 +263,14 @@ class CycleRunner:
         self.venue.after_place(order=order, report=report, mark=self.venue.mark())
         return self.store.order_refresh(order)
 
-    def cancel(self, order: Any) -> Canceled:
-        """Cancel one order on the venue and record its final state.
+    def cancel(self, order: Any, *, strict: bool = False) -> Canceled:
+        """Cancel one recorded order on the venue and record its final state.
 
-        An order the venue no longer has open is looked up (it may have filled); one the venue
+        Regular and conditional (algo) orders alike: the venue routes by the client id. An
+        order the venue no longer has open is looked up (it may have filled); one the venue
         does not know at all is closed as missing (after the store's grace for in-flight ones).
+        A venue error is logged and the order counted ``FAILED`` (it may still be open);
+        ``strict``: the error propagates instead (reconciliation: its task retries).
         """
         symbol, cid = order.symbol, order.client_order_id
         exchange = self.venue.exchange
@@ -262,13 +283,51 @@ class CycleRunner:
                 closed = self.store.order_close_missing(order)
                 return Canceled.CLOSED if closed.status not in OPEN_STATUSES else Canceled.ABSENT
             except ExchangeError as exc:
+                if strict:
+                    raise
                 self.log.warning("lookup of %s failed: %s", cid, exc)
                 return Canceled.FAILED
         except ExchangeError as exc:
+            if strict:
+                raise
             self.log.warning("cancel of %s failed: %s", cid, exc)
             return Canceled.FAILED
         after = self.store.order_apply_report(order, report, at=self.now)
         return Canceled.CLOSED if after.status not in OPEN_STATUSES else Canceled.FAILED
+
+    def cancel_orders(
+        self,
+        orders: Iterable[Any] = (),
+        *,
+        unrecorded: Iterable[OrderReport] = (),
+        strict: bool = False,
+    ) -> Cancellation:
+        """Cancel a bot's open orders on its venue: the one place every loop that cancels
+        several (the cycle's exits, reconciliation, the kill switch) goes through.
+
+        Each recorded order of ``orders`` is canceled with its final state recorded
+        (``cancel``); each report of ``unrecorded`` (an order of the bot's own that the venue
+        lists and the records lost) is canceled by its client id alone, regular or conditional
+        alike. The guard is checked before each cancel (a run whose lease was taken over stops
+        there). ``strict``: a venue error propagates; else it is noted and the order counted.
+        """
+        done = Cancellation()
+        for order in orders:
+            self.guard()
+            done.outcomes[order.client_order_id] = self.cancel(order, strict=strict)
+        for report in unrecorded:
+            self.guard()
+            cid = report.client_order_id
+            try:
+                self.run(self.venue.exchange.cancel_order(report.symbol, cid))
+            except ExchangeError as exc:
+                if strict:
+                    raise
+                done.notes.append(f"cancel of {cid} failed: {exc}")
+                continue
+            done.unrecorded.append(cid)
+            done.notes.append(f"canceled {cid}, unknown to the records")
+        return done
 
     # --- the venue caught up ------------------------------------------------------------------
     def caught_up(self, symbol: str, interval: str, open_time: int) -> set[str]:
@@ -279,7 +338,7 @@ class CycleRunner:
         if self.store.position(symbol) is not None:
             mark = self.run(self.venue.exchange.get_mark_price(symbol)).mark_price
             self.store.position_mark(symbol, mark)  # unrealized PnL now
-        if self.cancel_orphan_exits(symbol):
+        if self.cancel_orphan_exits(symbol).failed:
             raise ExitsStillOpen(
                 f"{symbol}: exit orders of an ended trade could not be canceled yet"
             )
@@ -292,48 +351,58 @@ class CycleRunner:
 
     # --- exits ----------------------------------------------------------------------------------
     def cancel_protection(self, symbol: str) -> None:
-        for order in self.store.open_orders(symbol):
-            if order.status in _PROTECTION_STATUSES and order.purpose not in _NOT_PROTECTION:
-                self.cancel(order)
+        self.cancel_orders(
+            o
+            for o in self.store.open_orders(symbol)
+            if o.status in _PROTECTION_STATUSES and o.purpose not in _NOT_PROTECTION
+        )
 
-    def cancel_orphan_exits(self, symbol: str) -> int:
-        """Cancel the exit orders (stop, take-profits, trailing) of trades that have ended;
-        return how many may still be open on the venue. A trade's exit orders die with it:
-        left alone, a reduce-only take-profit of a stopped-out trade fills against the next
-        trade. One the venue does not know (its send failed) is not counted."""
+    def orphan_exits(self, symbol: str) -> list[Any]:
+        """The open exit orders (stop, take-profits, trailing) of trades that have ended,
+        oldest first."""
         store = self.store
         orders = store.open_orders(symbol)
         if not orders:
-            return 0
+            return []
         trade = store.trade_key(store.open_trade(symbol))
         flat = store.position(symbol) is None
-        left = 0
-        for order in reversed(orders):  # oldest first
-            if order.purpose not in EXIT_PURPOSES or order.status not in OPEN_STATUSES:
-                continue
-            if not exit_order_orphaned(
+        return [
+            order
+            for order in reversed(orders)  # oldest first
+            if order.purpose in EXIT_PURPOSES
+            and order.status in OPEN_STATUSES
+            and exit_order_orphaned(
                 order_trade=store.order_trade_key(order), open_trade=trade, flat=flat
-            ):
-                continue
-            outcome = self.cancel(order)
-            if outcome is Canceled.CLOSED:
+            )
+        ]
+
+    def cancel_orphan_exits(self, symbol: str, *, strict: bool = False) -> Cancellation:
+        """Cancel the exit orders of trades that have ended (``orphan_exits``); its
+        ``failed``: how many may still be open on the venue. A trade's exit orders die with
+        it: left alone, a reduce-only take-profit of a stopped-out trade fills against the next
+        trade. One the venue does not know (its send failed) is not counted."""
+        orphans = self.orphan_exits(symbol)
+        done = self.cancel_orders(orphans, strict=strict)
+        for order in orphans:
+            if done.outcomes.get(order.client_order_id) is Canceled.CLOSED:
                 self.log.info(
                     "bot %s %s: canceled %s %s (its trade has ended)",
                     self.name, symbol, order.purpose, order.client_order_id,
                 )  # fmt: skip
-            elif outcome is Canceled.FAILED:
-                left += 1
-        return left
+        return done
 
     def replace_stop(
         self, symbol: str, new_stop: Decimal, why: str, *, purpose: str = "stop_loss"
-    ) -> bool:
+    ) -> Any:
         """Move the protective stop: place the new stop-market first and cancel the old one only
-        once the new one rests, so the position is never without a stop."""
+        once the new one rests, so the position is never without a stop. A stop only ever moves
+        in the position's favour: a new stop that is not better than the current one on the
+        tick grid is not placed. Return the new stop order when it rests, else None (the old
+        stop is kept)."""
         store = self.store
         position = store.position(symbol)
         if position is None:
-            return False
+            return None
         stops = store.stop_orders(symbol)
         old = next((o for o in stops if o.status in _RESTING_STOP), None)
         request = replacement_stop_order(
@@ -344,20 +413,28 @@ class CycleRunner:
             info=self.instruments(symbol),
             sequence=len(stops) + 1,
         )
+        assert request.trigger_price is not None
+        current = position.stop_price
+        if current is not None and not (
+            request.trigger_price > current
+            if position.quantity > 0
+            else request.trigger_price < current
+        ):
+            return None  # on the tick grid the move is none, or a loosening: the stop stays
         placed = self.send(request, purpose=purpose, trade=store.open_trade(symbol))
         if placed.status != "NEW":
             self.log.warning(
                 "bot %s %s: new stop %s not placed (%s); old stop kept",
                 self.name, symbol, new_stop, getattr(placed, "reject_reason", "") or placed.status,
             )  # fmt: skip
-            return False
+            return None
         if old is not None:
             self.cancel(old)
         store.position_stop_set(symbol, request.trigger_price)
         self.log.info(
             "bot %s %s: stop moved to %s (%s)", self.name, symbol, request.trigger_price, why
         )
-        return True
+        return placed
 
     def trail(self, symbol: str, candle: Candle | None) -> None:
         """Managed trailing stop: ratchet the stop-market with the last closed candle."""
@@ -397,19 +474,53 @@ class CycleRunner:
         if stop is not None:
             self.replace_stop(symbol, stop, "break-even after the first exit")
 
-    def protect_open_position(self, symbol: str) -> bool:
+    def protect_open_position(self, symbol: str) -> Any:
         """Re-place the protective stop of an open position that has a stop price and no stop
-        order open (a crash between the entry and its stop); True when one was placed."""
-        position = self.store.position(symbol)
+        order open (a crash between the entry and its stop, a stop canceled on the venue): the
+        one place that decides and places a missing stop (the live cycle and reconciliation).
+
+        The stop is an exchange STOP_MARKET, reduce-only, for the whole position at its stop
+        price, recorded before it is sent; its client id is derived from the trade and the
+        number of stops closed before it in the symbol, so a second attempt (a retry, a crash
+        after sending) finds the same order instead of placing another. Return the stop order
+        (its status says whether the venue took it: a rejection is recorded on it), or None
+        when nothing was missing.
+        """
+        store = self.store
+        position = store.position(symbol)
         if position is None or position.stop_price is None:
-            return False
-        if any(o.purpose in _STOP_PURPOSES for o in self.store.open_orders(symbol)):
-            return False
+            return None
+        if any(o.purpose in _STOP_PURPOSES for o in store.open_orders(symbol)):
+            return None
+        trade = store.open_trade(symbol)
+        closed_stops = sum(1 for o in store.stop_orders(symbol) if o.status not in OPEN_STATUSES)
+        request = replacement_stop_order(
+            bot_key=self.profile.bot_key,
+            symbol=symbol,
+            quantity=position.quantity,
+            stop_price=position.stop_price,
+            info=self.instruments(symbol),
+            sequence=0,
+        )
+        key = store.trade_key(trade)
+        cid = client_order_id(
+            self.profile.bot_key, symbol, "sl", 0 if key is None else key, closed_stops
+        )
+        request = replace(request, client_order_id=cid)
         self.log.warning(
             "bot %s %s: open position %s has no stop; re-placing it at %s",
-            self.name, symbol, position.quantity, position.stop_price,
+            self.name, symbol, position.quantity, request.trigger_price,
         )  # fmt: skip
-        return self.replace_stop(symbol, position.stop_price, "missing stop re-placed")
+        placed = self.send(request, purpose="stop_loss", trade=trade)
+        if placed.status == "NEW":
+            store.position_stop_set(symbol, request.trigger_price)
+        else:
+            self.log.warning(
+                "bot %s %s: missing stop %s not placed (%s)",
+                self.name, symbol, request.trigger_price,
+                getattr(placed, "reject_reason", "") or placed.status,
+            )  # fmt: skip
+        return placed
 
     def flatten(self, symbol: str, reason: str) -> None:
         """Cancel the symbol's orders and close its position reduce-only at market."""
@@ -560,6 +671,11 @@ class CycleRunner:
             self.cancel_protection(symbol)
             assert outcome.exit_order is not None
             return self.send(outcome.exit_order, purpose="exit")
+        if outcome.kind is OutcomeKind.ADJUST_STOP:  # the strategy's stop (``custom_stop``)
+            assert outcome.new_stop is not None
+            return self.replace_stop(
+                symbol, outcome.new_stop, outcome.reason, purpose="trailing_stop"
+            )
         return None
 
     # --- the cycle ------------------------------------------------------------------------------
@@ -611,5 +727,6 @@ class CycleRunner:
                 self.name, symbol, outcome.blocked_by, outcome.reason,
             )  # fmt: skip
         order = self.execute(symbol, outcome, config)
-        self.store.signal_record(symbol=symbol, outcome=outcome, order=order, at=self.now)
+        if outcome.kind is not OutcomeKind.ADJUST_STOP:  # a stop move is its order, not a signal
+            self.store.signal_record(symbol=symbol, outcome=outcome, order=order, at=self.now)
         return CycleStep(outcome.kind.value, outcome.reason, outcome, order, config)

@@ -1,8 +1,8 @@
 """Acting on one external signal (a TradingView alert) through the trading runner.
 
 The same steps for a webhook signal on a worker (``apps.trading.engine.signals``, the database
-store) and for a file of past signals backtested over candles (``apps.backtest.domain.sim``,
-the in-memory store):
+store) and for a file of past signals backtested over candles
+(``apps.backtest.exchange_mode.domain``, the in-memory store):
 
     bring the venue up to date -> break-even moves -> equity -> circuit breaker
     -> ``SignalStrategy.on_signal`` (staleness, side, stop / take-profit sanity)

@@ -39,8 +39,9 @@ from apps.orders.models import Order
 from apps.orders.services import order_apply_report, order_close_missing
 from apps.risk.models import RiskSettings
 from apps.trading.domain.profile import flatten_order
+from apps.trading.domain.runner import Canceled
 from apps.trading.engine.context import _Context, _send, bot_lock, logger
-from apps.trading.engine.exits import Canceled, _cancel, _open_trade
+from apps.trading.engine.exits import _open_trade
 from apps.trading.models import Position
 from apps.trading.venues import OPEN_STATUSES, Runner, Venue, venue_open
 
@@ -180,25 +181,29 @@ def _share(ctx: _Context, symbol: str, venue_qty: Decimal) -> Decimal:
 
 
 def _cancel_all(ctx: _Context, symbol: str, venue_orders: list[OrderReport], tally: _Tally) -> None:
-    """Cancel the bot's open orders in ``symbol``: the venue's (known or not) and the records'."""
-    seen: set[str] = set()
+    """Cancel the bot's open orders in ``symbol``: the venue's (known to the records or not,
+    regular and conditional alike) and the records' (``CycleRunner.cancel_orders``)."""
+    recorded: list[Order] = []
+    unrecorded: list[OrderReport] = []
     for report in venue_orders:
         if report.symbol != symbol:
             continue
-        seen.add(report.client_order_id)
         order = Order.objects.filter(bot=ctx.bot, client_order_id=report.client_order_id).first()
         if order is not None:
-            tally.canceled += _cancel(ctx, order) is Canceled.CLOSED
-            continue
-        try:  # the bot's own order the records lost: cancel it all the same
-            ctx.run(ctx.venue.exchange.cancel_order(symbol, report.client_order_id))
-            tally.canceled += 1
-            tally.notes.append(f"canceled {report.client_order_id}, unknown to the records")
-        except ExchangeError as exc:
-            tally.notes.append(f"cancel of {report.client_order_id} failed: {exc}")
-    for order in Order.objects.filter(bot=ctx.bot, symbol=symbol, status__in=OPEN_STATUSES):
-        if order.client_order_id not in seen and order.purpose != Order.Purpose.EMERGENCY:
-            _cancel(ctx, order)  # gone from the venue: its final state is read and recorded
+            recorded.append(order)
+        else:  # the bot's own order the records lost: canceled all the same
+            unrecorded.append(report)
+    seen = {report.client_order_id for report in venue_orders if report.symbol == symbol}
+    gone = [  # gone from the venue: their final state is read and recorded
+        order
+        for order in Order.objects.filter(bot=ctx.bot, symbol=symbol, status__in=OPEN_STATUSES)
+        if order.client_order_id not in seen and order.purpose != Order.Purpose.EMERGENCY
+    ]
+    done = ctx.runner.cancel_orders([*recorded, *gone], unrecorded=unrecorded)
+    tally.canceled += len(done.unrecorded) + sum(
+        1 for order in recorded if done.outcomes[order.client_order_id] is Canceled.CLOSED
+    )
+    tally.notes.extend(done.notes)
 
 
 def _close(ctx: _Context, symbol: str, qty: Decimal, attempt: int, tally: _Tally) -> None:

@@ -14,9 +14,12 @@ Run after a restart, a lost user stream or on a schedule (`exchange.reconcile_bo
    positions read again: a fill may have landed between the two reads); if it persists the bot
    is halted (`bot_halt`, the reason names symbol, database and exchange quantity) and an
    `alert` event is published; nothing is placed for that symbol: never trade on a guess.
-4. For each matching open position with a known stop price (`Position.stop_price`) and no
-   protective STOP_MARKET of ours open on the exchange, place a reduce-only STOP_MARKET with a
-   deterministic client id (recorded first, then sent), so running twice places it once.
+4. Cancel the bot's exit orders whose trade has ended, then, for each matching open position
+   with a known stop price (`Position.stop_price`) and no stop order of ours open, place a
+   reduce-only STOP_MARKET with a deterministic client id (recorded first, then sent), so
+   running twice places it once. Both are the trading runner's own steps
+   (``CycleRunner.cancel_orphan_exits`` and ``protect_open_position``: the live cycle runs the
+   same), over the database store at ``at`` and the exchange given.
 
 The bot's lease (``apps.bots.lease``): a run acts on the bot as a cycle, a signal or the kill
 switch does, under its lease, so it never writes the bot's orders or positions while another
@@ -32,13 +35,14 @@ Async/sync bridge: the `Exchange` port is async, the ORM sync. `reconcile_bot` a
 is done by the sync services, called through `sync_to_async` (thread-sensitive), which asgiref
 runs back on the calling thread, i.e. on the caller's database connection and inside its
 transaction if it has one. No transaction is held across an exchange call; each service call
-commits on its own.
+commits on its own. Step 4 is the (sync) trading runner run the same way: its exchange calls
+hop back onto the run's event loop (``_on_loop``, ``async_to_sync`` inside ``sync_to_async``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -56,25 +60,16 @@ from apps.bots.models import Bot
 from apps.bots.services import bot_halt
 from apps.events import publish_event
 from apps.exchange.domain.errors import (
-    DuplicateClientOrderIdError,
     OrderNotFoundError,
-    RejectedError,
 )
-from apps.exchange.domain.filters import prepare_order
 from apps.exchange.domain.protocol import Exchange
 from apps.exchange.domain.types import Fill as VenueFill
 from apps.exchange.domain.types import (
     OrderReport,
-    OrderRequest,
-    OrderType,
-    Side,
     require_utc,
 )
 from apps.orders.domain.accounting import (
-    EXIT_PURPOSES,
     bot_client_id_prefix,
-    bot_client_order_id,
-    exit_order_orphaned,
 )
 from apps.orders.domain.adoption import is_liquidation_id
 from apps.orders.domain.state import TERMINAL, OrderStatus
@@ -85,18 +80,16 @@ from apps.orders.selectors import (
     order_list_open,
 )
 from apps.orders.services import (
-    fill_apply,
-    order_adopt,
     order_apply_report,
     order_close_missing,
-    order_create,
-    order_reject,
 )
-from apps.trading.models import Position
+from apps.trading.bookkeeping import fill_apply, order_adopt
+from apps.trading.domain.profile import BotProfile
+from apps.trading.domain.runner import Canceled, CycleRunner
+from apps.trading.engine.store import DbMarket, DbStore
 from apps.trading.selectors import (
     position_list_open,
     position_quantity_of_account,
-    trade_get_open,
 )
 
 logger = logging.getLogger(__name__)
@@ -142,13 +135,6 @@ class _RemoteView:
     since: datetime  # where to start reading fills
     reports: dict[int, OrderReport | None] = field(default_factory=dict)  # by order pk
     open_orders: list[OrderReport] = field(default_factory=list)  # ours (by prefix) only
-
-
-@dataclass(frozen=True)
-class _StopPlan:
-    request: OrderRequest
-    trade_id: int | None
-    stop_price: Decimal
 
 
 # --- entry points --------------------------------------------------------------------------------
@@ -223,13 +209,16 @@ async def reconcile_bot_async(
             await fenced(_halt)(bot=bot, mismatches=mismatches, at=at, report=report)
         else:
             report.notes.append(f"positions of {', '.join(again)} agreed on a second look")
-    await _cancel_orphan_exits(
-        exchange, bot=bot, symbols=symbols, at=at, report=report, lease=lease
-    )
     matched = [symbol for symbol in symbols if symbol not in mismatches]
-    plans = await db(_stop_plans)(bot=bot, symbols=matched, open_orders=remote.open_orders, at=at)
-    for plan in plans:
-        await _place_stop(exchange, bot=bot, plan=plan, at=at, report=report, lease=lease)
+    await db(_exits_and_stops)(
+        bot=bot,
+        exchange=exchange,
+        symbols=symbols,
+        matched=matched,
+        at=at,
+        report=report,
+        lease=lease,
+    )
     logger.info("reconcile %s", report.summary())
     return report
 
@@ -385,43 +374,6 @@ def _lost_client_ids(*, bot: Bot, fills: list[VenueFill]) -> list[tuple[str, str
     return [(symbol, cid) for cid, symbol in wanted.items()]
 
 
-async def _cancel_orphan_exits(
-    exchange: Exchange,
-    *,
-    bot: Bot,
-    symbols: Iterable[str],
-    at: datetime,
-    report: ReconcileReport,
-    lease: BotLease,
-) -> None:
-    """Cancel the bot's exit orders whose trade has ended (they must die with it)."""
-    for order in await sync_to_async(_orphan_exits)(bot=bot, symbols=list(symbols)):
-        await sync_to_async(lease.check)()
-        try:
-            venue = await exchange.cancel_order(order.symbol, order.client_order_id)
-        except OrderNotFoundError:
-            try:
-                venue = await exchange.get_order(order.symbol, order.client_order_id)
-            except OrderNotFoundError:
-                await sync_to_async(order_close_missing)(order=order, at=at)
-                continue
-        await sync_to_async(order_apply_report)(order=order, report=venue, at=at)
-        report.notes.append(f"canceled {order.client_order_id}: its trade has ended")
-
-
-def _orphan_exits(*, bot: Bot, symbols: list[str]) -> list[Order]:
-    orphans = []
-    for symbol in symbols:
-        trade = trade_get_open(bot=bot, symbol=symbol)
-        flat = not position_list_open(bot=bot).filter(symbol=symbol).exists()
-        for order in order_list_open(bot=bot, symbol=symbol).filter(purpose__in=EXIT_PURPOSES):
-            if exit_order_orphaned(
-                order_trade=order.trade_id, open_trade=trade.pk if trade else None, flat=flat
-            ):
-                orphans.append(order)
-    return orphans
-
-
 # --- phase 3: apply it (sync, through the services) ----------------------------------------------
 def _apply_orders(*, bot: Bot, remote: _RemoteView, at: datetime, report: ReconcileReport) -> None:
     orders = {o.pk: o for o in Order.objects.filter(pk__in=list(remote.reports))}
@@ -509,134 +461,136 @@ def _adopt(
         report.notes.append(f"adopted {venue.client_order_id} ({venue.type} {order.purpose})")
 
 
-def _stop_plans(
+# --- phase 4: exit orders of ended trades, missing stops (the runner's own steps) --------------
+class _StoreAt(DbStore):
+    """The database store with the run's clock: an order the venue does not know is closed as
+    missing against ``at``, as every other write of the run."""
+
+    def __init__(self, bot: Bot, at: datetime) -> None:
+        super().__init__(bot)
+        self.at = at
+
+    def order_close_missing(self, order: Order) -> Order:
+        return order_close_missing(order=order, at=self.at)
+
+
+@dataclass
+class _Venue:
+    """The exchange as the runner's venue during a run: what happened on it was applied by the
+    run itself (phases 2 and 3), and what the runner places here is a resting stop."""
+
+    exchange: Exchange
+
+    def mark(self) -> int:
+        return 0
+
+    def catch_up(self, *, symbol: str, interval: str, open_time: int) -> set[str]:
+        return set()
+
+    def after_place(self, *, order: Any, report: OrderReport, mark: int) -> None:
+        return None
+
+    def equity(self) -> Decimal:
+        raise NotImplementedError("reconciliation reads no equity")
+
+
+def _on_loop(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run an exchange coroutine on the run's event loop, from the sync code that
+    ``sync_to_async`` runs (the exchange's session belongs to that loop)."""
+
+    async def wait() -> _T:
+        return await coro
+
+    return async_to_sync(wait)()
+
+
+def _exits_and_stops(
     *,
     bot: Bot,
-    symbols: Iterable[str],
-    open_orders: list[OrderReport],
-    at: datetime,
-) -> list[_StopPlan]:
-    """Return the stops to re-place: open positions with a stop price and no stop of ours."""
-    plans = []
-    positions = Position.objects.filter(bot=bot, symbol__in=list(symbols), stop_price__isnull=False)
-    for position in positions.exclude(quantity=0).order_by("symbol"):
-        closing = Side.SELL if position.quantity > 0 else Side.BUY
-        if _has_protective_stop(bot, position.symbol, closing, open_orders, at=at):
-            continue
-        trade = trade_get_open(bot=bot, symbol=position.symbol)
-        generation = Order.objects.filter(
-            bot=bot,
-            symbol=position.symbol,
-            purpose=Order.Purpose.STOP_LOSS,
-            status__in=_TERMINAL,
-        ).count()
-        cid = bot_client_order_id(
-            bot.pk, position.symbol, "sl", trade.pk if trade else 0, generation
-        )
-        request = OrderRequest(
-            symbol=position.symbol,
-            side=closing,
-            type=OrderType.STOP_MARKET,
-            quantity=abs(position.quantity),
-            trigger_price=position.stop_price,
-            reduce_only=True,
-            client_order_id=cid,
-        )
-        plans.append(_StopPlan(request, trade.pk if trade else None, position.stop_price))
-    return plans
-
-
-def _has_protective_stop(
-    bot: Bot, symbol: str, closing: Side, open_orders: list[OrderReport], *, at: datetime
-) -> bool:
-    """True if a stop of ours (stop-loss, or the managed / native trailing stop) is open on
-    the exchange, or one is being placed right now."""
-    stop_ids = set(
-        Order.objects.filter(
-            bot=bot,
-            symbol=symbol,
-            purpose__in=[Order.Purpose.STOP_LOSS, Order.Purpose.TRAILING_STOP],
-        )
-        .exclude(status__in=_TERMINAL)
-        .values_list("client_order_id", flat=True)
-    )
-    for venue in open_orders:
-        if (
-            venue.symbol == symbol
-            and venue.client_order_id in stop_ids
-            and venue.type in (OrderType.STOP_MARKET, OrderType.TRAILING_STOP_MARKET)
-            and venue.side is closing
-            and (venue.reduce_only or venue.close_position)
-        ):
-            return True
-    # A stop recorded moments ago by the execution path may not be acknowledged yet.
-    return Order.objects.filter(
-        client_order_id__in=stop_ids,
-        status=OrderStatus.PENDING_NEW,
-        created_at__gt=at - timedelta(minutes=2),
-    ).exists()
-
-
-# --- phase 4: re-place missing stops --------------------------------------------------------------
-async def _place_stop(
     exchange: Exchange,
-    *,
-    bot: Bot,
-    plan: _StopPlan,
+    symbols: list[str],
+    matched: list[str],
     at: datetime,
     report: ReconcileReport,
     lease: BotLease,
 ) -> None:
-    info = await exchange.instrument(plan.request.symbol)
-    request = prepare_order(info, plan.request)
-    order = await sync_to_async(_record_stop)(bot=bot, request=request, plan=plan, lease=lease)
-    symbol, cid = request.symbol, order.client_order_id
-    await sync_to_async(lease.check)()  # the intent is recorded; send it only while ours
-    try:
-        venue = await exchange.place_order(request)
-    except DuplicateClientOrderIdError:
-        venue = await exchange.get_order(symbol, cid)  # an earlier run sent it: take its state
-    except RejectedError as exc:
-        message = (
-            f"reconcile: could not re-place stop {cid} for {symbol} at {plan.stop_price}: {exc}"
-        )
-        await sync_to_async(_record_stop_rejection)(
-            bot=bot, order=order, exc=exc, message=message, at=at
-        )
-        report.notes.append(message)
-        return
-    await sync_to_async(order_apply_report)(order=order, report=venue, at=at)
-    report.stops_replaced += 1
-    report.notes.append(
-        f"re-placed stop {cid}: {request.side} {request.quantity} {symbol} "
-        f"at {request.trigger_price}"
+    """Cancel the exit orders whose trade has ended (they must die with it), in every symbol;
+    re-place the missing stops of the ``matched`` symbols' positions (never where the records
+    and the exchange disagree). Exchange errors propagate; a stop the exchange rejects is
+    recorded, noted and alerted."""
+    runner = CycleRunner(
+        # Only the bot key (the client ids' prefix) is read by these steps.
+        profile=BotProfile(bot_key=f"b{bot.pk}", strategy_kind=bot.strategy.kind),
+        symbols=symbols,
+        store=_StoreAt(bot, at),
+        venue=_Venue(exchange),
+        market=DbMarket(bot.name),
+        instruments=lambda symbol: _on_loop(exchange.instrument(symbol)),
+        run=_on_loop,
+        now=at,
+        name=bot.name,
+        guard=lease.check,  # fencing: nothing is canceled, recorded or sent once it is lost
+        log=logger,
     )
+    for symbol in symbols:
+        done = runner.cancel_orphan_exits(symbol, strict=True)
+        report.notes.extend(
+            f"canceled {cid}: its trade has ended"
+            for cid, outcome in done.outcomes.items()
+            if outcome is Canceled.CLOSED
+        )
+    for symbol in matched:
+        stop = runner.protect_open_position(symbol)
+        if stop is None:
+            continue
+        cid = stop.client_order_id
+        if stop.status == OrderStatus.REJECTED:
+            message = (
+                f"reconcile: could not re-place stop {cid} for {symbol} at "
+                f"{_num(stop.trigger_price)}: {stop.reject_reason}"
+            )
+            _alert(
+                bot=bot,
+                message=message,
+                at=at,
+                code="stop_rejected",
+                fields={
+                    "cid": cid,
+                    "symbol": symbol,
+                    "price": _num(stop.trigger_price),
+                    "reason": stop.reject_reason,
+                },
+            )
+            report.notes.append(message)
+            continue
+        report.stops_replaced += 1
+        report.notes.append(
+            f"re-placed stop {cid}: {stop.side} {_num(stop.quantity)} {symbol} "
+            f"at {_num(stop.trigger_price)}"
+        )
 
 
-def _record_stop(*, bot: Bot, request: OrderRequest, plan: _StopPlan, lease: BotLease) -> Order:
-    lease.check()
-    trade = None if plan.trade_id is None else bot.trades.filter(pk=plan.trade_id).first()
-    return order_create(
-        bot=bot,
-        request=request,
-        purpose=Order.Purpose.STOP_LOSS,
-        trade=trade,
-        expected_price=request.trigger_price,
-    )
-
-
-def _record_stop_rejection(
-    *, bot: Bot, order: Order, exc: RejectedError, message: str, at: datetime
+def _alert(
+    *,
+    bot: Bot,
+    message: str,
+    at: datetime,
+    code: str = "",
+    fields: dict[str, str] | None = None,
 ) -> None:
-    order_reject(order=order, at=at, reason=str(exc), code=exc.code)
-    _alert(bot=bot, message=message, at=at)
-
-
-def _alert(*, bot: Bot, message: str, at: datetime) -> None:
+    """A critical alert on the event bus; ``code`` and ``fields`` name it for the notifications
+    (``apps.telegram.domain.alerts``), the message is for people."""
     logger.error("bot %s: %s", bot.name, message)
     publish_event(
         "alert",
-        {"bot": bot.name, "level": "critical", "message": message, "at": at.isoformat()},
+        {
+            "bot": bot.name,
+            "level": "critical",
+            "message": message,
+            "at": at.isoformat(),
+            "code": code,
+            "fields": fields or {},
+        },
     )
 
 

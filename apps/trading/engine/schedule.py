@@ -80,5 +80,7 @@ def signals_waiting_process(*, bot_id: int) -> int:
     if not Signal.objects.filter(bot_id=bot_id, outcome=Signal.Outcome.ACCEPTED).exists():
         return 0
     bot = Bot.objects.select_related("strategy", "account").get(pk=bot_id)
-    with bot_lock(bot_id) as lease:
+    # notify=False: the candle's cycle takes the bot next (a signal task handed over on this
+    # release would take it first); the cycle's release hands over what arrived meanwhile
+    with bot_lock(bot_id, notify=False) as lease:
         return signals_drain(bot=bot, lease=lease)

@@ -5,8 +5,8 @@
 fill and the trade and position change it causes are written in one transaction, and the
 dashboards hear of each change after commit. ``DbMarket`` reads CryptoVIX and the correlation
 matrix through the risk services (their caches included). The in-memory store of the
-exchange-mode backtests is ``apps.backtest.domain.sim.records.Ledger``; the store contract test
-(``tests/backtest/test_store_contract.py``) holds both to the same records.
+exchange-mode backtests is ``apps.backtest.exchange_mode.domain.records.Ledger``; the store
+contract test (``tests/backtest/test_store_contract.py``) holds both to the same records.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from apps.orders.services import (
     order_close_missing,
     order_record,
     order_reject,
-    position_mark_to_market,
 )
 from apps.risk.domain.circuit_breaker import BreakerDecision
 from apps.risk.domain.portfolio import CorrelationMatrix
 from apps.risk.domain.vix import CryptoVIX, VixReading
 from apps.risk.models import BreakerState
 from apps.risk.services import RiskDataError, correlation_matrix_current, vix_current
+from apps.trading.bookkeeping import position_mark_to_market
 from apps.trading.domain.cycle import CycleOutcome
 from apps.trading.domain.runner import OPEN_STATUSES, signal_outcome
 from apps.trading.models import Position, Signal, Trade

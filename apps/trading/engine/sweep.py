@@ -3,7 +3,9 @@
 Run by ``trading.schedule`` (every 2 s) beside the bots' ticks:
 
 - an accepted webhook signal still waiting after ``SIGNAL_REDISPATCH_S`` is handed to a worker
-  again (its task may have died with its worker, or be queued behind a backlog); one still
+  again (its task may have died with its worker, or be queued behind a backlog), unless its
+  bot's lease is held: the holder looks for waiting signals once it releases the bot (and a
+  dead holder's lease lapses within ``LEASE_SECONDS``, well before the expiry); one still
   waiting after the bot's ``max_signal_age_s`` plus ``SIGNAL_EXPIRE_GRACE_S`` can no longer
   be acted on and is closed as ``expired``, with the reason;
 - a cycle left ``running`` below a candle the bot has since decided was abandoned by a dead
@@ -22,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Max
 
+from apps.bots.lease import lease_holder
 from apps.bots.models import Bot
 from apps.bots.services import bot_restarts_due, bot_resume
 from apps.trading.engine.signals import signal_publish
@@ -55,9 +58,17 @@ def signal_dispatched(signal_id: int, *, seconds: int = SIGNAL_REDISPATCH_S) -> 
     return bool(cache.add(f"{_DISPATCH_KEY}{signal_id}", 1, timeout=seconds))
 
 
+def _held(bot_id: int | None, held: dict[int | None, bool]) -> bool:
+    """Whether the bot's lease is held now (its holder decides the bot's waiting signals)."""
+    if bot_id not in held:
+        held[bot_id] = bot_id is not None and lease_holder(bot_id) is not None
+    return held[bot_id]
+
+
 def signals_sweep(*, wall: datetime, dispatch: Callable[[int], None]) -> SweepReport:
     """Hand waiting signals to a worker again, close the ones too old to act on."""
     report = SweepReport()
+    held: dict[int | None, bool] = {}  # bot -> its lease is held now (asked once per sweep)
     waiting = Signal.objects.filter(
         outcome=Signal.Outcome.ACCEPTED, received_at__lte=wall - timedelta(seconds=1)
     ).select_related("bot__strategy")
@@ -77,7 +88,11 @@ def signals_sweep(*, wall: datetime, dispatch: Callable[[int], None]) -> SweepRe
                 logger.warning("signal %s %s", signal.pk, detail)
                 signal.outcome, signal.detail = Signal.Outcome.EXPIRED, detail
                 signal_publish(signal)
-        elif age > SIGNAL_REDISPATCH_S and signal_dispatched(signal.pk):
+        elif (
+            age > SIGNAL_REDISPATCH_S
+            and not _held(signal.bot_id, held)
+            and signal_dispatched(signal.pk)
+        ):
             dispatch(signal.pk)
             report.redispatched.append(signal.pk)
     return report

@@ -11,7 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from apps.backtest.domain.signal_kernel import INTRABAR_MODES
+from apps.backtest.reports.summary_table import summary_table
+from apps.backtest.research.domain.signal_kernel import INTRABAR_MODES
 from apps.backtest.services import (
     TRADE_COLUMNS,
     BacktestError,
@@ -23,7 +24,6 @@ from apps.backtest.services import (
     series_db_load,
     series_load,
 )
-from apps.backtest.summary_table import summary_table
 from apps.core.domain.formatting import fmt_money
 from apps.exchange.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from apps.market.data import MarketDataError
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         "Backtest a strategy (ema_cross, bollinger_scalp, trend_swing) on kline CSV files (the "
         "shipped format or Binance public data, gzipped or not), long and short, with its own "
         "signals; fees, book slippage, funding, leverage and liquidation. The rules are in "
-        "apps/backtest/domain/signal_kernel.py."
+        "apps/backtest/research/domain/signal_kernel.py."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -276,7 +276,7 @@ class Command(BaseCommand):
         if options["trades_out"]:
             self._write_trades(Path(options["trades_out"]), outcome.trades)
         if options["report"]:
-            from apps.backtest.report import backtest_report_html
+            from apps.backtest.reports.html import backtest_report_html
 
             closes = {f"{k.symbol}-{k.interval}": k.close for k in series}
             Path(options["report"]).write_text(

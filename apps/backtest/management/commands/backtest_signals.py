@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.backtest.exchange_mode import (
+from apps.backtest.exchange_mode.services import (
     ExchangeModeError,
     signal_backtest,
     summary_lines,

@@ -10,8 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.backtest.domain.sim import run_exchange_backtest
-from apps.backtest.exchange_mode import (
+from apps.backtest.exchange_mode.domain import run_exchange_backtest
+from apps.backtest.exchange_mode.services import (
     ExchangeModeError,
     exchange_mode_inputs,
     summary_lines,

@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.backtest.models import OptimizationRun
-from apps.backtest.optimizer import RISK_KEYS, OptimizerError, backtestable_kinds
-from apps.backtest.optimizer_runs import (
+from apps.backtest.optimisation.optimizer import RISK_KEYS, OptimizerError, backtestable_kinds
+from apps.backtest.optimisation.runs import (
     OptimizationWaitTimeout,
     TrialProgress,
     optimization_run_create,

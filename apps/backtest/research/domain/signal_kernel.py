@@ -82,7 +82,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from apps.backtest.domain.kernel import (
+from apps.backtest.research.domain.kernel import (
     REASON_END,
     REASON_LIQUIDATION,
     REASON_SIGNAL,

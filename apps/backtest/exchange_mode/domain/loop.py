@@ -18,7 +18,8 @@ signals (``external``) are acted on between the cycles by ``signal_step`` (``sig
 
 The exchange is the same ``SimulatedExchange`` paper trading uses, built the same way
 (``paper_session_load``: the bot's instruments, its paper balance, ``seed`` = the bot's id,
-its leverage, the default depth and fee models) and driven by the same clock rule. A strategy
+its leverage, the default depth and fee models) and fed candles by the same code
+(``apps.trading.domain.candle_feed``: which candles, the clock at each candle's close). A strategy
 error ends the run (paper trading pauses the bot); any other exception propagates (paper
 trading would flatten and halt the bot).
 
@@ -40,10 +41,10 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from apps.backtest.domain.kernel import EXIT_REASONS, TradeLog
-from apps.backtest.domain.metrics import Metrics, compute_metrics
-from apps.backtest.domain.sim.market import HourCache, Series, vix_reading
-from apps.backtest.domain.sim.records import Ledger, SimOrder, SimTrade
+from apps.backtest.exchange_mode.domain.market import HourCache, Series, vix_reading
+from apps.backtest.exchange_mode.domain.records import Ledger, SimOrder, SimTrade
+from apps.backtest.research.domain.kernel import EXIT_REASONS, TradeLog
+from apps.backtest.research.domain.metrics import Metrics, compute_metrics
 from apps.core.domain.clock import SettableClock
 from apps.exchange.domain.errors import ExchangeError
 from apps.exchange.domain.simulated import SimulatedExchange
@@ -69,6 +70,7 @@ from apps.strategies.domain.base import (
     StrategyError,
 )
 from apps.strategies.domain.registry import build_strategy
+from apps.trading.domain.candle_feed import candles_feed, feed_from
 from apps.trading.domain.cycle import CycleConfig
 from apps.trading.domain.profile import BotProfile
 from apps.trading.domain.runner import CycleRunner, CycleStep
@@ -79,7 +81,7 @@ __all__ = ["SimConfig", "SimResult", "SimTrade", "run_exchange_backtest"]
 T = TypeVar("T")
 VIX_SYMBOL = "BTCUSDT"
 # A backtest's stop moves and cancels are in its orders; the runner's log lines are not written.
-QUIET = logging.Logger("apps.backtest.domain.sim.quiet", level=logging.CRITICAL + 1)
+QUIET = logging.Logger("apps.backtest.exchange_mode.domain.quiet", level=logging.CRITICAL + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +191,7 @@ class SimVenue:
         )
         for symbol in config.symbols:
             self.exchange.set_funding_rates(symbol, funding.get(symbol, ()))
-        self.fed: dict[str, int] = {}  # symbol -> index of the next candle
-        self.index: dict[str, dict[int, int]] = {
-            s: {t: i for i, t in enumerate(series[s].klines.open_time.tolist())} for s in series
-        }
+        self.fed: dict[str, int] = {}  # symbol -> open time (ms) of the last candle fed
         self.usdt = self.exchange.asset == "USDT"
 
     def open(self, now: datetime) -> None:
@@ -203,17 +202,19 @@ class SimVenue:
         return len(self.exchange.events)
 
     def catch_up(self, *, symbol: str, interval: str, open_time: int) -> set[str]:
-        """Feed the candles after the last fed up to the one opened at ``open_time``."""
-        index = self.index[symbol][open_time]
-        candles = self.series[symbol].candles
-        exchange, clock, step = self.exchange, self.clock, self.step
-        start = len(exchange.events)
-        for i in range(self.fed.get(symbol, index), index + 1):
-            candle = candles[i]
-            clock.set(max(clock(), candle.open_time + step))
-            exchange.on_candle(symbol, candle)
-        self.fed[symbol] = index + 1
-        return self.ledger.apply_events(exchange.events[start:])
+        """Feed the candles after the last fed up to the one opened at ``open_time``
+        (``candle_feed``, paper trading's rule)."""
+        series = self.series[symbol]
+        first = feed_from(fed=self.fed, symbol=symbol, decided=open_time)
+        events = candles_feed(
+            exchange=self.exchange,
+            clock=self.clock,
+            fed=self.fed,
+            symbol=symbol,
+            candles=series.candles[series.upto(first - 1) : series.upto(open_time)],
+            step=self.step,
+        )
+        return self.ledger.apply_events(events)
 
     def after_place(self, *, order: SimOrder, report: OrderReport, mark: int) -> None:
         self.ledger.apply_events(self.exchange.events[mark:])

@@ -2,10 +2,10 @@
 execution plan and simulated exchange) over candles, on the in-memory store; candles (``loop``)
 or a file of past webhook signals (``signals``); see docs/architecture.md."""
 
-from apps.backtest.domain.sim.loop import SimConfig, SimResult, run_exchange_backtest
-from apps.backtest.domain.sim.market import candles_from_klines, candles_from_rows
-from apps.backtest.domain.sim.records import SimOrder, SimPosition, SimTrade
-from apps.backtest.domain.sim.signals import run_signal_backtest, signals_parse
+from apps.backtest.exchange_mode.domain.loop import SimConfig, SimResult, run_exchange_backtest
+from apps.backtest.exchange_mode.domain.market import candles_from_klines, candles_from_rows
+from apps.backtest.exchange_mode.domain.records import SimOrder, SimPosition, SimTrade
+from apps.backtest.exchange_mode.domain.signals import run_signal_backtest, signals_parse
 
 __all__ = [
     "SimConfig",

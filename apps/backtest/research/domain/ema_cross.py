@@ -10,7 +10,7 @@ Definitions (exact; the tests hold an independent per-candle implementation to t
 - signals at candle indices ``i < warmup`` are ignored (``warmup`` defaults to ``slow_period``);
   a signal at the last candle has no next open and is ignored too.
 - cross above while flat: buy at ``open[i+1]``; cross below while long: sell at ``open[i+1]``;
-  stop-loss / take-profit / fees / end-of-data as in ``apps.backtest.domain.kernel``.
+  stop-loss / take-profit / fees / end-of-data as in ``apps.backtest.research.domain.kernel``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.backtest.domain.kernel import BracketParams, TradeLog, simulate_long_brackets
+from apps.backtest.research.domain.kernel import BracketParams, TradeLog, simulate_long_brackets
 from apps.exchange.domain.fees import DEFAULT_MAKER_FEE, DEFAULT_TAKER_FEE
 from apps.strategies.domain.ema_cross import ema_cross_signals
 

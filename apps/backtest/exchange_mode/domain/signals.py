@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from apps.backtest.domain.sim.loop import SimConfig, SimResult, run_exchange_backtest
+from apps.backtest.exchange_mode.domain.loop import SimConfig, SimResult, run_exchange_backtest
 from apps.exchange.domain.types import Candle, ms_to_datetime
 from apps.trading.domain.signal_step import SignalResult
 

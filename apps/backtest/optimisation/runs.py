@@ -38,15 +38,15 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.backtest.domain.walkforward import Window, walk_forward_windows
 from apps.backtest.models import OptimizationRun, OptimizationTrial
-from apps.backtest.optimizer import (
+from apps.backtest.optimisation.optimizer import (
     OptimizerError,
     ParameterOptimizer,
     SearchPlanner,
     align_series,
     window_dates,
 )
+from apps.backtest.research.domain.walkforward import Window, walk_forward_windows
 from apps.exchange.domain.fees import DEFAULT_FEES
 from apps.market.data import Klines, MarketDataError, load_klines
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.backtest.domain.kernel import TradeLog
+from apps.backtest.research.domain.kernel import TradeLog
 
 FloatArray = NDArray[np.float64]
 

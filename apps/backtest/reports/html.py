@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.backtest.domain.engine import BacktestResult
+from apps.backtest.research.domain.engine import BacktestResult
 from apps.core.domain.formatting import fmt_money, fmt_pct
 
 WIDTH, HEIGHT, MAX_POINTS = 900, 220, 1200

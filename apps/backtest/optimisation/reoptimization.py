@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.backtest.models import Reoptimization, ReoptimizationRun
-from apps.backtest.optimizer import (
+from apps.backtest.optimisation.optimizer import (
     OptimizerError,
     ParameterOptimizer,
     align_series,

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from apps.backtest.domain.sim import SimConfig, SimResult, candles_from_rows
-from apps.backtest.domain.sim.signals import (
+from apps.backtest.exchange_mode.domain import SimConfig, SimResult, candles_from_rows
+from apps.backtest.exchange_mode.domain.signals import (
     PastSignal,
     SignalFileError,
     SignalRun,

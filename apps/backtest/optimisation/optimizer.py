@@ -43,9 +43,13 @@ from typing import Any, NamedTuple
 
 import optuna
 
-from apps.backtest.domain.engine import BacktestResult, backtest_ema_cross, backtest_strategy
-from apps.backtest.domain.metrics import Metrics
-from apps.backtest.domain.walkforward import (
+from apps.backtest.research.domain.engine import (
+    BacktestResult,
+    backtest_ema_cross,
+    backtest_strategy,
+)
+from apps.backtest.research.domain.metrics import Metrics
+from apps.backtest.research.domain.walkforward import (
     OBJECTIVES,
     Window,
     objective_value,

@@ -15,12 +15,16 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.backtest.domain.candles import CandleSeries, interval_to_ms
-from apps.backtest.domain.ema_cross import EmaCrossParams, ema_cross_trades
-from apps.backtest.domain.funding import apply_funding, funding_per_candle
-from apps.backtest.domain.kernel import Trade, TradeLog, equity_curve
-from apps.backtest.domain.metrics import Metrics, compute_metrics
-from apps.backtest.domain.signal_kernel import ExecutionParams, FineCandles, simulate_signals
+from apps.backtest.research.domain.candles import CandleSeries, interval_to_ms
+from apps.backtest.research.domain.ema_cross import EmaCrossParams, ema_cross_trades
+from apps.backtest.research.domain.funding import apply_funding, funding_per_candle
+from apps.backtest.research.domain.kernel import Trade, TradeLog, equity_curve
+from apps.backtest.research.domain.metrics import Metrics, compute_metrics
+from apps.backtest.research.domain.signal_kernel import (
+    ExecutionParams,
+    FineCandles,
+    simulate_signals,
+)
 from apps.strategies.domain.base import OHLCV, Action, SignalFrame, Strategy
 
 __all__ = [

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from apps.backtest.domain.candles import Candles, interval_to_ms
+from apps.backtest.research.domain.candles import Candles, interval_to_ms
 
 __all__ = ["ONE_YEAR_1M", "synthetic_candles"]
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from apps.backtest.domain.kernel import (
+from apps.backtest.research.domain.kernel import (
     EXIT_REASONS,
     REASON_LIQUIDATION,
     REASON_SIGNAL,

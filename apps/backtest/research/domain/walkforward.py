@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apps.backtest.domain.metrics import Metrics
+from apps.backtest.research.domain.metrics import Metrics
 
 __all__ = ["OBJECTIVES", "Window", "objective_value", "walk_forward_windows"]
 
