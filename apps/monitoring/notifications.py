@@ -1,5 +1,6 @@
 """Sending a notification over one channel: email (Django's mail backend), a signed webhook,
-or Telegram (``sendMessage`` of the platform's Telegram bot, ``apps.telegram``).
+or Telegram (``sendMessage`` of the platform's Telegram bot: ``apps.telegram.delivery``,
+registered here by ``sender_register`` when that app starts).
 
 Transport only: nothing here writes to the database, and :func:`send` never raises; a failure
 comes back as a :class:`DeliveryResult` with the error, for the caller to record.
@@ -9,9 +10,7 @@ header ``X-Signature: sha256=<hex>`` holds HMAC-SHA256(secret, raw body); a rece
 it over the exact bytes it received and compares in constant time. A network error, a timeout,
 HTTP 429 or a 5xx is retried once after ``WEBHOOK_RETRY_DELAY_SECONDS``; other 4xx are not.
 Email is sent once (the SMTP backend has its own connection handling); settings: ``EMAIL_*``,
-sender ``DEFAULT_FROM_EMAIL``. Telegram: one short plain-text message to each of the channel's
-chat ids (``chat_text``, else the subject and the first paragraph of the text); a 429 (flood
-control) or a network error is retried once after ``retry_after`` (at most 5 s).
+sender ``DEFAULT_FROM_EMAIL``.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,42 +133,14 @@ def chat_text_of(notification: Notification) -> str:
     return f"{notification.subject}\n{first}" if first else notification.subject
 
 
-def send_telegram(*, channel: NotificationChannel, notification: Notification) -> DeliveryResult:
-    from apps.telegram.client import TelegramError
-    from apps.telegram.domain.messages import clip
-    from apps.telegram.selectors import telegram_api, telegram_bot_get
+Sender = Callable[..., DeliveryResult]
+_SENDERS: dict[str, Sender] = {}
 
-    try:
-        chat_ids = channel.chat_ids
-    except ValueError as exc:
-        return DeliveryResult(ok=False, attempts=0, error=str(exc))
-    if not chat_ids:
-        return DeliveryResult(ok=False, attempts=0, error="no chat ids configured")
-    api = telegram_api(telegram_bot_get(), timeout=float(channel.timeout_seconds))
-    if api is None:
-        return DeliveryResult(
-            ok=False, attempts=0, error="no enabled Telegram bot with a token (admin: Telegram bot)"
-        )
-    text = clip(chat_text_of(notification))
-    attempts, failures, reached = 0, [], []
-    for chat_id in chat_ids:
-        if str(chat_id) in notification.skip_targets:
-            continue
-        for attempt in range(1 + WEBHOOK_RETRIES):
-            attempts += 1
-            try:
-                api.send_message(chat_id=chat_id, text=text)
-                reached.append(str(chat_id))
-                break
-            except TelegramError as exc:  # its message never holds the token
-                if exc.temporary and attempt < WEBHOOK_RETRIES:
-                    time.sleep(min(5.0, exc.retry_after or WEBHOOK_RETRY_DELAY_SECONDS))
-                    continue
-                failures.append(f"chat {chat_id}: {exc}")
-    if failures:
-        error = "; ".join(failures)[:500]
-        return DeliveryResult(ok=False, attempts=attempts, error=error, reached=tuple(reached))
-    return DeliveryResult(ok=True, attempts=attempts, reached=tuple(reached))
+
+def sender_register(kind: str, sender: Sender) -> None:
+    """Deliver channels of ``kind`` with ``sender(channel=, notification=)`` (the Telegram app
+    registers the Telegram kind when it starts: monitoring does not reach up into it)."""
+    _SENDERS[kind] = sender
 
 
 def send(*, channel: NotificationChannel, notification: Notification) -> DeliveryResult:
@@ -178,9 +150,12 @@ def send(*, channel: NotificationChannel, notification: Notification) -> Deliver
             return send_email(channel=channel, notification=notification)
         if channel.kind == NotificationChannel.Kind.WEBHOOK:
             return send_webhook(channel=channel, notification=notification)
-        if channel.kind == NotificationChannel.Kind.TELEGRAM:
-            return send_telegram(channel=channel, notification=notification)
-        return DeliveryResult(ok=False, attempts=0, error=f"unknown channel kind {channel.kind}")
+        sender = _SENDERS.get(channel.kind)
+        if sender is not None:
+            return sender(channel=channel, notification=notification)
+        return DeliveryResult(
+            ok=False, attempts=0, error=f"no sender for channel kind {channel.kind}"
+        )
     except Exception as exc:  # e.g. an undecryptable secret: record it, never break the review
         logger.exception("notification over %s failed", channel.name)
         return DeliveryResult(ok=False, attempts=0, error=_describe(exc))
