@@ -302,6 +302,9 @@ WEBHOOK_AUTH_FAILURE_RATE = env.str("WEBHOOK_AUTH_FAILURE_RATE", default="30/min
 # The webhook's fast lane (apps/webhook/asgi.py, docs/webhook.md "Speed"): threads per web
 # process (keep below DATABASE_POOL_MAX_SIZE), and seconds a bot / instrument lookup is reused.
 WEBHOOK_WEB_THREADS = env.int("WEBHOOK_WEB_THREADS", default=4)
+# Web processes: the garbage collector's youngest generation is collected after this many
+# allocations (Python's default 700), start-up objects frozen; 0 leaves the collector alone.
+WEB_GC_GEN0_THRESHOLD = env.int("WEB_GC_GEN0_THRESHOLD", default=100_000)
 WEBHOOK_LOOKUP_CACHE_S = env.float("WEBHOOK_LOOKUP_CACHE_S", default=1.0)
 
 # --- Prometheus metrics (docs/operations.md) ----------------------------------------------------
